@@ -1,0 +1,82 @@
+"""Settings: the only place that reads the environment (SPEC §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Bad configuration, with a message fit for one line on stderr."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+
+    scenario_sdk_api_key: str | None = None
+    scenario_sdk_api_secret: SecretStr | None = None
+    scenario_base_url: AnyHttpUrl = AnyHttpUrl("https://api.cloud.scenario.com/v1")
+    scenario_team_id: str | None = None
+    scenario_app_url: AnyHttpUrl = AnyHttpUrl("https://app.scenario.com")
+
+    budget_bot_db: Path = Path("budget-bot.db")
+    budget_bot_check_interval: int = Field(default=300, ge=10, le=86_400)
+    budget_bot_timezone: str = "UTC"
+    budget_bot_admins: str = ""
+    budget_bot_secret_key: SecretStr | None = None
+
+    port: int = Field(default=3000, ge=1, le=65_535)
+
+    @field_validator("budget_bot_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. Europe/Paris)") from exc
+        return value
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.budget_bot_admins.split(",") if part.strip())
+
+    @property
+    def slack_api_base(self) -> str:
+        """SLACK_API_URL with the trailing slash slack_sdk expects."""
+        url = str(self.slack_api_url)
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def scenario_base(self) -> str:
+        return str(self.scenario_base_url).rstrip("/")
+
+    @property
+    def scenario_app(self) -> str:
+        return str(self.scenario_app_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings once, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("bad configuration: " + "; ".join(problems)) from None
