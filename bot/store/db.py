@@ -1,0 +1,65 @@
+"""Opening the SQLite store: pragmas, migrations, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from migrations.migrations import migrations
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated; the message fits one line."""
+
+
+def open_db(path: Path | str) -> Database:
+    """Open (creating if needed) the database with the pragmas every connection needs.
+
+    WAL lets the Slack handlers read while the check cycle writes; the busy timeout makes a
+    second writer wait instead of failing; foreign keys are off by default in SQLite.
+    """
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {str(path)!r}: {exc}") from None
+    return Database(conn)
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations; return the names of those that ran."""
+    pending = [m.name for m in migrations.pending(db)]
+    try:
+        migrations.apply(db)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate database: {exc}") from None
+    return pending
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """One write transaction that takes the write lock up front.
+
+    A deferred transaction that reads then writes can fail with SQLITE_BUSY when two
+    cycles race; taking the lock at BEGIN makes the second one wait for the first and
+    then see its rows, which is what makes "alert once" hold across processes.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
