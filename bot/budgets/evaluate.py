@@ -145,9 +145,7 @@ def evaluate(
         crossing = Crossing(passed=tuple(newly), spend_cu=spend, limit_cu=rule.limit_cu)
 
     forecast_alert = None
-    forecast_fired = any(
-        f.kind is AlertKind.FORECAST and f.period_key == period.key for f in fired
-    )
+    forecast_fired = any(f.kind is AlertKind.FORECAST and f.period_key == period.key for f in fired)
     if (
         rule.forecast
         and projection is not None

@@ -24,7 +24,8 @@ def record(decisions: Decisions) -> list[FiredAlert]:
     """What the store writes for a set of decisions (the shell's job, done plainly here)."""
     rows = []
     if decisions.crossing:
-        rows += [FiredAlert(key, AlertKind.THRESHOLD, lvl) for lvl, key in decisions.crossing.passed]
+        passed = decisions.crossing.passed
+        rows += [FiredAlert(key, AlertKind.THRESHOLD, lvl) for lvl, key in passed]
     if decisions.forecast:
         rows.append(FiredAlert(decisions.forecast.period_key, AlertKind.FORECAST, 0))
     return rows
