@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -63,3 +64,14 @@ def immediate(db: Database) -> Iterator[Database]:
         db.conn.execute("ROLLBACK")
         raise
     db.conn.execute("COMMIT")
+
+
+def to_text(instant: datetime) -> str:
+    """Fixed-width UTC text, so that SQL string comparison orders instants correctly."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: the store keeps UTC instants only")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
