@@ -88,6 +88,7 @@ def m001_initial(db: Database) -> None:
             id INTEGER PRIMARY KEY,
             dedup_key TEXT NOT NULL UNIQUE,
             workspace_id TEXT NOT NULL,
+            budget_id INTEGER,
             channel_id TEXT NOT NULL,
             action TEXT NOT NULL,
             thread_key TEXT,

@@ -1,0 +1,96 @@
+"""`budget-bot` command line (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.store.db import StoreError, migrate, open_db
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+class UsageFailure(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    db = open_db(settings.budget_bot_db)
+    applied = migrate(db)
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print(f"{settings.budget_bot_db}: up to date, nothing to apply")
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.scenario.simulator import run_from_cli
+
+    return run_from_cli(args, settings)
+
+
+def _not_yet(command: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        raise UsageFailure(f"`budget-bot {command}` is not available yet in this release")
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="budget-bot",
+        description="Scenario Compute Unit spend, budgets and alerts in Slack.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the Slack app, the scheduler and migrations")
+    serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
+    serve.set_defaults(run=_not_yet("serve"))
+
+    check = commands.add_parser("check", help="run one budget-check cycle now")
+    check.add_argument("--dry-run", action="store_true", help="print alerts instead of posting")
+    check.set_defaults(run=_not_yet("check"))
+
+    digest = commands.add_parser("digest", help="post (or print) the daily digest now")
+    digest.add_argument("--dry-run", action="store_true", help="print instead of posting")
+    digest.add_argument("--channel", help="only the digest of this channel ID")
+    digest.set_defaults(run=_not_yet("digest"))
+
+    demo = commands.add_parser("demo", help="try everything locally, no accounts needed")
+    demo.add_argument("--json", action="store_true", help="print raw Block Kit JSON")
+    demo.set_defaults(run=_not_yet("demo"))
+
+    simulate = commands.add_parser("simulate", help="serve the Scenario API simulator locally")
+    from bot.scenario.simulator import add_cli_arguments
+
+    add_cli_arguments(simulate)
+    simulate.set_defaults(run=_simulate)
+
+    migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate_cmd.set_defaults(run=_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return int(args.run(args, settings))
+    except (ConfigError, StoreError, UsageFailure) as exc:
+        print(f"budget-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK

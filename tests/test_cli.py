@@ -1,0 +1,102 @@
+"""The command line as a user runs it: a real subprocess, real files, real sockets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_creates_then_reports_up_to_date(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    first = run(tmp_path, "migrate", BUDGET_BOT_DB=str(db))
+    assert first.returncode == 0, first.stderr
+    assert "applied m001_initial" in first.stdout
+    second = run(tmp_path, "migrate", BUDGET_BOT_DB=str(db))
+    assert second.returncode == 0
+    assert "up to date" in second.stdout
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BUDGET_BOT_DB=from-dotenv.db\n")
+    result = run(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-dotenv.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"BUDGET_BOT_TIMEZONE": "Mars/Olympus"}, "BUDGET_BOT_TIMEZONE"),
+        ({"SCENARIO_BASE_URL": "nope"}, "SCENARIO_BASE_URL"),
+        ({"BUDGET_BOT_DB": "."}, "cannot open database"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_status_2(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    result = run(tmp_path, "migrate", **env)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["serve", "check", "digest", "demo"])
+def test_commands_of_later_releases_say_so(tmp_path: Path, command: str) -> None:
+    result = run(tmp_path, command)
+    assert result.returncode == 2
+    assert "not available yet" in result.stderr
+
+
+def test_simulate_serves_the_scenario_api_on_loopback(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "simulate", "--port", "0", "--anchor", "2026-11-26T12:00"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(
+                    f"{url}/usages",
+                    params={"timeRange": "last-day", "type": "consumption"},
+                    auth=("test-key", "test-secret"),
+                )
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.status_code == 200
+        assert sum(row["value"] for row in response.json()["consumption"]) > 0
+        wrong = httpx.get(f"{url}/usages", auth=("test-key", "wrong"))
+        assert wrong.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
