@@ -1,0 +1,146 @@
+"""Who and what spent a budget's CU: top models, users/keys and jobs, named and linked. Pure.
+
+Totals per model and per user come from the window's aggregate sections (exact); the
+costliest jobs come from the activity log, which is paged and may be cut short — then
+the attribution says it is partial rather than pretending to be complete.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+
+from bot.budgets.types import Scope, ScopeKind
+from bot.scenario.links import api_keys_url, asset_url, model_url
+from bot.scenario.models import Activity, Entities, UsagesResponse, cu_per_model, totals_per_user
+
+TOP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Culprit:
+    id: str
+    name: str
+    cu: float
+    url: str | None = None
+    is_api_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobCulprit:
+    job_id: str
+    cu: float
+    job_type: str
+    model: Culprit | None
+    user: Culprit | None
+    asset_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    models: tuple[Culprit, ...] = ()
+    users: tuple[Culprit, ...] = ()
+    jobs: tuple[JobCulprit, ...] = ()
+    partial: bool = False
+
+
+def attribute(
+    scope: Scope,
+    window: UsagesResponse,
+    activity: UsagesResponse | None,
+    app_url: str,
+    *,
+    top: int = TOP,
+) -> Attribution:
+    entities = _merged_entities(window, activity)
+    entries = [e for e in (activity.activity if activity else []) if _in_scope(scope, e)]
+
+    if scope.kind in (ScopeKind.TEAM, ScopeKind.PROJECT):
+        per_model = cu_per_model(window)
+        per_user = {user: t.spend for user, t in totals_per_user(window).items()}
+    else:
+        # The aggregate sections are team-wide; inside one user or model, count the log.
+        per_model, per_user = _sum_by(entries, "model"), _sum_by(entries, "user")
+
+    models = tuple(_model(m, cu, entities, app_url) for m, cu in _top(per_model, top))
+    users = tuple(_user(u, cu, entities, app_url) for u, cu in _top(per_user, top))
+    jobs = tuple(_jobs(entries, entities, app_url, top))
+    partial = activity is None or activity.activity_truncated
+    return Attribution(models=models, users=users, jobs=jobs, partial=partial)
+
+
+def _in_scope(scope: Scope, entry: Activity) -> bool:
+    if scope.kind in (ScopeKind.USER, ScopeKind.KEY):
+        return entry.user_id == scope.ref
+    if scope.kind is ScopeKind.MODEL:
+        return entry.data.model_id == scope.ref
+    return True  # team, and project (the call itself was filtered)
+
+
+def _sum_by(entries: list[Activity], what: str) -> dict[str, float]:
+    sums: dict[str, float] = defaultdict(float)
+    for entry in entries:
+        key = entry.data.model_id if what == "model" else entry.user_id
+        if key and entry.creative_units_cost:
+            sums[key] += entry.creative_units_cost
+    return dict(sums)
+
+
+def _top(sums: dict[str, float], n: int) -> list[tuple[str, float]]:
+    return heapq.nlargest(n, ((k, v) for k, v in sums.items() if v > 0), key=lambda kv: kv[1])
+
+
+def _merged_entities(*responses: UsagesResponse | None) -> Entities:
+    merged = Entities()
+    for response in responses:
+        if response is not None:
+            merged.models.extend(response.entities.models)
+            merged.users.extend(response.entities.users)
+            merged.jobs.extend(response.entities.jobs)
+            merged.assets.extend(response.entities.assets)
+    return merged
+
+
+def _model(model_id: str, cu: float, entities: Entities, app_url: str) -> Culprit:
+    entity = entities.model(model_id)
+    name = entity.name if entity and entity.name else model_id
+    return Culprit(model_id, name, cu, model_url(app_url, model_id))
+
+
+def _user(user_id: str, cu: float, entities: Entities, app_url: str) -> Culprit:
+    entity = entities.user(user_id)
+    if entity and entity.is_api_key:
+        name = f"API key {entity.api_key_id or user_id}"
+        return Culprit(user_id, name, cu, api_keys_url(app_url), is_api_key=True)
+    name = (entity.full_name or entity.email) if entity else None
+    return Culprit(user_id, name or user_id, cu)
+
+
+def _jobs(entries: list[Activity], entities: Entities, app_url: str, top: int) -> list[JobCulprit]:
+    per_job: dict[str, float] = defaultdict(float)
+    first: dict[str, Activity] = {}
+    for entry in entries:
+        job_id = entry.data.job_id
+        if job_id and entry.creative_units_cost:
+            per_job[job_id] += entry.creative_units_cost
+            first.setdefault(job_id, entry)
+    result = []
+    for job_id, cu in _top(per_job, top):
+        entry = first[job_id]
+        job = entities.job(job_id)
+        model_id = entry.data.model_id
+        assets = list(job.metadata.asset_ids) if job else []
+        if not assets and entry.data.asset_id:
+            assets = [entry.data.asset_id]
+        result.append(
+            JobCulprit(
+                job_id=job_id,
+                cu=cu,
+                job_type=(job.job_type if job and job.job_type else entry.action),
+                model=_model(model_id, 0.0, entities, app_url) if model_id else None,
+                user=_user(entry.user_id, 0.0, entities, app_url) if entry.user_id else None,
+                asset_urls=tuple(asset_url(app_url, a) for a in assets[:3]),
+            )
+        )
+    return result

@@ -1,0 +1,198 @@
+"""Draining the outbox into Slack, exactly once as people see it.
+
+Every delivery is counted (`outbox.claim`) before Slack is called. A delivery that was
+attempted before may have been posted by a process that died before recording it, so
+before posting again we look for the message by its key, which every post carries in its
+metadata. Hence no duplicate after a crash, and no loss: rows stay pending until Slack
+takes them, whatever happens in between. The Slack client used here must not retry
+server errors by itself — a 500 can come after Slack posted the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlite_utils import Database
+
+from bot.store import outbox
+from bot.store.outbox import OutboxAction, OutboxItem, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "scenario_budget_bot"
+# Errors that retrying cannot fix: an admin has to invite the bot, unarchive, reinstall…
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "not_authed",
+        "invalid_blocks",
+        "msg_too_long",
+        "thread_not_found",
+        "restricted_action",
+        "team_access_not_granted",
+        "msg_blocks_too_long",
+        # chat.update of a message someone deleted: there is nothing left to edit.
+        "message_not_found",
+        "cant_update_message",
+    }
+)
+MAX_BACKOFF = timedelta(minutes=5)
+LOOKUP_SLACK = timedelta(minutes=2)
+# How long a row stays hidden from other drains while one attempt runs (lookup + post,
+# each bounded by the client's timeout); after a crash it is retried when this ends.
+LEASE = timedelta(minutes=2)
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    waiting: int = 0
+
+
+ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
+
+
+def metadata_for(dedup_key: str) -> dict[str, Any]:
+    return {"event_type": METADATA_EVENT, "event_payload": {"dedup_key": dedup_key}}
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+
+
+async def drain(
+    db: Database, client_for: ClientFor, clock: Callable[[], datetime], *, limit: int = 200
+) -> DrainReport:
+    """Deliver every due outbox row once; what fails now is rescheduled, never dropped."""
+    report = DrainReport()
+    for item in outbox.due_items(db, clock(), limit=limit):
+        await _deliver(db, item, client_for, clock, report)
+    return report
+
+
+async def _deliver(
+    db: Database,
+    item: OutboxItem,
+    client_for: ClientFor,
+    clock: Callable[[], datetime],
+    report: DrainReport,
+) -> None:
+    parent = outbox.get_item(db, item.thread_key) if item.thread_key else None
+    if item.thread_key:
+        if parent is None or parent.status is OutboxStatus.FAILED:
+            # The parent's error is the cause an admin can act on (invite the bot, …).
+            cause = parent.last_error if parent and parent.last_error else None
+            outbox.mark_failed(db, item.id, error=cause or "its first message was never delivered")
+            report.failed += 1
+            return
+        if parent.status is not OutboxStatus.SENT:
+            report.waiting += 1  # the parent is ahead in the queue or retrying
+            return
+    thread_ts = parent.ts if parent else None
+    if not outbox.claim(db, item, lease_until=clock() + LEASE):
+        return  # another drain took this row since we read it
+    try:
+        client = await client_for(item.workspace_id)
+        if item.action is OutboxAction.UPDATE:
+            await client.chat_update(channel=item.channel_id, ts=thread_ts, **_content(item))
+            ts = thread_ts
+        else:
+            ts = await _already_posted(client, item, thread_ts) if item.attempts else None
+            if ts is None:
+                response = await client.chat_postMessage(
+                    channel=item.channel_id,
+                    thread_ts=thread_ts,
+                    metadata=metadata_for(item.dedup_key),
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    **_content(item),
+                )
+                ts = response["ts"]
+    except SlackApiError as exc:
+        _on_slack_error(db, item, exc, clock, report)
+        return
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        _retry_later(
+            db, item, f"network: {type(exc).__name__}", clock() + backoff(item.attempts + 1)
+        )
+        report.retried += 1
+        return
+    outbox.mark_sent(db, item.id, ts=ts, now=clock())
+    report.sent += 1
+
+
+def _content(item: OutboxItem) -> dict[str, Any]:
+    payload = item.payload
+    return {"text": payload.get("text", ""), "blocks": payload.get("blocks")}
+
+
+async def _already_posted(
+    client: AsyncWebClient, item: OutboxItem, thread_ts: str | None
+) -> str | None:
+    """The ts of a message already carrying this key, if an earlier attempt posted it."""
+    if thread_ts:
+        response = await client.conversations_replies(
+            channel=item.channel_id, ts=thread_ts, include_all_metadata=True, limit=200
+        )
+    else:
+        oldest = (item.created_at - LOOKUP_SLACK).timestamp()
+        response = await client.conversations_history(
+            channel=item.channel_id, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+        )
+    for message in response.get("messages") or []:
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        if payload.get("dedup_key") == item.dedup_key:
+            return message.get("ts")
+    return None
+
+
+def _on_slack_error(
+    db: Database,
+    item: OutboxItem,
+    exc: SlackApiError,
+    clock: Callable[[], datetime],
+    report: DrainReport,
+) -> None:
+    # An error page from a proxy (text, or broken JSON) carries no Slack error code.
+    data = getattr(exc.response, "data", None)
+    error = str((data.get("error") if isinstance(data, dict) else None) or "unknown_error")
+    status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", 0)
+    if error in PERMANENT_ERRORS:
+        outbox.mark_failed(db, item.id, error=error)
+        log.warning("delivery %s to %s failed for good: %s", item.dedup_key, item.channel_id, error)
+        report.failed += 1
+        return
+    if status == 429:
+        retry_after = _retry_after(exc)
+        _retry_later(db, item, "ratelimited", clock() + timedelta(seconds=retry_after))
+    else:
+        _retry_later(db, item, f"{status} {error}", clock() + backoff(item.attempts + 1))
+    report.retried += 1
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    try:
+        return max(1.0, float(exc.response.headers.get("Retry-After", 1)))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _retry_later(db: Database, item: OutboxItem, error: str, at: datetime) -> None:
+    log.info("delivery %s will be retried at %s: %s", item.dedup_key, at.isoformat(), error)
+    outbox.reschedule(db, item.id, error=error, at=at)

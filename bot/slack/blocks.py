@@ -1,0 +1,216 @@
+"""Block Kit renderers: plain data in, `{"text", "blocks"}` out. Pure.
+
+Every message carries a top-level `text` (notifications, screen readers) and stays within
+Slack's limits whatever the data: lists are cut to a few lines and every text is clipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.forecast import Forecast
+
+Json = dict[str, Any]
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+BAR_CELLS = 12
+
+ACTION_SNOOZE = "budget_snooze_24h"
+ACTION_ACKNOWLEDGE = "alert_acknowledge"
+ACTION_OPEN = "open_in_scenario"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """Everything an alert message says, already decided by the check cycle."""
+
+    alert_id: int
+    budget_id: int
+    budget_label: str
+    period_label: str
+    tz: str
+    kind: str  # "threshold" or "forecast"
+    level: int
+    passed: tuple[int, ...]
+    spend_cu: float
+    limit_cu: float
+    time_left: timedelta | None
+    forecast: Forecast | None
+    attribution: Attribution
+    open_url: str
+    status_line: str | None = None
+
+
+def cu(value: float) -> str:
+    """`12,345 CU`, with one decimal under 100 where it matters."""
+    if abs(value) < 100 and value != int(value):
+        return f"{value:,.1f} CU"
+    return f"{value:,.0f} CU"
+
+
+def percent(spend: float, limit: float) -> str:
+    return f"{spend / limit * 100:.0f} %" if limit else "–"
+
+
+def progress_bar(spend: float, limit: float, cells: int = BAR_CELLS) -> str:
+    share = 0.0 if limit <= 0 else max(0.0, spend / limit)
+    filled = min(cells, round(share * cells))
+    bar = "█" * filled + "░" * (cells - filled)
+    return f"`{bar}`" + (" ⚠️" if share > 1 else "")
+
+
+def duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+def local_time(instant: datetime, tz: str) -> str:
+    return instant.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")
+
+
+def clip(text: str, limit: int = SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def link(url: str | None, label: str) -> str:
+    # Slack's link syntax breaks on these characters inside the label.
+    safe = label.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
+    return f"<{url}|{safe}>" if url else safe
+
+
+def section(text: str) -> Json:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def header(text: str) -> Json:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_LIMIT)}}
+
+
+def context(text: str) -> Json:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text)}]}
+
+
+def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None) -> Json:
+    element: Json = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75]},
+        "action_id": action_id,
+    }
+    if value is not None:
+        element["value"] = value[:2000]
+    if url is not None:
+        element["url"] = url[:3000]
+    return element
+
+
+def alert_message(view: AlertView) -> Json:
+    used = percent(view.spend_cu, view.limit_cu)
+    if view.kind == "forecast":
+        icon, title = "🔮", f"{view.budget_label}: on track to exceed its limit"
+    else:
+        icon = "🔴" if view.level >= 100 else "🟠" if view.level >= 80 else "🟡"
+        title = f"{view.budget_label}: {view.level} % of budget reached"
+    text = f"{icon} {title} — {cu(view.spend_cu)} of {cu(view.limit_cu)} ({used})"
+
+    lines = [f"*{cu(view.spend_cu)}* of {cu(view.limit_cu)} · *{used}* used"]
+    if len(view.passed) > 1:
+        passed = ", ".join(f"{level} %" for level in view.passed)
+        lines.append(f"Crossed {passed} since the last check.")
+    lines.append(progress_bar(view.spend_cu, view.limit_cu))
+    if view.time_left is not None:
+        lines.append(f"⏳ {duration(view.time_left)} left in {view.period_label}")
+    else:
+        lines.append(f"⏳ {view.period_label}")
+    if view.forecast is not None:
+        line = f"📈 Forecast: {cu(view.forecast.projected_cu)} by the end of the period"
+        if view.forecast.exhaustion_at is not None:
+            line += (
+                f"; the limit is reached around {local_time(view.forecast.exhaustion_at, view.tz)}"
+            )
+        lines.append(line)
+
+    blocks: list[Json] = [header(f"{icon} {title}"), section("\n".join(lines))]
+    blocks += _culprit_sections(view.attribution, view.spend_cu)
+    if view.attribution.partial:
+        blocks.append(context("Job list based on the most recent activity only."))
+    if view.status_line:
+        blocks.append(context(view.status_line))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"alert:{view.alert_id}",
+            "elements": [
+                button("Snooze 24 h", ACTION_SNOOZE, value=str(view.budget_id)),
+                button("Acknowledge", ACTION_ACKNOWLEDGE, value=str(view.alert_id)),
+                button("Open in Scenario", ACTION_OPEN, url=view.open_url),
+            ],
+        }
+    )
+    return {"text": text, "blocks": blocks}
+
+
+def _culprit_sections(attribution: Attribution, total: float) -> list[Json]:
+    blocks = []
+    if attribution.models:
+        lines = [_culprit_line(c, total) for c in attribution.models]
+        blocks.append(section("*Top models*\n" + "\n".join(lines)))
+    if attribution.users:
+        lines = [_culprit_line(c, total) for c in attribution.users]
+        blocks.append(section("*Top users and API keys*\n" + "\n".join(lines)))
+    if attribution.jobs:
+        lines = [_job_line(j) for j in attribution.jobs]
+        blocks.append(section("*Costliest jobs*\n" + "\n".join(lines)))
+    return blocks
+
+
+def _culprit_line(culprit: Culprit, total: float) -> str:
+    share = f" ({culprit.cu / total * 100:.0f} %)" if total > 0 else ""
+    icon = "🔑 " if culprit.is_api_key else ""
+    return clip(f"• {icon}{link(culprit.url, culprit.name)} — {cu(culprit.cu)}{share}", 400)
+
+
+def _job_line(job: JobCulprit) -> str:
+    parts = [f"• `{job.job_id}` {job.job_type}"]
+    if job.model:
+        parts.append(f"on {link(job.model.url, job.model.name)}")
+    if job.user:
+        parts.append(f"by {job.user.name}")
+    line = " ".join(parts) + f" — {cu(job.cu)}"
+    if job.asset_urls:
+        assets = " ".join(link(url, f"asset {i}") for i, url in enumerate(job.asset_urls, 1))
+        line += f" · {assets}"
+    return clip(line, 500)
+
+
+def higher_level_reply(view: AlertView) -> Json:
+    text = (
+        f"⬆️ Now at {percent(view.spend_cu, view.limit_cu)}: crossed {view.level} % "
+        f"({cu(view.spend_cu)} of {cu(view.limit_cu)})."
+    )
+    return {"text": text, "blocks": [section(text)]}
+
+
+def resolved_reply(level: int, spend: float, limit: float) -> Json:
+    text = f"✅ Back under {level} %: {cu(spend)} of {cu(limit)} in the window."
+    return {"text": text, "blocks": [section(text)]}
+
+
+def scenario_health_message(*, failing: bool, cause: str, detail: str, checks: int) -> Json:
+    if failing:
+        text = (
+            f"⚠️ Budget checks are paused: Scenario could not be read {checks} times in a row "
+            f"({cause}). No alert can fire until this is fixed. Last error: {detail}"
+        )
+    else:
+        text = "✅ Scenario can be read again; budget checks have resumed."
+    return {"text": clip(text, 2000), "blocks": [section(text)]}

@@ -1,0 +1,279 @@
+"""A local stand-in for Slack's Web API that records every call.
+
+The demo posts through it so that a newcomer sees real messages without a workspace, and
+the tests point `SLACK_API_URL` at it. It answers like Slack (`ok`, `ts`, `error`), keeps
+messages per channel with their metadata and threads, and can be told to fail: rate
+limits with Retry-After, server errors, permanent errors per channel, or "post, then lose
+the answer" (the crash window between posting and recording it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Json = dict[str, Any]
+
+
+@dataclass
+class RecordedCall:
+    method: str
+    args: Json
+    token: str | None
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Json]
+    metadata: Json | None
+    thread_ts: str | None
+    edits: int = 0
+
+    def as_json(self, *, with_metadata: bool) -> Json:
+        data: Json = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+@dataclass
+class Fault:
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    # Carry out the call, then answer 500: the caller cannot know it succeeded.
+    after_effect: bool = False
+
+
+@dataclass
+class FakeSlack:
+    """State of the fake workspace; tests read it and set faults on it."""
+
+    team_id: str = "T0DEMO"
+    bot_user_id: str = "UBOT"
+    users: dict[str, Json] = field(default_factory=dict)
+    calls: list[RecordedCall] = field(default_factory=list)
+    messages: dict[str, list[Message]] = field(default_factory=lambda: defaultdict(list))
+    channel_errors: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, Json] = field(default_factory=dict)
+    responses: list[tuple[str, Json]] = field(default_factory=list)
+    views: list[Json] = field(default_factory=list)
+    origin: str = ""  # set once served, for upload URLs
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, method: str, fault: Fault, times: int = 1) -> None:
+        self.faults[method].extend([fault] * times)
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == method]
+
+    def top_level(self, channel: str) -> list[Message]:
+        return [m for m in self.messages[channel] if m.thread_ts is None]
+
+    def replies(self, channel: str, thread_ts: str) -> list[Message]:
+        return [m for m in self.messages[channel] if m.thread_ts == thread_ts]
+
+    def all_messages(self) -> list[Message]:
+        return [m for channel in self.messages.values() for m in channel]
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+
+def create_app(slack: FakeSlack) -> Starlette:
+    async def api(request: Request) -> Response:
+        method = request.path_params["method"]
+        args = await _read_args(request)
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+        slack.calls.append(RecordedCall(method, args, token))
+        if not token:
+            return JSONResponse({"ok": False, "error": "not_authed"})
+        fault = slack.faults[method].popleft() if slack.faults[method] else None
+        if fault and not fault.after_effect:
+            return _fault_response(fault)
+        handler = _HANDLERS.get(method)
+        body = handler(slack, args) if handler else {"ok": True}
+        if fault:
+            return _fault_response(fault)
+        return JSONResponse(body)
+
+    async def upload(request: Request) -> Response:
+        slack.uploads[request.path_params["file_id"]] = await request.body()
+        return Response("OK - uploaded", media_type="text/plain")
+
+    async def response_url(request: Request) -> Response:
+        slack.responses.append((request.path_params["hook"], json.loads(await request.body())))
+        return Response("ok", media_type="text/plain")
+
+    return Starlette(
+        routes=[
+            Route("/api/{method}", api, methods=["GET", "POST"]),
+            Route("/upload/{file_id}", upload, methods=["POST"]),
+            Route("/response/{hook}", response_url, methods=["POST"]),
+        ]
+    )
+
+
+async def _read_args(request: Request) -> Json:
+    args: Json = dict(request.query_params)
+    raw = await request.body()
+    if raw and request.headers.get("content-type", "").startswith("application/json"):
+        args.update(json.loads(raw))
+    elif raw:
+        args.update(parse_qsl(raw.decode(), keep_blank_values=True))
+    for name in ("blocks", "metadata", "files", "view", "attachments"):
+        if isinstance(args.get(name), str):
+            args[name] = json.loads(args[name])
+    return args
+
+
+def _fault_response(fault: Fault) -> Response:
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+    status = fault.status if fault.status != 200 or fault.error else 500
+    body = {"ok": False, "error": fault.error or ("ratelimited" if status == 429 else "fatal")}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _channel_error(slack: FakeSlack, channel: str | None) -> Json | None:
+    if not channel:
+        return {"ok": False, "error": "channel_not_found"}
+    error = slack.channel_errors.get(channel)
+    return {"ok": False, "error": error} if error else None
+
+
+def _post_message(slack: FakeSlack, args: Json) -> Json:
+    channel = args.get("channel")
+    if error := _channel_error(slack, channel):
+        return error
+    message = Message(
+        channel=channel,
+        ts=slack._next_ts(),
+        text=args.get("text") or "",
+        blocks=args.get("blocks") or [],
+        metadata=args.get("metadata"),
+        thread_ts=args.get("thread_ts"),
+    )
+    slack.messages[channel].append(message)
+    return {
+        "ok": True,
+        "channel": channel,
+        "ts": message.ts,
+        "message": message.as_json(with_metadata=True),
+    }
+
+
+def _update(slack: FakeSlack, args: Json) -> Json:
+    channel = args.get("channel")
+    if error := _channel_error(slack, channel):
+        return error
+    for message in slack.messages[channel]:
+        if message.ts == args.get("ts"):
+            message.text = args.get("text") or message.text
+            message.blocks = args.get("blocks") or message.blocks
+            message.metadata = args.get("metadata") or message.metadata
+            message.edits += 1
+            return {"ok": True, "channel": channel, "ts": message.ts}
+    return {"ok": False, "error": "message_not_found"}
+
+
+def _history(slack: FakeSlack, args: Json) -> Json:
+    channel = args.get("channel")
+    if error := _channel_error(slack, channel):
+        return error
+    with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+    limit = int(args.get("limit") or 100)
+    newest_first = list(reversed(slack.top_level(channel)))
+    return {
+        "ok": True,
+        "messages": [m.as_json(with_metadata=with_metadata) for m in newest_first[:limit]],
+        "has_more": len(newest_first) > limit,
+    }
+
+
+def _replies(slack: FakeSlack, args: Json) -> Json:
+    channel = args.get("channel")
+    if error := _channel_error(slack, channel):
+        return error
+    parent = args.get("ts")
+    with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+    thread = [m for m in slack.messages[channel] if m.ts == parent]
+    thread += slack.replies(channel, parent)
+    return {"ok": True, "messages": [m.as_json(with_metadata=with_metadata) for m in thread]}
+
+
+def _users_info(slack: FakeSlack, args: Json) -> Json:
+    user = slack.users.get(args.get("user", ""))
+    if user is None:
+        return {"ok": False, "error": "user_not_found"}
+    return {"ok": True, "user": {"id": args["user"], "team_id": slack.team_id, **user}}
+
+
+def _auth_test(slack: FakeSlack, args: Json) -> Json:
+    return {
+        "ok": True,
+        "url": "https://fake.slack.local/",
+        "team": "Fake Workspace",
+        "team_id": slack.team_id,
+        "user_id": slack.bot_user_id,
+        "bot_id": "BFAKE",
+    }
+
+
+def _views(slack: FakeSlack, args: Json) -> Json:
+    slack.views.append(args)
+    return {"ok": True, "view": {"id": f"V{len(slack.views):05d}", **(args.get("view") or {})}}
+
+
+def _get_upload_url(slack: FakeSlack, args: Json) -> Json:
+    file_id = f"F{len(slack.files) + 1:05d}"
+    slack.files[file_id] = {
+        "id": file_id,
+        "name": args.get("filename"),
+        "length": args.get("length"),
+    }
+    return {"ok": True, "file_id": file_id, "upload_url": f"{slack.origin}/upload/{file_id}"}
+
+
+def _complete_upload(slack: FakeSlack, args: Json) -> Json:
+    files = args.get("files") or []
+    if not all(f.get("id") in slack.uploads for f in files):
+        return {"ok": False, "error": "file_not_found"}
+    channel = args.get("channel_id")
+    if channel and (error := _channel_error(slack, channel)):
+        return error
+    for f in files:
+        slack.files[f["id"]].update(title=f.get("title"), channel=channel)
+        slack.files[f["id"]]["thread_ts"] = args.get("thread_ts")
+    return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+
+
+_HANDLERS = {
+    "chat.postMessage": _post_message,
+    "chat.update": _update,
+    "conversations.history": _history,
+    "conversations.replies": _replies,
+    "users.info": _users_info,
+    "auth.test": _auth_test,
+    "views.open": _views,
+    "views.publish": _views,
+    "views.update": _views,
+    "files.getUploadURLExternal": _get_upload_url,
+    "files.completeUploadExternal": _complete_upload,
+}

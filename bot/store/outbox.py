@@ -1,0 +1,163 @@
+"""The outbox: every Slack post is a row first, with a unique key, then delivered.
+
+Writing the row in the same transaction as the alert state means a crash can never leave
+an alert recorded but unannounced, and the unique key means it is never announced twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.store.db import from_text, to_text
+
+
+class OutboxAction(StrEnum):
+    POST = "post"  # chat.postMessage, top level or (with thread_key) in a thread
+    UPDATE = "update"  # chat.update of the message posted for thread_key
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # a permanent error: retrying cannot help, an admin must act
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    dedup_key: str
+    workspace_id: str
+    budget_id: int | None
+    channel_id: str
+    action: OutboxAction
+    thread_key: str | None
+    payload: dict[str, Any]
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    ts: str | None
+    created_at: datetime
+
+
+def enqueue(
+    db: Database,
+    *,
+    dedup_key: str,
+    workspace_id: str,
+    channel_id: str,
+    action: OutboxAction,
+    payload: dict[str, Any],
+    now: datetime,
+    budget_id: int | None = None,
+    thread_key: str | None = None,
+) -> bool:
+    """Add a delivery; False (and nothing changes) when the key is already there."""
+    cursor = db.execute(
+        "INSERT INTO outbox (dedup_key, workspace_id, budget_id, channel_id, action, thread_key,"
+        " payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (dedup_key) DO NOTHING",
+        [
+            dedup_key,
+            workspace_id,
+            budget_id,
+            channel_id,
+            action.value,
+            thread_key,
+            json.dumps(payload),
+            to_text(now),
+            to_text(now),
+        ],
+    )
+    return cursor.rowcount == 1
+
+
+def due_items(db: Database, now: datetime, *, limit: int = 100) -> list[OutboxItem]:
+    """Pending deliveries whose time has come, oldest first (threads after their parent)."""
+    rows = db.query(
+        "SELECT * FROM outbox WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        [OutboxStatus.PENDING.value, to_text(now), limit],
+    )
+    return [_item(row) for row in rows]
+
+
+def get_item(db: Database, dedup_key: str) -> OutboxItem | None:
+    rows = list(db.query("SELECT * FROM outbox WHERE dedup_key = ?", [dedup_key]))
+    return _item(rows[0]) if rows else None
+
+
+def begin_attempt(db: Database, item_id: int) -> None:
+    """Count the attempt before calling Slack, so a crash mid-call is visible afterwards."""
+    db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [item_id])
+
+
+def claim(db: Database, item: OutboxItem, *, lease_until: datetime) -> bool:
+    """Take `item` for one attempt: count it, and hide it from other drains until `lease_until`.
+
+    False (and nothing changes) when another drain changed the row since `item` was read.
+    Two drains racing — two processes, or two jobs in one loop — thus never both call Slack
+    for the same row; if the one holding it dies, the row is due again when the lease ends
+    and, having an attempt counted, is looked up in Slack before being posted again.
+    """
+    cursor = db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?"
+        " WHERE id = ? AND status = ? AND attempts = ?",
+        [to_text(lease_until), item.id, OutboxStatus.PENDING.value, item.attempts],
+    )
+    return cursor.rowcount == 1
+
+
+def mark_sent(db: Database, item_id: int, *, ts: str | None, now: datetime) -> None:
+    db.execute(
+        "UPDATE outbox SET status = ?, ts = ?, sent_at = ?, last_error = NULL WHERE id = ?",
+        [OutboxStatus.SENT.value, ts, to_text(now), item_id],
+    )
+
+
+def reschedule(db: Database, item_id: int, *, error: str, at: datetime) -> None:
+    db.execute(
+        "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+        [to_text(at), error, item_id],
+    )
+
+
+def mark_failed(db: Database, item_id: int, *, error: str) -> None:
+    db.execute(
+        "UPDATE outbox SET status = ?, last_error = ? WHERE id = ?",
+        [OutboxStatus.FAILED.value, error, item_id],
+    )
+
+
+def delivery_problems(db: Database, workspace_id: str) -> dict[int | None, str]:
+    """The latest permanent delivery error per budget (None: not tied to a budget)."""
+    rows = db.query(
+        "SELECT budget_id, last_error FROM outbox WHERE workspace_id = ? AND status = ?"
+        " ORDER BY id",
+        [workspace_id, OutboxStatus.FAILED.value],
+    )
+    return {row["budget_id"]: row["last_error"] for row in rows}
+
+
+def _item(row: dict[str, Any]) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        dedup_key=row["dedup_key"],
+        workspace_id=row["workspace_id"],
+        budget_id=row["budget_id"],
+        channel_id=row["channel_id"],
+        action=OutboxAction(row["action"]),
+        thread_key=row["thread_key"],
+        payload=json.loads(row["payload"]),
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=from_text(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        ts=row["ts"],
+        created_at=from_text(row["created_at"]),
+    )

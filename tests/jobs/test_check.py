@@ -1,0 +1,144 @@
+"""The check cycle against the simulator (in-process ASGI), with the clock injected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlite_utils import Database
+
+from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.jobs.check import CheckSettings, run_check
+from bot.scenario.client import ScenarioClient
+from bot.scenario.simulator import ManualClock, Simulator, create_app
+from bot.scenario.synthetic import SyntheticTeam
+from bot.store import outbox
+from bot.store.budgets import NewBudget, create_budget
+from bot.store.db import migrate, open_db
+from bot.store.health import health_of
+from bot.store.workspaces import Workspace
+
+ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
+SETTINGS = CheckSettings(default_tz="Europe/Paris", app_url="https://app.example")
+TEAM = SyntheticTeam.build(7, ANCHOR)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_db(tmp_path / "bot.db")
+    migrate(database)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def simulator() -> Simulator:
+    return Simulator(TEAM, clock=ManualClock(ANCHOR))
+
+
+def scenario_for(simulator: Simulator):
+    async def get(workspace: Workspace) -> ScenarioClient:
+        async def no_wait(seconds: float) -> None:
+            return None
+
+        return ScenarioClient(
+            base_url="http://simulator/v1",
+            api_key="test-key",
+            api_secret="test-secret",
+            transport=httpx.ASGITransport(create_app(simulator)),
+            sleep=no_wait,
+        )
+
+    return get
+
+
+def add(db: Database, period: PeriodKind, limit: float, scope: Scope | None = None) -> int:
+    new = NewBudget("T1", period, limit, "C1", "U1", **({"scope": scope} if scope else {}))
+    return create_budget(db, new, now=ANCHOR).id
+
+
+async def test_a_crossed_budget_alerts_once_and_a_second_cycle_adds_nothing(
+    db: Database, simulator: Simulator
+) -> None:
+    spike = TEAM.spike
+    add(db, PeriodKind.ROLLING_24H, 1000, Scope(ScopeKind.KEY, spike.user_id))
+    first = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    keys = [row["key"] for row in first[0].enqueued]
+    assert keys == ["alert:1:rolling:24h#1:threshold:100"]
+    assert "Budget #1" in first[0].enqueued[0]["text"]
+    second = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert second[0].enqueued == []
+    assert [item.dedup_key for item in outbox.due_items(db, ANCHOR)] == keys
+
+
+async def test_usage_calls_are_one_per_window_and_project_filter(
+    db: Database, simulator: Simulator
+) -> None:
+    project = TEAM.projects[0].id
+    add(db, PeriodKind.MONTHLY, 10**9)
+    add(db, PeriodKind.MONTHLY, 10**9, Scope(ScopeKind.USER, TEAM.users[0].id))
+    add(db, PeriodKind.MONTHLY, 10**9, Scope(ScopeKind.MODEL, TEAM.models[0].id))
+    add(db, PeriodKind.MONTHLY, 10**9, Scope(ScopeKind.PROJECT, project))
+    add(db, PeriodKind.DAILY, 10**9, Scope(ScopeKind.PROJECT, project))
+    results = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert results[0].usage_calls == 3
+    assert simulator.count("/v1/usages") == 3
+
+
+async def test_dry_run_reports_the_alerts_but_writes_nothing(
+    db: Database, simulator: Simulator
+) -> None:
+    add(db, PeriodKind.MONTHLY, 100)
+    dry = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR, dry_run=True)
+    assert [row["key"] for row in dry[0].enqueued] == [
+        "alert:1:monthly:2026-11@Europe/Paris:threshold:100"
+    ]
+    assert db["alert_state"].count == 0
+    assert db["outbox"].count == 0
+    real = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert len(real[0].enqueued) == 1
+
+
+async def test_scenario_failures_alert_nothing_and_tell_admins_once_then_on_recovery(
+    db: Database, simulator: Simulator
+) -> None:
+    add(db, PeriodKind.MONTHLY, 100)
+    simulator.faults.outage = True
+    simulator.faults.outage_status = 401
+    told = []
+    for cycle in range(5):
+        now = ANCHOR + timedelta(minutes=5 * cycle)
+        result = (await run_check(db, scenario_for(simulator), SETTINGS, now))[0]
+        assert result.error is not None and "bad credentials" in result.error
+        told += result.enqueued
+    assert [row["key"].split(":")[3] for row in told] == ["down"]
+    assert "bad credentials" in told[0]["text"]
+    assert db["alert_state"].count == 0
+    assert health_of(db, "T1")["consecutive_failures"] == 5
+
+    simulator.faults.outage = False
+    recovered = (await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR))[0]
+    kinds = [row["key"].split(":")[0] for row in recovered.enqueued]
+    assert kinds.count("health") == 1 and kinds.count("alert") == 1
+    again = (await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR))[0]
+    assert again.enqueued == []
+
+
+async def test_one_workspace_failing_does_not_stop_another(
+    db: Database, simulator: Simulator
+) -> None:
+    add(db, PeriodKind.MONTHLY, 100)
+    create_budget(db, NewBudget("T2", PeriodKind.MONTHLY, 100, "C2", "U1"), now=ANCHOR)
+    healthy = scenario_for(simulator)
+
+    async def broken_for_t1(workspace: Workspace) -> ScenarioClient:
+        if workspace.team_id == "T1":
+            raise RuntimeError("boom")
+        return await healthy(workspace)
+
+    results = {r.workspace_id: r for r in await run_check(db, broken_for_t1, SETTINGS, ANCHOR)}
+    assert results["T1"].error == "RuntimeError: boom"
+    assert len(results["T2"].enqueued) == 1
