@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
@@ -27,6 +28,7 @@ from bot.budgets.evaluate import (
     Crossing,
     Decisions,
     ForecastAlert,
+    Resolution,
     evaluate,
 )
 from bot.budgets.forecast import forecast
@@ -144,7 +146,9 @@ async def check_workspace(
                 window = responses[window_for(budget.scope, period, now)]
                 found = activity.get(window_for(budget.scope, period, now))
                 attribution = attribute(budget.scope, window, found, settings.app_url)
-                _apply(db, budget, period, tz, decisions, attribution, settings, now, result)
+                _BudgetWrite(db, budget, period, tz, attribution, settings, now, result).apply(
+                    decisions
+                )
 
     _record(db, dry_run, write)
     return result
@@ -194,10 +198,10 @@ async def _read_activity(
     client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
 ) -> dict[Window, UsagesResponse]:
     windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
-    found: dict[Window, UsagesResponse] = {}
-    for window in windows:
+
+    async def read(window: Window) -> UsagesResponse | None:
         try:
-            found[window] = await client.usages_with_all_activity(
+            return await client.usages_with_all_activity(
                 start=window.start,
                 end=window.end,
                 project_ids=(window.project_id,) if window.project_id else (),
@@ -205,7 +209,10 @@ async def _read_activity(
             )
         except ScenarioError as exc:  # the alert still goes out, with less detail
             log.warning("activity for attribution unavailable: %s", exc.cause)
-    return found
+            return None
+
+    found = await asyncio.gather(*(read(w) for w in windows))
+    return {w: r for w, r in zip(windows, found, strict=True) if r is not None}
 
 
 def _decide(
@@ -239,203 +246,150 @@ def alert_key(budget_id: int, period_key: str, kind: AlertKind, level: int) -> s
     return f"alert:{budget_id}:{period_key}:{kind.value}:{level}"
 
 
-def _apply(
-    db: Database,
-    budget: Budget,
-    period: Period,
-    tz: str,
-    decisions: Decisions,
-    attribution: Attribution,
-    settings: CheckSettings,
-    now: datetime,
-    result: WorkspaceResult,
-) -> None:
-    if decisions.crossing is not None:
-        _alert_crossing(db, budget, period, tz, decisions, attribution, settings, now, result)
-    if decisions.forecast is not None:
-        _alert_forecast(
-            db, budget, period, tz, decisions.forecast, attribution, settings, now, result
+@dataclass
+class _BudgetWrite:
+    """What one budget's decisions write, inside the cycle's transaction."""
+
+    db: Database
+    budget: Budget
+    period: Period
+    tz: str
+    attribution: Attribution
+    settings: CheckSettings
+    now: datetime
+    result: WorkspaceResult
+
+    def apply(self, decisions: Decisions) -> None:
+        if decisions.crossing is not None:
+            self.crossing(decisions.crossing, decisions.forecast)
+        if decisions.forecast is not None:
+            self.forecast(decisions.forecast)
+        for resolution in decisions.resolutions:
+            self.resolve(resolution)
+
+    def crossing(self, crossing: Crossing, projected: ForecastAlert | None) -> None:
+        # The thread this period's alerts already started, if any (found before adding rows).
+        earlier = [
+            row
+            for row in alerts.alerts_in_period(self.db, self.budget.id, self.period)
+            if row.kind is AlertKind.THRESHOLD and row.resolved_at is None
+        ]
+        alert_id = None
+        for level, key in crossing.passed:
+            recorded = self._record(AlertKind.THRESHOLD, key, level, crossing.spend_cu)
+            alert_id = recorded or alert_id
+        if alert_id is None:
+            return  # another cycle recorded these first: it owns the message
+        view = self._view(
+            "threshold", crossing.level, crossing.levels, crossing.spend_cu, alert_id, projected
         )
-    for resolution in decisions.resolutions:
+        message = blocks.alert_message(view)
+        key = alert_key(self.budget.id, crossing.period_key, AlertKind.THRESHOLD, crossing.level)
+        root = None
+        if earlier:
+            first = earlier[0]
+            root = _thread_root(
+                self.db, alert_key(self.budget.id, first.period_key, first.kind, first.level)
+            )
+        if root is None:
+            self._enqueue(key, OutboxAction.POST, message)
+            return
+        self._enqueue(key + ":update", OutboxAction.UPDATE, message, thread_key=root)
+        self._enqueue(key, OutboxAction.POST, blocks.higher_level_reply(view), thread_key=root)
+
+    def forecast(self, alert: ForecastAlert) -> None:
+        alert_id = self._record(
+            AlertKind.FORECAST, alert.period_key, FORECAST_LEVEL, alert.spend_cu
+        )
+        if alert_id is None:
+            return
+        view = self._view("forecast", FORECAST_LEVEL, (), alert.spend_cu, alert_id, alert)
+        key = alert_key(self.budget.id, alert.period_key, AlertKind.FORECAST, FORECAST_LEVEL)
+        self._enqueue(key, OutboxAction.POST, blocks.alert_message(view))
+
+    def resolve(self, resolution: Resolution) -> None:
         alerts.resolve_alert(
-            db,
-            budget_id=budget.id,
+            self.db,
+            budget_id=self.budget.id,
             period_key=resolution.period_key,
             level=resolution.level,
-            now=now,
+            now=self.now,
         )
-        root = _thread_root(
-            db, alert_key(budget.id, resolution.period_key, AlertKind.THRESHOLD, resolution.level)
+        fired = alert_key(
+            self.budget.id, resolution.period_key, AlertKind.THRESHOLD, resolution.level
         )
+        root = _thread_root(self.db, fired)
         if root:
-            payload = blocks.resolved_reply(
+            reply = blocks.resolved_reply(
                 resolution.level, resolution.spend_cu, resolution.limit_cu
             )
-            _enqueue(
-                db,
-                result,
-                budget,
-                f"resolve:{budget.id}:{resolution.period_key}:{resolution.level}",
-                OutboxAction.POST,
-                payload,
-                now,
-                thread_key=root,
-            )
+            key = f"resolve:{self.budget.id}:{resolution.period_key}:{resolution.level}"
+            self._enqueue(key, OutboxAction.POST, reply, thread_key=root)
 
-
-def _alert_crossing(
-    db: Database,
-    budget: Budget,
-    period: Period,
-    tz: str,
-    decisions: Decisions,
-    attribution: Attribution,
-    settings: CheckSettings,
-    now: datetime,
-    result: WorkspaceResult,
-) -> None:
-    crossing: Crossing = decisions.crossing  # type: ignore[assignment]
-    # The thread this period's alerts already started, if any (found before adding rows).
-    earlier = [
-        row
-        for row in alerts.alerts_in_period(db, budget.id, period)
-        if row.kind is AlertKind.THRESHOLD and row.resolved_at is None
-    ]
-    alert_id = None
-    for level, key in crossing.passed:
-        alert_id = (
-            alerts.record_alert(
-                db,
-                budget_id=budget.id,
-                period_key=key,
-                kind=AlertKind.THRESHOLD,
-                level=level,
-                spend_cu=crossing.spend_cu,
-                limit_cu=crossing.limit_cu,
-                now=now,
-            )
-            or alert_id
+    def _record(self, kind: AlertKind, period_key: str, level: int, spend: float) -> int | None:
+        return alerts.record_alert(
+            self.db,
+            budget_id=self.budget.id,
+            period_key=period_key,
+            kind=kind,
+            level=level,
+            spend_cu=spend,
+            limit_cu=self.budget.limit_cu,
+            now=self.now,
         )
-    if alert_id is None:
-        return  # another cycle recorded these first: it owns the message
-    view = _view(
-        budget,
-        period,
-        tz,
-        "threshold",
-        crossing.level,
-        crossing.levels,
-        crossing.spend_cu,
-        alert_id,
-        decisions,
-        attribution,
-        settings,
-        now,
-    )
-    message = blocks.alert_message(view)
-    key = alert_key(budget.id, crossing.period_key, AlertKind.THRESHOLD, crossing.level)
-    root = (
-        _thread_root(
-            db, alert_key(budget.id, earlier[0].period_key, AlertKind.THRESHOLD, earlier[0].level)
+
+    def _view(
+        self,
+        kind: str,
+        level: int,
+        passed: tuple[int, ...],
+        spend: float,
+        alert_id: int,
+        projected: ForecastAlert | None,
+    ) -> blocks.AlertView:
+        return blocks.AlertView(
+            alert_id=alert_id,
+            budget_id=self.budget.id,
+            budget_label=f"Budget {self.budget.label}",
+            period_label=_period_label(self.period, self.tz),
+            tz=self.tz,
+            kind=kind,
+            level=level,
+            passed=passed,
+            spend_cu=spend,
+            limit_cu=self.budget.limit_cu,
+            time_left=None if self.period.kind.is_rolling else self.period.time_left(self.now),
+            forecast=projected.forecast if projected else None,
+            attribution=self.attribution,
+            open_url=team_url(self.settings.app_url),
         )
-        if earlier
-        else None
-    )
-    if root is None:
-        _enqueue(db, result, budget, key, OutboxAction.POST, message, now)
-        return
-    _enqueue(
-        db, result, budget, key + ":update", OutboxAction.UPDATE, message, now, thread_key=root
-    )
-    _enqueue(
-        db,
-        result,
-        budget,
-        key,
-        OutboxAction.POST,
-        blocks.higher_level_reply(view),
-        now,
-        thread_key=root,
-    )
 
-
-def _alert_forecast(
-    db: Database,
-    budget: Budget,
-    period: Period,
-    tz: str,
-    alert: ForecastAlert,
-    attribution: Attribution,
-    settings: CheckSettings,
-    now: datetime,
-    result: WorkspaceResult,
-) -> None:
-    alert_id = alerts.record_alert(
-        db,
-        budget_id=budget.id,
-        period_key=alert.period_key,
-        kind=AlertKind.FORECAST,
-        level=FORECAST_LEVEL,
-        spend_cu=alert.spend_cu,
-        limit_cu=alert.limit_cu,
-        now=now,
-    )
-    if alert_id is None:
-        return
-    view = _view(
-        budget,
-        period,
-        tz,
-        "forecast",
-        FORECAST_LEVEL,
-        (),
-        alert.spend_cu,
-        alert_id,
-        Decisions(forecast=alert),
-        attribution,
-        settings,
-        now,
-    )
-    key = alert_key(budget.id, alert.period_key, AlertKind.FORECAST, FORECAST_LEVEL)
-    _enqueue(db, result, budget, key, OutboxAction.POST, blocks.alert_message(view), now)
-
-
-def _view(
-    budget: Budget,
-    period: Period,
-    tz: str,
-    kind: str,
-    level: int,
-    passed: tuple[int, ...],
-    spend: float,
-    alert_id: int,
-    decisions: Decisions,
-    attribution: Attribution,
-    settings: CheckSettings,
-    now: datetime,
-) -> blocks.AlertView:
-    return blocks.AlertView(
-        alert_id=alert_id,
-        budget_id=budget.id,
-        budget_label=f"Budget {budget.label}",
-        period_label=_period_label(period, tz),
-        tz=tz,
-        kind=kind,
-        level=level,
-        passed=passed,
-        spend_cu=spend,
-        limit_cu=budget.limit_cu,
-        time_left=None if period.kind.is_rolling else period.time_left(now),
-        forecast=decisions.forecast.forecast if decisions.forecast else None,
-        attribution=attribution,
-        open_url=team_url(settings.app_url),
-    )
+    def _enqueue(
+        self,
+        key: str,
+        action: OutboxAction,
+        payload: dict[str, Any],
+        *,
+        thread_key: str | None = None,
+    ) -> None:
+        _enqueue(
+            self.db,
+            self.result,
+            key=key,
+            workspace_id=self.budget.workspace_id,
+            channel_id=self.budget.channel_id,
+            action=action,
+            payload=payload,
+            now=self.now,
+            budget_id=self.budget.id,
+            thread_key=thread_key,
+        )
 
 
 def _period_label(period: Period, tz: str) -> str:
     if period.kind.is_rolling:
         return f"the rolling {period.kind.value} window"
-    local = period.start.astimezone(blocks.ZoneInfo(tz))
+    local = period.start.astimezone(ZoneInfo(tz))
     names = {
         PeriodKind.DAILY: local.strftime("%a %d %b"),
         PeriodKind.WEEKLY: f"the week of {local.strftime('%d %b')}",
@@ -446,7 +400,7 @@ def _period_label(period: Period, tz: str) -> str:
 
 
 def _thread_root(db: Database, key: str) -> str | None:
-    """The key of the top-level message a thread hangs from (the alert's own post or its parent)."""
+    """The key of the top-level message a thread hangs from (the alert's post or its parent)."""
     item = outbox.get_item(db, key)
     if item is None:
         return None
@@ -456,27 +410,30 @@ def _thread_root(db: Database, key: str) -> str | None:
 def _enqueue(
     db: Database,
     result: WorkspaceResult,
-    budget: Budget,
+    *,
     key: str,
+    workspace_id: str,
+    channel_id: str,
     action: OutboxAction,
     payload: dict[str, Any],
     now: datetime,
-    *,
+    budget_id: int | None = None,
     thread_key: str | None = None,
 ) -> None:
+    """One outbox row, reported in `result` only if it is new (the key makes it once)."""
     if outbox.enqueue(
         db,
         dedup_key=key,
-        workspace_id=budget.workspace_id,
-        channel_id=budget.channel_id,
+        workspace_id=workspace_id,
+        channel_id=channel_id,
         action=action,
         payload=payload,
         now=now,
-        budget_id=budget.id,
+        budget_id=budget_id,
         thread_key=thread_key,
     ):
         result.enqueued.append(
-            {"key": key, "channel": budget.channel_id, "action": action.value, **payload}
+            {"key": key, "channel": channel_id, "action": action.value, **payload}
         )
 
 
@@ -521,14 +478,13 @@ def _tell_admins(
     )
     targets = sorted(settings.admin_ids) or sorted({b.channel_id for b in budgets})
     for target in targets:
-        key = f"health:{workspace.team_id}:{change.episode}:{change.tell}:{target}"
-        if outbox.enqueue(
+        _enqueue(
             db,
-            dedup_key=key,
+            result,
+            key=f"health:{workspace.team_id}:{change.episode}:{change.tell}:{target}",
             workspace_id=workspace.team_id,
             channel_id=target,
             action=OutboxAction.POST,
             payload=payload,
             now=now,
-        ):
-            result.enqueued.append({"key": key, "channel": target, "action": "post", **payload})
+        )
