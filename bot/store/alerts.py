@@ -33,9 +33,11 @@ class AlertRow:
 def alerts_in_period(db: Database, budget_id: int, period: Period) -> list[AlertRow]:
     """The rows that matter to `evaluate` now: this period's, and this window's episodes."""
     rows = db.query(
-        "SELECT * FROM alert_state WHERE budget_id = ? AND (period_key = ? OR period_key LIKE ?)"
-        " ORDER BY id",
-        [budget_id, period.key, period.key + "#%"],
+        # Episodes are `key#n`: the range ['key#', 'key$') holds exactly those ('$' follows
+        # '#'), where LIKE would treat '_' in a key as a wildcard.
+        "SELECT * FROM alert_state WHERE budget_id = ?"
+        " AND (period_key = ? OR (period_key >= ? AND period_key < ?)) ORDER BY id",
+        [budget_id, period.key, period.key + "#", period.key + "$"],
     )
     return [_alert(row) for row in rows]
 

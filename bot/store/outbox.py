@@ -92,11 +92,6 @@ def get_item(db: Database, dedup_key: str) -> OutboxItem | None:
     return _item(rows[0]) if rows else None
 
 
-def begin_attempt(db: Database, item_id: int) -> None:
-    """Count the attempt before calling Slack, so a crash mid-call is visible afterwards."""
-    db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [item_id])
-
-
 def claim(db: Database, item: OutboxItem, *, lease_until: datetime) -> bool:
     """Take `item` for one attempt: count it, and hide it from other drains until `lease_until`.
 

@@ -503,7 +503,7 @@ async def test_a_post_whose_answer_was_lost_is_found_and_not_posted_again(env: E
 
 async def _crash_after_posting(env: Env, item: OutboxItem, thread_ts: str | None = None) -> str:
     """What a process that died right after Slack answered leaves behind."""
-    outbox.begin_attempt(env.db, item.id)
+    assert outbox.claim(env.db, item, lease_until=env.clock())
     response = await env.clients[WS].chat_postMessage(
         channel=item.channel_id,
         thread_ts=thread_ts,
@@ -553,7 +553,7 @@ async def test_a_crash_before_slack_got_the_post_still_delivers_it(env: Env) -> 
     env.enqueue("before")
     await env.drain()
     item = env.enqueue("k")
-    outbox.begin_attempt(env.db, item.id)
+    assert outbox.claim(env.db, item, lease_until=env.clock())
 
     await env.drain()
 

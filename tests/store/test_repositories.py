@@ -444,17 +444,6 @@ def test_claim_counts_the_attempt_and_hides_the_row_until_the_lease_ends(db: Dat
     assert outbox.claim(db, claimed, lease_until=lease_end) is False  # sent rows stay sent
 
 
-def test_begin_attempt_counts_attempts(db: Database) -> None:
-    enqueue(db, "k")
-    item = outbox.get_item(db, "k")
-    assert item is not None
-
-    outbox.begin_attempt(db, item.id)
-    outbox.begin_attempt(db, item.id)
-
-    assert outbox.get_item(db, "k").attempts == 2  # type: ignore[union-attr]
-
-
 def test_delivery_problems_show_the_latest_failure_per_budget(db: Database) -> None:
     for key, budget_id, workspace in [
         ("a", 1, WS),
