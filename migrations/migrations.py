@@ -116,6 +116,7 @@ def m001_initial(db: Database) -> None:
         CREATE TABLE scenario_health (
             workspace_id TEXT PRIMARY KEY REFERENCES workspaces(team_id),
             consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            streaks INTEGER NOT NULL DEFAULT 0,
             last_cause TEXT,
             last_error TEXT,
             last_ok_at TEXT,

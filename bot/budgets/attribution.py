@@ -57,7 +57,9 @@ def attribute(
     entries = [e for e in (activity.activity if activity else []) if _in_scope(scope, e)]
 
     if scope.kind in (ScopeKind.TEAM, ScopeKind.PROJECT):
-        per_model = cu_per_model(window)
+        # The budget's own read carries per-model totals only when a model budget needed
+        # them; otherwise the attribution read brought them.
+        per_model = cu_per_model(window if window.model_usages or activity is None else activity)
         per_user = {user: t.spend for user, t in totals_per_user(window).items()}
     else:
         # The aggregate sections are team-wide; inside one user or model, count the log.

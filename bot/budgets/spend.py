@@ -41,9 +41,16 @@ def plan_windows(needs: Iterable[tuple[Scope, Period]], now: datetime) -> list[W
     return sorted(windows, key=lambda w: (w.start, w.end, w.project_id or ""))
 
 
-def types_needed(*, forecast: bool) -> tuple[UsageType, ...]:
-    base = (UsageType.CONSUMPTION, UsageType.MODEL_USAGES)
-    return (*base, UsageType.USAGES) if forecast else base
+def types_needed(scopes: Iterable[Scope], *, forecast: bool) -> tuple[UsageType, ...]:
+    """The smallest answer that measures these scopes: consumption, plus the per-model
+    series for model scopes and the CU time series for forecasts (fewer sections are a
+    smaller, faster answer)."""
+    types = [UsageType.CONSUMPTION]
+    if any(scope.kind is ScopeKind.MODEL for scope in scopes):
+        types.append(UsageType.MODEL_USAGES)
+    if forecast:
+        types.append(UsageType.USAGES)
+    return tuple(types)
 
 
 def scope_spend(scope: Scope, response: UsagesResponse) -> float:

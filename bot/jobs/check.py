@@ -180,14 +180,21 @@ async def _read_windows(
     client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
 ) -> dict[Window, UsagesResponse]:
     windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
-    with_forecast = {window_for(b.scope, periods[b.id], now) for b in budgets if b.forecast}
+    by_window: dict[Window, list[Budget]] = {w: [] for w in windows}
+    for budget in budgets:
+        by_window[window_for(budget.scope, periods[budget.id], now)].append(budget)
 
     async def read(window: Window) -> UsagesResponse:
+        if window.end <= window.start:  # a period that starts this very instant: nothing yet
+            return UsagesResponse()
         return await client.usages(
             start=window.start,
             end=window.end,
             project_ids=(window.project_id,) if window.project_id else (),
-            types=types_needed(forecast=window in with_forecast),
+            types=types_needed(
+                (b.scope for b in by_window[window]),
+                forecast=any(b.forecast for b in by_window[window]),
+            ),
         )
 
     found = await asyncio.gather(*(read(w) for w in windows))
@@ -205,7 +212,8 @@ async def _read_activity(
                 start=window.start,
                 end=window.end,
                 project_ids=(window.project_id,) if window.project_id else (),
-                types=(UsageType.ACTIVITY,),
+                # The first page also brings the per-model totals the alert ranks.
+                types=(UsageType.ACTIVITY, UsageType.MODEL_USAGES),
             )
         except ScenarioError as exc:  # the alert still goes out, with less detail
             log.warning("activity for attribution unavailable: %s", exc.cause)
@@ -481,7 +489,7 @@ def _tell_admins(
         _enqueue(
             db,
             result,
-            key=f"health:{workspace.team_id}:{change.episode}:{change.tell}:{target}",
+            key=f"health:{workspace.team_id}:{change.streak}:{change.tell}:{target}",
             workspace_id=workspace.team_id,
             channel_id=target,
             action=OutboxAction.POST,

@@ -344,6 +344,12 @@ def build_usages_payload(
     projects, users = query.project_ids, query.user_ids
     # Paging through activity asks for nothing else: skip the aggregation then.
     aggregate = bool(query.types - {"activity"})
+    # Only the sections asked for are accumulated: the budget check asks for two of seven.
+    want_usages = "usages" in query.types
+    want_models = "model-usages" in query.types
+    want_assets = "asset-usages" in query.types
+    want_nsfw = "nsfw-usages" in query.types
+    want_verdicts = "quality-gate-usages" in query.types
     api_ids = index.api_user_ids
 
     jobs: list[Job] = []
@@ -368,36 +374,42 @@ def build_usages_payload(
         api = job.user_id in api_ids
         cost, disc = job.cu_cost, job.cu_discount
         a_cost, a_disc = (cost, disc) if api else (0.0, 0.0)
-        cu.add(b, cost, disc, a_cost, a_disc)
-        if job.usage_name not in (CREATIVE_UNIT_COST, CREATIVE_UNIT_DISCOUNT):
-            series = per_usage.get(job.usage_name)
+        if want_usages:
+            cu.add(b, cost, disc, a_cost, a_disc)
+            if job.usage_name not in (CREATIVE_UNIT_COST, CREATIVE_UNIT_DISCOUNT):
+                series = per_usage.get(job.usage_name)
+                if series is None:
+                    series = per_usage[job.usage_name] = _Series(6)
+                series.add(b, 1, 1 if api else 0, cost, disc, a_cost, a_disc)
+        if want_models:
+            series = per_model.get(job.model_id)
             if series is None:
-                series = per_usage[job.usage_name] = _Series(6)
-            series.add(b, 1, 1 if api else 0, cost, disc, a_cost, a_disc)
-        series = per_model.get(job.model_id)
-        if series is None:
-            series = per_model[job.model_id] = _Series(5)
-        series.add(b, 1, cost, disc, a_cost, a_disc)
+                series = per_model[job.model_id] = _Series(5)
+            series.add(b, 1, cost, disc, a_cost, a_disc)
         n_assets = len(job.asset_ids)
-        if n_assets:
+        if want_assets and n_assets:
             series = per_kind.get(job.asset_kind)
             if series is None:
                 series = per_kind[job.asset_kind] = _Series(2)
             series.add(b, n_assets, n_assets if api else 0)
+        if want_nsfw:
             for asset_id in job.asset_ids:
                 label = nsfw_label(asset_id)
                 if label is not None:
                     per_label[label].add(b, 1, 1 if api else 0)
-        verdict = quality_gate_verdict(job)
-        if verdict is not None:
-            per_verdict[verdict].add(b, 1, 1 if api else 0)
+        if want_verdicts:
+            verdict = quality_gate_verdict(job)
+            if verdict is not None:
+                per_verdict[verdict].add(b, 1, 1 if api else 0)
         acc = consumption.get(job.user_id)
         if acc is None:
             acc = consumption[job.user_id] = [0.0, 0.0]
         acc[0] += cost
         acc[1] += disc
 
-    times = [iso_ms(from_ms(first + k * g_ms)) for k in range(n_buckets)]
+    # Bucket labels only when some section has points (not for consumption-only reads).
+    series_wanted = want_usages or want_models or want_assets or want_nsfw or want_verdicts
+    times = [iso_ms(from_ms(first + k * g_ms)) for k in range(n_buckets if series_wanted else 0)]
     drop = query.drop_zero_points
 
     def points(series: _Series, render: Callable[[str, list[float]], Json]) -> list[Json]:

@@ -18,7 +18,7 @@ class HealthChange:
 
     tell: str | None  # "down" or "up"
     failures: int
-    episode: str  # names the failure streak, for the outbox key
+    streak: int  # numbers the failure streaks of the workspace, for the outbox key
 
 
 def record_failure(
@@ -30,6 +30,7 @@ def record_failure(
     )
     db.execute(
         "UPDATE scenario_health SET consecutive_failures = consecutive_failures + 1,"
+        " streaks = streaks + (consecutive_failures = 0),"
         " last_cause = ?, last_error = ?, last_failure_at = ? WHERE workspace_id = ?",
         [cause, detail, to_text(now), workspace_id],
     )
@@ -40,7 +41,7 @@ def record_failure(
             "UPDATE scenario_health SET admins_told = 1 WHERE workspace_id = ?", [workspace_id]
         )
         tell = "down"
-    return HealthChange(tell, row["consecutive_failures"], row["last_ok_at"] or "never")
+    return HealthChange(tell, row["consecutive_failures"], row["streaks"])
 
 
 def record_success(db: Database, workspace_id: str, *, now: datetime) -> HealthChange:
@@ -55,7 +56,7 @@ def record_success(db: Database, workspace_id: str, *, now: datetime) -> HealthC
         [to_text(now), workspace_id],
     )
     tell = "up" if before["admins_told"] else None
-    return HealthChange(tell, 0, before["last_ok_at"] or "never")
+    return HealthChange(tell, 0, before["streaks"])
 
 
 def health_of(db: Database, workspace_id: str) -> dict | None:
