@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
@@ -28,6 +30,45 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{settings.budget_bot_db}: up to date, nothing to apply")
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.jobs.check import run_check
+    from bot.jobs.delivery import drain
+    from bot.runtime import Runtime
+    from bot.slack.terminal import render
+
+    async def cycle() -> int:
+        runtime = Runtime.open(settings)
+        try:
+            # Missing credentials are a configuration error, found before any work.
+            _ = runtime.scenario if args.dry_run else (runtime.scenario, runtime.slack)
+            now = datetime.now(UTC)
+            results = await run_check(
+                runtime.db, runtime.scenario_for, runtime.check_settings, now, dry_run=args.dry_run
+            )
+            if not args.dry_run:
+                report = await drain(runtime.db, runtime.slack_for, lambda: datetime.now(UTC))
+        finally:
+            await runtime.aclose()
+        for result in results:
+            for message in result.enqueued:
+                if args.dry_run:
+                    print(f"── would post to {message['channel']} ({message['key']})")
+                    print(render(message), end="\n\n")
+            if result.error:
+                print(f"{result.workspace_id}: Scenario could not be read: {result.error}")
+        enqueued = sum(len(r.enqueued) for r in results)
+        verb = "would post" if args.dry_run else "queued"
+        print(f"checked {len(results)} workspace(s): {verb} {enqueued} message(s)")
+        if not args.dry_run:
+            print(
+                f"delivered {report.sent}, retrying {report.retried}, failed {report.failed},"
+                f" waiting {report.waiting}"
+            )
+        return 1 if any(r.error for r in results) else EXIT_OK
+
+    return asyncio.run(cycle())
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="run one budget-check cycle now")
     check.add_argument("--dry-run", action="store_true", help="print alerts instead of posting")
-    check.set_defaults(run=_not_yet("check"))
+    check.set_defaults(run=_check)
 
     digest = commands.add_parser("digest", help="post (or print) the daily digest now")
     digest.add_argument("--dry-run", action="store_true", help="print instead of posting")

@@ -1,0 +1,70 @@
+"""The shell's shared resources, built once from Settings: database, Scenario, Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlite_utils import Database
+
+from bot.config import ConfigError, Settings
+from bot.jobs.check import CheckSettings
+from bot.scenario.client import ScenarioClient
+from bot.store.db import migrate, open_db
+from bot.store.workspaces import Workspace
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    _scenario: ScenarioClient | None = field(default=None, repr=False)
+    _slack: AsyncWebClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        db = open_db(settings.budget_bot_db)
+        migrate(db)
+        return cls(settings, db)
+
+    @property
+    def check_settings(self) -> CheckSettings:
+        return CheckSettings(
+            default_tz=self.settings.budget_bot_timezone,
+            app_url=self.settings.scenario_app,
+            admin_ids=self.settings.admin_ids,
+        )
+
+    @property
+    def scenario(self) -> ScenarioClient:
+        """The configured Scenario client; ConfigError when credentials are missing."""
+        if self._scenario is None:
+            self._scenario = ScenarioClient.from_settings(self.settings)
+        return self._scenario
+
+    @property
+    def slack(self) -> AsyncWebClient:
+        """The client that delivers the outbox. It retries nothing by itself: a server error
+        can arrive after Slack posted, and only the outbox knows how to retry that safely."""
+        if self._slack is None:
+            token = self.settings.slack_bot_token
+            if token is None:
+                raise ConfigError("SLACK_BOT_TOKEN is required to post to Slack")
+            self._slack = AsyncWebClient(
+                token=token.get_secret_value(),
+                base_url=self.settings.slack_api_base,
+                retry_handlers=[],
+            )
+        return self._slack
+
+    async def scenario_for(self, workspace: Workspace) -> ScenarioClient:
+        """Single-workspace mode: every workspace reads the one configured Scenario team."""
+        return self.scenario
+
+    async def slack_for(self, workspace_id: str) -> AsyncWebClient:
+        return self.slack
+
+    async def aclose(self) -> None:
+        if self._scenario is not None:
+            await self._scenario.aclose()
+        self.db.close()
