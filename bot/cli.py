@@ -127,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # One line per HTTP request drowns what the command has to say.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         return int(args.run(args, settings))
