@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,3 +143,22 @@ async def test_one_workspace_failing_does_not_stop_another(
     results = {r.workspace_id: r for r in await run_check(db, broken_for_t1, SETTINGS, ANCHOR)}
     assert results["T1"].error == "RuntimeError: boom"
     assert len(results["T2"].enqueued) == 1
+
+
+async def test_two_cycles_racing_on_one_database_alert_once(
+    db: Database, simulator: Simulator, tmp_path: Path
+) -> None:
+    add(db, PeriodKind.MONTHLY, 100)
+    add(db, PeriodKind.ROLLING_24H, 1000, Scope(ScopeKind.KEY, TEAM.spike.user_id))
+    other = open_db(tmp_path / "bot.db")  # a second process on the same file
+    try:
+        first, second = await asyncio.gather(
+            run_check(db, scenario_for(simulator), SETTINGS, ANCHOR),
+            run_check(other, scenario_for(simulator), SETTINGS, ANCHOR),
+        )
+    finally:
+        other.close()
+    keys = [row["key"] for row in first[0].enqueued + second[0].enqueued]
+    assert sorted(keys) == sorted(row["dedup_key"] for row in db.query("SELECT * FROM outbox"))
+    assert len(keys) == 2
+    assert db["alert_state"].count == 3 + 3  # 50/80/100 of each budget, once
