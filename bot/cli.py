@@ -71,6 +71,47 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(cycle())
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    import uvicorn
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.runtime import Runtime
+    from bot.server import create_server
+    from bot.slack.app import create_app
+
+    runtime = Runtime.open(settings)
+    app_token = settings.slack_app_token
+    app, _ = create_app(runtime, socket_mode=app_token is not None)
+
+    async def run() -> None:
+        try:
+            if app_token is not None:
+                handler = AsyncSocketModeHandler(app, app_token.get_secret_value())
+                await handler.connect_async()
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(signum, stop.set)
+                print("budget-bot: connected to Slack in Socket Mode; Ctrl-C stops it.")
+                await stop.wait()
+                await handler.close_async()
+            else:
+                port = args.port or settings.port
+                config = uvicorn.Config(
+                    create_server(app, runtime), host=args.host, port=port, lifespan="off"
+                )
+                print(f"budget-bot: listening on http://{args.host}:{port}/slack/events")
+                # uvicorn stops on SIGTERM/SIGINT after finishing the requests in flight.
+                await uvicorn.Server(config).serve()
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.scenario.simulator import run_from_cli
 
@@ -95,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the Slack app, the scheduler and migrations")
     serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
-    serve.set_defaults(run=_not_yet("serve"))
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
+    serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check", help="run one budget-check cycle now")
     check.add_argument("--dry-run", action="store_true", help="print alerts instead of posting")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,6 +21,7 @@ class Runtime:
     db: Database
     _scenario: ScenarioClient | None = field(default=None, repr=False)
     _slack: AsyncWebClient | None = field(default=None, repr=False)
+    scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:

@@ -60,7 +60,7 @@ def test_bad_configuration_is_one_line_and_status_2(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["serve", "digest", "demo"])
+@pytest.mark.parametrize("command", ["digest", "demo"])
 def test_commands_of_later_releases_say_so(tmp_path: Path, command: str) -> None:
     result = run(tmp_path, command)
     assert result.returncode == 2

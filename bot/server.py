@@ -1,0 +1,62 @@
+"""The HTTP face of the bot: Slack's events endpoint and a health check (SPEC §1)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from bot.store.health import health_of
+from bot.store.workspaces import list_workspaces
+
+log = logging.getLogger(__name__)
+
+
+def create_server(app: AsyncApp, runtime: Runtime) -> Starlette:
+    handler = AsyncSlackRequestHandler(app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(health_report(runtime))
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def health_report(runtime: Runtime) -> dict[str, object]:
+    """Database reachable, Scenario's last result per workspace, the scheduler's state.
+
+    Names causes and counts only: no token, secret or message from a remote server.
+    """
+    try:
+        runtime.db.execute("SELECT 1").fetchone()
+        db_status = "ok"
+        scenario = {}
+        for workspace in list_workspaces(runtime.db):
+            row = health_of(runtime.db, workspace.team_id)
+            if row is None:
+                continue
+            failing = row["consecutive_failures"] > 0
+            scenario[workspace.team_id] = {
+                "status": "failing" if failing else "ok",
+                "consecutive_failures": row["consecutive_failures"],
+                "cause": row["last_cause"] if failing else None,
+                "last_ok_at": row["last_ok_at"],
+            }
+    except sqlite3.Error:
+        log.exception("health check: database unavailable")
+        db_status, scenario = "unavailable", {}
+    return {"db": db_status, "scenario": scenario, "scheduler": runtime.scheduler_status()}

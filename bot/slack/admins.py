@@ -1,0 +1,43 @@
+"""Who may change budgets: workspace admins and owners, and `BUDGET_BOT_ADMINS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+CACHE_FOR = timedelta(minutes=5)
+
+
+class AdminCheck:
+    """Answers "is this user an admin?", asking Slack at most once per user per few minutes."""
+
+    def __init__(self, configured: frozenset[str], clock: Callable[[], datetime]) -> None:
+        self._configured = configured
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[datetime, bool]] = {}
+
+    async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+        if user_id in self._configured:
+            return True
+        now = self._clock()
+        cached = self._cache.get((team_id, user_id))
+        if cached is not None and now - cached[0] < CACHE_FOR:
+            return cached[1]
+        try:
+            response = await client.users_info(user=user_id)
+        except SlackApiError:
+            return False  # unknown, deactivated, or Slack refused: not an admin
+        user = response.get("user") or {}
+        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        self._cache[(team_id, user_id)] = (now, admin)
+        return admin
+
+
+REFUSAL = (
+    "Sorry — only workspace admins and owners (or people listed in `BUDGET_BOT_ADMINS`) "
+    "can change budgets. Nothing was changed. `/budget list` and `/budget history` are open "
+    "to everyone."
+)

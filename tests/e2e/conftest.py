@@ -1,0 +1,178 @@
+"""The real app over real loopback HTTP: the ASGI server, a fake Slack Web API that records
+every call, the Scenario simulator, and requests signed like Slack signs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
+from sqlite_utils import Database
+
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
+from bot.scenario.synthetic import SyntheticTeam
+from bot.server import create_server
+from bot.serving import serve_app
+from bot.slack import fake_api
+from bot.slack.app import Deps, create_app
+
+SIGNING_SECRET = "test-signing-secret"
+ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
+TEAM_ID = "T1"
+ADMIN, MEMBER, CONFIGURED_ADMIN = "U_ADMIN", "U_MEMBER", "U_CONFIGURED"
+TEAM = SyntheticTeam.build(7, ANCHOR)
+
+
+@dataclass
+class Bot:
+    url: str
+    slack: fake_api.FakeSlack
+    slack_origin: str
+    simulator: Simulator
+    clock: ManualClock
+    deps: Deps
+    http: httpx.AsyncClient
+    hooks: int = field(default=0)
+
+    @property
+    def db(self) -> Database:
+        return self.deps.db
+
+    def new_hook(self) -> str:
+        self.hooks += 1
+        return f"hook{self.hooks}"
+
+    async def post(
+        self, body: str, content_type: str, *, secret: str = SIGNING_SECRET, age: int = 0
+    ) -> httpx.Response:
+        timestamp = str(int(time.time()) - age)
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        return await self.http.post(
+            f"{self.url}/slack/events",
+            content=body,
+            headers={
+                "content-type": content_type,
+                "x-slack-request-timestamp": timestamp,
+                "x-slack-signature": signature,
+            },
+        )
+
+    async def command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user: str = ADMIN,
+        channel: str = "C_GENERAL",
+        **signing: Any,
+    ) -> tuple[httpx.Response, str]:
+        """Send a slash command; returns the HTTP answer and its response_url hook name."""
+        hook = self.new_hook()
+        form = {
+            "command": command,
+            "text": text,
+            "team_id": TEAM_ID,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "response_url": f"{self.slack_origin}/response/{hook}",
+            "trigger_id": f"trigger-{hook}",
+            "api_app_id": "A_BOT",
+        }
+        answer = await self.post(urlencode(form), "application/x-www-form-urlencoded", **signing)
+        return answer, hook
+
+    async def interact(self, payload: dict[str, Any], **signing: Any) -> httpx.Response:
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded", **signing)
+
+    async def event(self, event: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": TEAM_ID,
+                "api_app_id": "A_BOT",
+                "event": event,
+                "event_id": f"Ev{self.new_hook()}",
+                "event_time": int(time.time()),
+            }
+        )
+        return await self.post(body, "application/json")
+
+    def responses(self, hook: str) -> list[dict[str, Any]]:
+        return [body for name, body in self.slack.responses if name == hook]
+
+    async def wait_for(
+        self, check: Callable[[], Any], *, within: float = 10.0, what: str = "condition"
+    ) -> Any:
+        """Poll until `check()` is truthy (no fixed sleeps: the deadline only bounds it)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            value = check()
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    async def response(self, hook: str, *, within: float = 10.0) -> dict[str, Any]:
+        found = await self.wait_for(
+            lambda: self.responses(hook), within=within, what=f"response_url {hook}"
+        )
+        return found[-1]
+
+
+AsyncBot = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    slack = fake_api.FakeSlack(team_id=TEAM_ID)
+    slack.users.update(
+        {
+            ADMIN: {"name": "ada", "is_admin": True, "tz": "Europe/Paris"},
+            MEMBER: {"name": "mo", "is_admin": False},
+            CONFIGURED_ADMIN: {"name": "cy", "is_admin": False},
+        }
+    )
+    clock = ManualClock(ANCHOR)
+    simulator = Simulator(TEAM, clock=clock)
+    async with (
+        serve_simulator(simulator) as scenario_url,
+        serve_app(fake_api.create_app(slack)) as slack_origin,
+    ):
+        slack.origin = slack_origin
+        settings = load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=f"{slack_origin}/api/",
+            scenario_base_url=scenario_url,
+            scenario_sdk_api_key="test-key",
+            scenario_sdk_api_secret="test-secret",
+            scenario_app_url="https://app.example",
+            budget_bot_db=tmp_path / "bot.db",
+            budget_bot_admins=CONFIGURED_ADMIN,
+            budget_bot_timezone="Europe/Paris",
+        )
+        runtime = Runtime.open(settings)
+        app, deps = create_app(runtime, clock=clock)
+        async with (
+            serve_app(create_server(app, runtime)) as url,
+            httpx.AsyncClient(timeout=10) as http,
+        ):
+            yield Bot(url, slack, slack_origin, simulator, clock, deps, http)
+        await runtime.aclose()
