@@ -118,8 +118,8 @@ async def check_workspace(
     tz = workspace.timezone_or(settings.default_tz)
     client = await scenario_for(workspace)
     try:
-        periods = await _periods(client, budgets, tz, now)
-        responses = await _read_windows(client, budgets, periods, now)
+        periods = await periods_for(client, budgets, tz, now)
+        responses = await read_windows(client, budgets, periods, now)
     except ScenarioError as exc:
         failure = exc
         result.error = f"{exc.cause}: {exc.message}"
@@ -165,7 +165,7 @@ def _record(db: Database, dry_run: bool, write: Callable[[], None]) -> None:
         pass
 
 
-async def _periods(
+async def periods_for(
     client: ScenarioClient, budgets: list[Budget], tz: str, now: datetime
 ) -> dict[int, Period]:
     billing = None
@@ -176,7 +176,7 @@ async def _periods(
     return {b.id: period_at(b.period, now, tz, billing=billing) for b in budgets}
 
 
-async def _read_windows(
+async def read_windows(
     client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
 ) -> dict[Window, UsagesResponse]:
     windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)

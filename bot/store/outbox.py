@@ -130,11 +130,18 @@ def mark_failed(db: Database, item_id: int, *, error: str) -> None:
 
 
 def delivery_problems(db: Database, workspace_id: str) -> dict[int | None, str]:
-    """The latest permanent delivery error per budget (None: not tied to a budget)."""
+    """The latest permanent delivery error per budget (None: not tied to a budget).
+
+    A failure stops counting once a later message to the same channel for the same budget
+    got through: whatever was wrong (the bot not invited, an archived channel) is fixed.
+    """
     rows = db.query(
-        "SELECT budget_id, last_error FROM outbox WHERE workspace_id = ? AND status = ?"
-        " ORDER BY id",
-        [workspace_id, OutboxStatus.FAILED.value],
+        "SELECT budget_id, last_error FROM outbox AS failed"
+        " WHERE workspace_id = ? AND status = ? AND NOT EXISTS ("
+        "   SELECT 1 FROM outbox AS later WHERE later.id > failed.id AND later.status = ?"
+        "   AND later.channel_id = failed.channel_id AND later.budget_id IS failed.budget_id"
+        " ) ORDER BY id",
+        [workspace_id, OutboxStatus.FAILED.value, OutboxStatus.SENT.value],
     )
     return {row["budget_id"]: row["last_error"] for row in rows}
 

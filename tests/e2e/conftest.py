@@ -163,6 +163,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
             scenario_base_url=scenario_url,
             scenario_sdk_api_key="test-key",
             scenario_sdk_api_secret="test-secret",
+            scenario_team_id=TEAM.team_id,
             scenario_app_url="https://app.example",
             budget_bot_db=tmp_path / "bot.db",
             budget_bot_admins=CONFIGURED_ADMIN,

@@ -465,3 +465,13 @@ def test_delivery_problems_show_the_latest_failure_per_budget(db: Database) -> N
     assert outbox.delivery_problems(db, WS) == {1: "is_archived", None: "invalid_auth"}
     assert outbox.delivery_problems(db, OTHER_WS) == {4: "channel_not_found"}
     assert outbox.delivery_problems(db, "T-NOBODY") == {}
+
+
+def test_a_delivery_problem_clears_once_a_later_message_gets_through(db: Database) -> None:
+    for key in ("first", "second"):
+        enqueue(db, key, budget_id=1)
+    rows = {i.dedup_key: i.id for i in outbox.due_items(db, T0)}
+    outbox.mark_failed(db, rows["first"], error="not_in_channel")
+    assert outbox.delivery_problems(db, WS) == {1: "not_in_channel"}
+    outbox.mark_sent(db, rows["second"], ts="1.2", now=T0)
+    assert outbox.delivery_problems(db, WS) == {}

@@ -1,0 +1,100 @@
+"""Where each budget stands now — for `/budget list` and the Home tab."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.budgets.evaluate import AlertKind
+from bot.budgets.forecast import Forecast, forecast
+from bot.budgets.periods import Period
+from bot.budgets.spend import scope_series, scope_spend, window_for
+from bot.jobs.check import periods_for, read_windows
+from bot.scenario.client import ScenarioClient
+from bot.scenario.errors import ScenarioError
+from bot.slack.blocks import local_time
+from bot.store import alerts, outbox
+from bot.store.budgets import Budget
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    budget: Budget
+    period: Period | None  # None when Scenario could not be read
+    spend: float | None
+    forecast: Forecast | None
+    alerted_level: int | None  # the highest threshold alerted in this period, still open
+    snoozed_until: datetime | None
+    delivery_problem: str | None
+
+    @property
+    def percent(self) -> float | None:
+        return None if self.spend is None else self.spend / self.budget.limit_cu * 100
+
+    def state(self, tz: str, now: datetime) -> str:
+        """ok / alerted at N % / snoozed until … / delivery problem: …"""
+        if self.delivery_problem:
+            return f"⚠️ delivery problem: `{self.delivery_problem}`"
+        if self.snoozed_until is not None and now < self.snoozed_until:
+            return f"💤 snoozed until {local_time(self.snoozed_until, tz)}"
+        if self.alerted_level is not None:
+            return f"🔔 alerted at {self.alerted_level} %"
+        return "✅ ok"
+
+
+async def read_statuses(
+    db: Database, client: ScenarioClient, budgets: list[Budget], tz: str, now: datetime
+) -> tuple[list[BudgetStatus], ScenarioError | None]:
+    """Spend, forecast and alert state of every budget, with the same reads as a check.
+
+    When Scenario cannot be read the statuses still come back, without spend, with the error.
+    """
+    problems = outbox.delivery_problems(db, budgets[0].workspace_id) if budgets else {}
+    try:
+        periods = await periods_for(client, budgets, tz, now)
+        responses = await read_windows(client, budgets, periods, now)
+    except ScenarioError as exc:
+        return [_status(db, b, None, None, None, problems) for b in budgets], exc
+    statuses = []
+    for budget in budgets:
+        period = periods[budget.id]
+        response = responses[window_for(budget.scope, period, now)]
+        spend = scope_spend(budget.scope, response)
+        projection = forecast(
+            spend=spend,
+            limit=budget.limit_cu,
+            period=period,
+            now=now,
+            series=scope_series(budget.scope, response),
+        )
+        statuses.append(_status(db, budget, period, spend, projection, problems))
+    return statuses, None
+
+
+def _status(
+    db: Database,
+    budget: Budget,
+    period: Period | None,
+    spend: float | None,
+    projection: Forecast | None,
+    problems: dict[int | None, str],
+) -> BudgetStatus:
+    level = None
+    if period is not None:
+        open_levels = [
+            row.level
+            for row in alerts.alerts_in_period(db, budget.id, period)
+            if row.kind is AlertKind.THRESHOLD and row.resolved_at is None
+        ]
+        level = max(open_levels, default=None)
+    return BudgetStatus(
+        budget=budget,
+        period=period,
+        spend=spend,
+        forecast=projection,
+        alerted_level=level,
+        snoozed_until=alerts.snoozed_until(db, budget.id),
+        delivery_problem=problems.get(budget.id),
+    )

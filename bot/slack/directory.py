@@ -1,0 +1,148 @@
+"""Names of a Scenario team — projects, members, API keys, models — and matching what a
+person typed against them (case-insensitive, an ID, or a unique prefix)."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.scenario.client import ScenarioClient
+from bot.scenario.errors import ScenarioError
+from bot.scenario.models import TimeRange, UsageType
+
+CACHE_FOR = timedelta(minutes=5)
+MAX_MODEL_LOOKUPS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    name: str  # what people call it: a project's or model's name, a member's email, a key's name
+    aliases: tuple[str, ...] = ()  # other accepted spellings (full name, key ID)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    text: str
+    candidates: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    text: str
+    suggestions: tuple[Entry, ...]
+
+
+Match = Found | Ambiguous | Unknown
+
+
+def match(text: str, entries: Sequence[Entry]) -> Match:
+    """An exact ID or name (any case) wins; else a unique prefix; else candidates."""
+    wanted = text.strip().casefold()
+    for entry in entries:
+        if entry.id == text.strip():
+            return Found(entry)
+    exact = [e for e in entries if wanted in {n.casefold() for n in (e.name, *e.aliases)}]
+    if len(exact) == 1:
+        return Found(exact[0])
+    if len(exact) > 1:
+        return Ambiguous(text, tuple(exact))
+    prefixed = [
+        e for e in entries if any(n.casefold().startswith(wanted) for n in (e.name, *e.aliases))
+    ]
+    if len(prefixed) == 1 and wanted:
+        return Found(prefixed[0])
+    if len(prefixed) > 1 and wanted:
+        return Ambiguous(text, tuple(prefixed[:10]))
+    names = {e.name.casefold(): e for e in entries}
+    close = difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.5)
+    return Unknown(text, tuple(names[n] for n in close))
+
+
+def describe(result: Ambiguous | Unknown, what: str) -> str:
+    """A polite answer naming the candidates."""
+    if isinstance(result, Ambiguous):
+        listed = ", ".join(f"`{e.name}`" for e in result.candidates)
+        return f"“{result.text}” matches several {what}s: {listed}. Which one did you mean?"
+    if result.suggestions:
+        listed = ", ".join(f"`{e.name}`" for e in result.suggestions)
+        return f"I don't know a {what} called “{result.text}”. Did you mean {listed}?"
+    return f"I don't know a {what} called “{result.text}”."
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    projects: tuple[Entry, ...] = ()
+    members: tuple[Entry, ...] = ()  # humans, by email
+    keys: tuple[Entry, ...] = ()  # API keys, by name; id is the member ID usage data uses
+    models: tuple[Entry, ...] = ()
+
+    def name_of(self, entry_id: str) -> str | None:
+        for entry in (*self.projects, *self.members, *self.keys, *self.models):
+            if entry.id == entry_id:
+                return entry.name
+        return None
+
+
+@dataclass
+class DirectoryCache:
+    """One directory per Scenario client, reloaded after a few minutes."""
+
+    clock: Callable[[], datetime]
+    _cached: dict[int, tuple[datetime, Directory]] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get(self, client: ScenarioClient) -> Directory:
+        async with self._lock:
+            now = self.clock()
+            cached = self._cached.get(id(client))
+            if cached is not None and now - cached[0] < CACHE_FOR:
+                return cached[1]
+            directory = await load_directory(client)
+            self._cached[id(client)] = (now, directory)
+            return directory
+
+
+async def load_directory(client: ScenarioClient) -> Directory:
+    """Projects from GET /projects; members and keys from the team (or, without a team ID,
+    from the last month's activity); models from the last month's usage, named by their
+    entities or, failing that, by GET /models/{id}."""
+    projects = tuple(Entry(p.id, p.name or p.id) for p in await client.projects())
+    recent = await client.usages(
+        time_range=TimeRange.LAST_THIRTY_ONE_DAYS,
+        types=(UsageType.MODEL_USAGES, UsageType.ACTIVITY, UsageType.CONSUMPTION),
+    )
+    members: list[Entry] = []
+    keys: list[Entry] = []
+    if client.team_id:
+        team = await client.team()
+        members = [Entry(u.id, u.email or u.id) for u in team.users]
+        keys = [
+            Entry(k.id, k.name or k.id, (k.api_key_id,) if k.api_key_id else ()) for k in team.keys
+        ]
+    else:
+        for user in recent.entities.users:
+            if user.is_api_key:
+                keys.append(Entry(user.id, user.api_key_id or user.id))
+            else:
+                aliases = (user.full_name,) if user.full_name else ()
+                members.append(Entry(user.id, user.email or user.id, aliases))
+    names = {m.id: m.name for m in recent.entities.models if m.name}
+    model_ids = [usage.model_id for usage in recent.model_usages if usage.model_id]
+    for model_id in [m for m in model_ids if m not in names][:MAX_MODEL_LOOKUPS]:
+        try:
+            model = await client.model(model_id)
+        except ScenarioError:
+            continue
+        if model.name:
+            names[model_id] = model.name
+    models = tuple(Entry(m, names.get(m, m)) for m in dict.fromkeys([*model_ids, *names]))
+    return Directory(projects, tuple(members), tuple(keys), models)
