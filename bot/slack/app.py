@@ -16,7 +16,9 @@ from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings
 from bot.runtime import Runtime
+from bot.scenario.client import ScenarioClient
 from bot.slack.admins import AdminCheck
+from bot.slack.directory import DirectoryCache
 from bot.store.workspaces import get_workspace
 
 
@@ -31,6 +33,7 @@ class Deps:
     runtime: Runtime
     clock: Callable[[], datetime]
     admins: AdminCheck
+    directory: DirectoryCache
 
     @property
     def db(self) -> Database:
@@ -39,6 +42,10 @@ class Deps:
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
+
+    async def scenario_for(self, team_id: str) -> ScenarioClient:
+        """The Scenario client of a workspace (single-workspace mode: the configured one)."""
+        return self.runtime.scenario
 
     def timezone_of(self, team_id: str) -> str:
         workspace = get_workspace(self.db, team_id)
@@ -77,7 +84,12 @@ def create_app(
         ),
         request_verification_enabled=not socket_mode,
     )
-    deps = Deps(runtime=runtime, clock=clock, admins=AdminCheck(settings.admin_ids, clock))
+    deps = Deps(
+        runtime=runtime,
+        clock=clock,
+        admins=AdminCheck(settings.admin_ids, clock),
+        directory=DirectoryCache(clock),
+    )
     # Listener modules each register their handlers (one module per kind of interaction).
     from bot.slack import listeners
 

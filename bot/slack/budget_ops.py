@@ -1,0 +1,148 @@
+"""Adding and changing budgets from Slack: the `/budget add|edit` text and the modal share
+this — resolving what people typed to Scenario IDs, validating, saving with the audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, ScopeKind
+from bot.scenario.errors import ScenarioError
+from bot.slack.app import Deps
+from bot.slack.directory import Found, describe, match
+from bot.slack.grammar import ChannelRef, ScopeRef
+from bot.store.budgets import Budget, BudgetNotFound, NewBudget, create_budget, update_budget
+
+
+class Refusal(Exception):
+    """Why a change cannot be made, in words fit for the person who asked. Nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The fields a person gave; None means "not given" (keep it, or use the default)."""
+
+    limit: Decimal | None = None
+    period: PeriodKind | None = None
+    scope: ScopeRef | None = None
+    channel: ChannelRef | None = None
+    thresholds: tuple[int, ...] | None = None
+    forecast: bool | None = None
+
+
+_WHAT = {
+    ScopeKind.PROJECT: "project",
+    ScopeKind.USER: "member",
+    ScopeKind.KEY: "API key",
+    ScopeKind.MODEL: "model",
+}
+
+
+async def resolve_scope(
+    deps: Deps, team_id: str, ref: ScopeRef, slack: AsyncWebClient
+) -> tuple[Scope, str | None]:
+    """The Scenario scope and its display name for what was typed; Refusal if unknown."""
+    if ref.kind is ScopeKind.TEAM:
+        return TEAM, None
+    text = ref.text or ""
+    if ref.kind is ScopeKind.USER and ref.slack_user_id:
+        text = await _email_of(slack, ref.slack_user_id)
+    try:
+        directory = await deps.directory.get(await deps.scenario_for(team_id))
+    except ScenarioError as exc:
+        raise Refusal(f"I couldn't reach Scenario to look up “{text}”: {exc.message}") from None
+    entries = {
+        ScopeKind.PROJECT: directory.projects,
+        ScopeKind.USER: directory.members,
+        ScopeKind.KEY: directory.keys,
+        ScopeKind.MODEL: directory.models,
+    }[ref.kind]
+    found = match(text, entries)
+    if not isinstance(found, Found):
+        raise Refusal(describe(found, _WHAT[ref.kind]))
+    return Scope(ref.kind, found.entry.id), found.entry.name
+
+
+async def _email_of(slack: AsyncWebClient, user_id: str) -> str:
+    try:
+        response = await slack.users_info(user=user_id)
+    except SlackApiError:
+        raise Refusal(f"I couldn't look up <@{user_id}> in Slack.") from None
+    email = ((response.get("user") or {}).get("profile") or {}).get("email")
+    if not email:
+        raise Refusal(
+            f"<@{user_id}> has no email I can see, so I can't find them in Scenario. "
+            "Use their Scenario email instead: `user:name@example.com`."
+        )
+    return str(email)
+
+
+def channel_id_of(channel: ChannelRef | None, default: str) -> str:
+    if channel is None:
+        return default
+    if channel.id:
+        return channel.id
+    raise Refusal(
+        f"I can't tell which channel “#{channel.name}” is. Pick it from Slack's "
+        "autocomplete (type `#` and choose) so it arrives as a link."
+    )
+
+
+async def add_budget(
+    deps: Deps,
+    slack: AsyncWebClient,
+    *,
+    team_id: str,
+    user_id: str,
+    draft: Draft,
+    default_channel: str,
+) -> Budget:
+    if draft.limit is None or draft.period is None:
+        raise Refusal("A budget needs a limit and a period, e.g. `12k monthly`.")
+    scope, name = await resolve_scope(deps, team_id, draft.scope or ScopeRef(ScopeKind.TEAM), slack)
+    new = NewBudget(
+        workspace_id=team_id,
+        period=draft.period,
+        limit_cu=float(draft.limit),
+        channel_id=channel_id_of(draft.channel, default_channel),
+        created_by=user_id,
+        scope=scope,
+        scope_name=name,
+        thresholds=draft.thresholds or DEFAULT_THRESHOLDS,
+        forecast=bool(draft.forecast),
+    )
+    return create_budget(deps.db, new, now=deps.clock())
+
+
+async def edit_budget(
+    deps: Deps,
+    slack: AsyncWebClient,
+    *,
+    team_id: str,
+    user_id: str,
+    budget_id: int,
+    draft: Draft,
+) -> Budget:
+    changes: dict[str, Any] = {}
+    if draft.limit is not None:
+        changes["limit_cu"] = float(draft.limit)
+    if draft.period is not None:
+        changes["period"] = draft.period
+    if draft.scope is not None:
+        changes["scope"], changes["scope_name"] = await resolve_scope(
+            deps, team_id, draft.scope, slack
+        )
+    if draft.channel is not None:
+        changes["channel_id"] = channel_id_of(draft.channel, "")
+    if draft.thresholds is not None:
+        changes["thresholds"] = draft.thresholds
+    if draft.forecast is not None:
+        changes["forecast"] = draft.forecast
+    try:
+        return update_budget(deps.db, team_id, budget_id, changes, actor=user_id, now=deps.clock())
+    except BudgetNotFound as exc:
+        raise Refusal(f"{exc} — `/budget list` shows their numbers.") from None
