@@ -77,8 +77,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+    from bot.jobs.scheduler import Scheduler
     from bot.runtime import Runtime
     from bot.server import create_server
+    from bot.serving import EmbeddedServer
     from bot.slack.app import create_app
 
     runtime = Runtime.open(settings)
@@ -86,6 +88,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app, _ = create_app(runtime, socket_mode=app_token is not None)
 
     async def run() -> None:
+        scheduler = Scheduler(runtime)
+        scheduler.start()
         try:
             if app_token is not None:
                 handler = AsyncSocketModeHandler(app, app_token.get_secret_value())
@@ -102,10 +106,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 config = uvicorn.Config(
                     create_server(app, runtime), host=args.host, port=port, lifespan="off"
                 )
+                server = EmbeddedServer(config)
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    # uvicorn then finishes the requests in flight and returns; the
+                    # scheduler and clients are closed below, and the exit status is 0.
+                    loop.add_signal_handler(signum, setattr, server, "should_exit", True)
                 print(f"budget-bot: listening on http://{args.host}:{port}/slack/events")
-                # uvicorn stops on SIGTERM/SIGINT after finishing the requests in flight.
-                await uvicorn.Server(config).serve()
+                await server.serve()
         finally:
+            await scheduler.stop()
             await runtime.aclose()
 
     asyncio.run(run())

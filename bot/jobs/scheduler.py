@@ -1,0 +1,123 @@
+"""The scheduler inside `serve`: budget checks, outbox delivery (and, later, digests).
+
+APScheduler 3's AsyncIOScheduler runs the jobs in the app's own event loop. The check runs
+every BUDGET_BOT_CHECK_INTERVAL seconds, never two at once (`max_instances=1`), and a run
+missed while the loop was busy is run once, not several times (`coalesce`). Delivery runs
+on its own short interval, so a message that Slack refused for a while is retried soon
+after Slack is back, independently of the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.jobs.check import run_check
+from bot.jobs.delivery import drain
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DELIVERY_INTERVAL = timedelta(seconds=15)
+FIRST_CHECK_AFTER = timedelta(seconds=5)
+
+
+def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Log a failing job with its name and carry on: the next run may well succeed."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("scheduled job %r failed; it will run again on schedule", name)
+
+    return run
+
+
+class Scheduler:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        check_interval: timedelta | None = None,
+        delivery_interval: timedelta = DELIVERY_INTERVAL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        interval = check_interval or timedelta(seconds=runtime.settings.budget_bot_check_interval)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler.add_job(
+            _guarded("check", self.check),
+            IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC),
+            id="check",
+            name="budget check",
+            max_instances=1,
+            coalesce=True,
+            # A run late by up to one interval still happens; later than that, the next one
+            # is as good.
+            misfire_grace_time=max(1, int(interval.total_seconds())),
+            next_run_time=clock() + min(FIRST_CHECK_AFTER, interval),
+        )
+        self.scheduler.add_job(
+            _guarded("deliver", self.deliver),
+            IntervalTrigger(seconds=delivery_interval.total_seconds(), timezone=UTC),
+            id="deliver",
+            name="outbox delivery",
+            max_instances=1,
+            coalesce=True,
+        )
+        # Held while a job runs, so that stopping can let in-flight deliveries finish.
+        self._busy = asyncio.Lock()
+        runtime.scheduler_status = self.status
+
+    async def check(self) -> None:
+        async with self._busy:
+            await self._check()
+
+    async def _check(self) -> None:
+        results = await run_check(
+            self.runtime.db, self.runtime.scenario_for, self.runtime.check_settings, self.clock()
+        )
+        for result in results:
+            if result.error:
+                log.warning("check of %s: %s", result.workspace_id, result.error)
+        await self._deliver()
+
+    async def deliver(self) -> None:
+        async with self._busy:
+            await self._deliver()
+
+    async def _deliver(self) -> None:
+        report = await drain(self.runtime.db, self.runtime.slack_for, self.clock)
+        if report.sent or report.failed:
+            log.info(
+                "delivered %d, failed %d, retrying %d", report.sent, report.failed, report.retried
+            )
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self, grace: timedelta = timedelta(seconds=10)) -> None:
+        """No new runs; a check or delivery in flight may finish (up to `grace`)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+        try:
+            async with asyncio.timeout(grace.total_seconds()):
+                async with self._busy:
+                    pass
+        except TimeoutError:
+            log.warning("stopping with a scheduled job still running")
+
+    def status(self) -> str:
+        if not self.scheduler.running:
+            return "stopped"
+        job = self.scheduler.get_job("check")
+        upcoming = job.next_run_time if job else None
+        return f"running; next check {upcoming.isoformat()}" if upcoming else "running"
