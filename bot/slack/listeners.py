@@ -12,3 +12,6 @@ if TYPE_CHECKING:
 
 def register(app: AsyncApp, deps: Deps) -> None:
     """Each module exposes `register(app, deps)`; later modules are added here."""
+    from bot.slack import usage
+
+    usage.register(app, deps)
