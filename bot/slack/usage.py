@@ -38,6 +38,7 @@ from bot.scenario.models import (
     cu_per_model,
     totals_per_user,
 )
+from bot.slack.blocks import Json
 from bot.slack.budget_ops import Refusal, resolve_scope
 from bot.slack.directory import Directory
 from bot.slack.grammar import (
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TOP = 5
-Json = dict[str, Any]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
