@@ -19,7 +19,6 @@ from bot.runtime import Runtime
 from bot.scenario.client import ScenarioClient
 from bot.slack.admins import AdminCheck
 from bot.slack.directory import DirectoryCache
-from bot.store.workspaces import get_workspace
 
 
 def utc_now() -> datetime:
@@ -48,9 +47,7 @@ class Deps:
         return self.runtime.scenario
 
     def timezone_of(self, team_id: str) -> str:
-        workspace = get_workspace(self.db, team_id)
-        default = self.settings.budget_bot_timezone
-        return workspace.timezone_or(default) if workspace else default
+        return self.runtime.timezone_of(team_id)
 
 
 def web_client(settings: Settings) -> AsyncWebClient:

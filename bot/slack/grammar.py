@@ -63,6 +63,8 @@ __all__ = [
     "UsageRequest",
     "help_text",
     "parse_budget",
+    "parse_limit",
+    "parse_thresholds",
     "parse_usage",
     "usage_for",
 ]
@@ -595,14 +597,18 @@ def _thresholds(at: _Token, cursor: _Cursor) -> tuple[int, ...]:
     while (nxt := cursor.peek()) is not None and (spec.endswith(",") or nxt.raw.startswith(",")):
         cursor.next()
         spec += nxt.raw
+    return _threshold_values(
+        spec, "after `at` give whole percentages separated by commas, like `at 50,80,100`."
+    )
+
+
+def _threshold_values(spec: str, how: str) -> tuple[int, ...]:
+    """`50,80,100` (items may carry spaces and `%`); ``how`` ends the error for a bad item."""
     values: set[int] = set()
     for item in spec.split(","):
-        digits = item.strip().removesuffix("%")
+        digits = item.strip().removesuffix("%").strip()
         if not (digits.isascii() and digits.isdigit()):
-            raise _Problem(
-                f"{_show(item or spec)} isn't a threshold — after `at` give whole percentages"
-                " separated by commas, like `at 50,80,100`."
-            )
+            raise _Problem(f"{_show(item or spec)} isn't a threshold — {how}")
         value = int(digits) if len(digits) <= 5 else THRESHOLD_MAX + 1
         if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
             raise _Problem(
@@ -897,6 +903,36 @@ def parse_budget(text: str) -> BudgetRequest | GrammarError:
         return parser(_Cursor(tokens[1:]))
     except _Problem as problem:
         return GrammarError(problem.message, usage_for(subcommand))
+
+
+# The budget form (modal) asks for these one field at a time, with the same rules as `add`.
+_FORM_LIMIT_USAGE = f"a number of CU, like {_LIMIT_FORMS}"
+_FORM_THRESHOLDS_USAGE = "percentages of the limit separated by commas, like `50,80,100`"
+
+
+def parse_limit(text: str) -> Decimal | GrammarError:
+    """A LIMIT on its own, as typed in the budget form: `5000`, `12.5k`, `1,500` (a trailing
+    `CU` is allowed). Same rules and messages as in `/budget add`."""
+    raw = re.sub(r"\s*cu$", "", text.strip(), flags=re.IGNORECASE)
+    try:
+        if not raw:
+            raise _Problem(f"Give the limit in CU, like {_LIMIT_FORMS}.")
+        return _limit(_Token(raw, raw))
+    except _Problem as problem:
+        return GrammarError(problem.message, _FORM_LIMIT_USAGE)
+
+
+def parse_thresholds(text: str) -> tuple[int, ...] | GrammarError:
+    """Threshold percentages on their own, as typed in the budget form: `50,80,100`
+    (spaces and `%` allowed), sorted and without repeats."""
+    try:
+        if not text.strip():
+            raise _Problem("Give at least one threshold, like `50,80,100`.")
+        return _threshold_values(
+            text.strip(), "give whole percentages separated by commas, like `50,80,100`."
+        )
+    except _Problem as problem:
+        return GrammarError(problem.message, _FORM_THRESHOLDS_USAGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,18 @@ if TYPE_CHECKING:
 
 def register(app: AsyncApp, deps: Deps) -> None:
     """Each module exposes `register(app, deps)`; later modules are added here."""
+    from bot.slack import budget
+
+    budget.register(app, deps)
     from bot.slack import usage
 
     usage.register(app, deps)
+    from bot.slack import modals
+
+    modals.register(app, deps)
+    from bot.slack import actions
+
+    actions.register(app, deps)
+    from bot.slack import home
+
+    home.register(app, deps)

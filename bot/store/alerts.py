@@ -90,6 +90,54 @@ def recent_alerts(
     return [_alert(row) for row in rows]
 
 
+def get_alert(db: Database, workspace_id: str, alert_id: int) -> AlertRow | None:
+    """The alert, only if its budget belongs to this workspace (button values are untrusted)."""
+    rows = list(
+        db.query(
+            "SELECT a.* FROM alert_state a JOIN budgets b ON b.id = a.budget_id"
+            " WHERE a.id = ? AND b.workspace_id = ?",
+            [alert_id, workspace_id],
+        )
+    )
+    return _alert(rows[0]) if rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    budget_id: int
+    until: datetime
+    created_by: str
+    created_at: datetime
+
+
+def get_snooze(db: Database, budget_id: int) -> Snooze | None:
+    """The budget's snooze with who set it (it may have ended: compare `until` with now)."""
+    rows = list(db.query("SELECT * FROM snoozes WHERE budget_id = ?", [budget_id]))
+    if not rows:
+        return None
+    row = rows[0]
+    return Snooze(
+        row["budget_id"], from_text(row["until"]), row["created_by"], from_text(row["created_at"])
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    alert_id: int
+    user_id: str
+    created_at: datetime
+
+
+def get_acknowledgement(db: Database, alert_id: int) -> Acknowledgement | None:
+    """Who acknowledged the alert first, and when; None if nobody has."""
+    rows = list(db.query("SELECT * FROM acknowledgements WHERE alert_id = ?", [alert_id]))
+    if not rows:
+        return None
+    return Acknowledgement(
+        rows[0]["alert_id"], rows[0]["user_id"], from_text(rows[0]["created_at"])
+    )
+
+
 def snoozed_until(db: Database, budget_id: int) -> datetime | None:
     rows = list(db.query("SELECT until FROM snoozes WHERE budget_id = ?", [budget_id]))
     return from_text(rows[0]["until"]) if rows else None

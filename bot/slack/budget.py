@@ -1,0 +1,381 @@
+"""`/budget` (SPEC §4): list, add, edit, remove (and its confirmation buttons), snooze,
+unsnooze, digest, timezone, history, help.
+
+Every request is acknowledged first, then answered through its response_url: ephemeral
+unless the person added `public`, and always ephemeral for mistakes and refusals. Changes are
+for admins only and every one of them is audited by the store function that makes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.budgets.periods import ROLLING_LENGTHS
+from bot.config import ConfigError
+from bot.jobs.check import periods_for
+from bot.jobs.status import BudgetStatus, read_statuses
+from bot.scenario.errors import ScenarioError
+from bot.slack import budget_blocks as render
+from bot.slack import budget_ops
+from bot.slack.admins import REFUSAL
+from bot.slack.app import Deps
+from bot.slack.blocks import Json
+from bot.slack.budget_ops import Draft, Refusal
+from bot.slack.grammar import (
+    BudgetAdd,
+    BudgetDigest,
+    BudgetEdit,
+    BudgetHelp,
+    BudgetHistory,
+    BudgetList,
+    BudgetRemove,
+    BudgetRequest,
+    BudgetSnooze,
+    BudgetTimezone,
+    BudgetUnsnooze,
+    GrammarError,
+    OpenBudgetModal,
+    help_text,
+    parse_budget,
+)
+from bot.store import alerts, audit, digests, outbox
+from bot.store.budgets import Budget, BudgetNotFound, delete_budget, get_budget, list_budgets
+from bot.store.workspaces import get_workspace, set_timezone
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/budget"
+# Open to everyone; any other request changes something and is for admins.
+_READ_ONLY = (BudgetList, BudgetHelp, BudgetHistory)
+HISTORY_ALERTS = 10
+HISTORY_CHANGES = 20
+OOPS = (
+    "Sorry — something went wrong on my side while doing that. It has been logged;"
+    " `/budget list` shows where things stand."
+)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def on_budget(
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()  # within Slack's 3 s; everything else answers through response_url
+        await handle_command(deps, client, respond, command)
+
+    async def on_remove_confirm(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        await handle_remove_confirm(deps, client, respond, body)
+
+    async def on_remove_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await handle_remove_cancel(deps, respond, body)
+
+    app.command(COMMAND)(on_budget)
+    app.action(render.ACTION_REMOVE_CONFIRM)(on_remove_confirm)
+    app.action(render.ACTION_REMOVE_CANCEL)(on_remove_cancel)
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One `/budget` request and where to answer it."""
+
+    deps: Deps
+    client: AsyncWebClient
+    respond: AsyncRespond
+    team_id: str
+    user_id: str
+    channel_id: str
+    trigger_id: str
+    public: bool
+
+    @property
+    def tz(self) -> str:
+        return self.deps.timezone_of(self.team_id)
+
+    async def answer(self, message: Json) -> None:
+        response_type = "in_channel" if self.public else "ephemeral"
+        await self.respond(
+            text=message["text"], blocks=message["blocks"], response_type=response_type
+        )
+
+    async def privately(self, message: Json) -> None:
+        """Mistakes and refusals are only shown to the person who asked, even with `public`."""
+        await self.respond(
+            text=message["text"], blocks=message["blocks"], response_type="ephemeral"
+        )
+
+
+async def handle_command(
+    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, command: dict[str, Any]
+) -> None:
+    parsed = parse_budget(command.get("text") or "")
+    asked = _Asked(
+        deps=deps,
+        client=client,
+        respond=respond,
+        team_id=command.get("team_id") or "",
+        user_id=command.get("user_id") or "",
+        channel_id=command.get("channel_id") or "",
+        trigger_id=command.get("trigger_id") or "",
+        public=not isinstance(parsed, GrammarError) and parsed.public,
+    )
+    try:
+        if isinstance(parsed, GrammarError):
+            await asked.privately(render.notice(parsed.text))
+        elif not isinstance(parsed, _READ_ONLY) and not await deps.admins.is_admin(
+            client, asked.team_id, asked.user_id
+        ):
+            await asked.privately(render.notice(REFUSAL))
+        else:
+            await _dispatch(asked, parsed)
+    except Refusal as refusal:
+        await asked.privately(render.notice(str(refusal)))
+    except BudgetNotFound as missing:
+        await asked.privately(render.notice(_not_found(missing)))
+    except Exception:
+        # Never a stack trace, never silence: the person hears something went wrong.
+        log.exception("/budget %r failed", command.get("text"))
+        await asked.privately(render.notice(OOPS))
+
+
+def _not_found(missing: BudgetNotFound) -> str:
+    return f"There is no budget #{missing.budget_id} in this workspace — `/budget list` shows them."
+
+
+async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
+    deps, now = asked.deps, asked.deps.clock()
+    match request:
+        case BudgetList():
+            await _list(asked, now)
+        case BudgetHelp(topic=topic):
+            await asked.answer(render.help_message(help_text(topic)))
+        case BudgetHistory(budget_id=budget_id):
+            await _history(asked, budget_id)
+        case OpenBudgetModal(budget_id=budget_id):
+            budget = None if budget_id is None else get_budget(deps.db, asked.team_id, budget_id)
+            # Imported here: the modal module is its own listener and may import this one.
+            from bot.slack import modals
+
+            try:
+                await modals.open_budget_modal(
+                    asked.client, asked.trigger_id, deps, asked.team_id, asked.channel_id, budget
+                )
+            except SlackApiError as exc:  # e.g. the trigger expired: say so, and the way around
+                await asked.privately(render.form_refused(exc.response.get("error"), budget_id))
+        case BudgetAdd():
+            budget = await budget_ops.add_budget(
+                deps,
+                asked.client,
+                team_id=asked.team_id,
+                user_id=asked.user_id,
+                draft=Draft(
+                    limit=request.limit,
+                    period=request.period,
+                    scope=request.scope,
+                    channel=request.channel,
+                    thresholds=request.thresholds,
+                    forecast=request.forecast,
+                ),
+                default_channel=asked.channel_id,
+            )
+            await _saved(asked, budget, None, now)
+        case BudgetEdit():
+            before = get_budget(deps.db, asked.team_id, request.budget_id)
+            budget = await budget_ops.edit_budget(
+                deps,
+                asked.client,
+                team_id=asked.team_id,
+                user_id=asked.user_id,
+                budget_id=request.budget_id,
+                draft=Draft(
+                    limit=request.limit,
+                    period=request.period,
+                    scope=request.scope,
+                    channel=request.channel,
+                    thresholds=request.thresholds,
+                    forecast=request.forecast,
+                ),
+            )
+            await _saved(asked, budget, before, now)
+        case BudgetRemove(budget_id=budget_id):
+            budget = get_budget(deps.db, asked.team_id, budget_id)
+            await asked.answer(render.remove_confirmation(budget))
+        case BudgetSnooze():
+            await _snooze(asked, request, now)
+        case BudgetUnsnooze(budget_id=budget_id):
+            budget = get_budget(deps.db, asked.team_id, budget_id)
+            was = alerts.unsnooze(deps.db, asked.team_id, budget.id, actor=asked.user_id, now=now)
+            await asked.answer(render.unsnoozed(budget, was_snoozed=was))
+        case BudgetDigest():
+            await _digest(asked, request, now)
+        case BudgetTimezone(name=name):
+            workspace = get_workspace(deps.db, asked.team_id)
+            was = asked.tz
+            changed = workspace is None or workspace.timezone != name
+            if changed:
+                set_timezone(deps.db, asked.team_id, name, actor=asked.user_id, now=now)
+                deps.runtime.digests_changed()  # digests follow the new zone at once
+            await asked.answer(render.timezone_set(name, was=was, now=now, changed=changed))
+
+
+async def _statuses(
+    asked: _Asked, budgets: list[Budget], now: datetime
+) -> tuple[list[BudgetStatus], str | None]:
+    """Budget statuses with spend, or without it and the reason Scenario couldn't be read."""
+    db = asked.deps.db
+    try:
+        client = await asked.deps.scenario_for(asked.team_id)
+    except ConfigError as exc:  # no Scenario credentials: the budgets are still worth seeing
+        problems = outbox.delivery_problems(db, asked.team_id)
+        bare = [
+            BudgetStatus(
+                b, None, None, None, None, alerts.snoozed_until(db, b.id), problems.get(b.id)
+            )
+            for b in budgets
+        ]
+        return bare, str(exc)
+    statuses, error = await read_statuses(db, client, budgets, asked.tz, now)
+    return statuses, error.message if error else None
+
+
+async def _list(asked: _Asked, now: datetime) -> None:
+    budgets = list_budgets(asked.deps.db, asked.team_id)
+    statuses, error = await _statuses(asked, budgets, now) if budgets else ([], None)
+    await asked.answer(render.budget_list(statuses, tz=asked.tz, now=now, error=error))
+
+
+async def _saved(asked: _Asked, budget: Budget, before: Budget | None, now: datetime) -> None:
+    [status], error = await _statuses(asked, [budget], now)
+    await asked.answer(
+        render.saved_budget(status, tz=asked.tz, now=now, before=before, error=error)
+    )
+
+
+async def _snooze(asked: _Asked, request: BudgetSnooze, now: datetime) -> None:
+    deps = asked.deps
+    budget = get_budget(deps.db, asked.team_id, request.budget_id)
+    if request.duration is not None:
+        until = now + request.duration
+    else:
+        until = await _period_end(asked, budget, now)
+    alerts.snooze(deps.db, asked.team_id, budget.id, until, actor=asked.user_id, now=now)
+    await asked.answer(render.snoozed(budget, until, asked.tz, until_reset=request.until_reset))
+
+
+async def _period_end(asked: _Asked, budget: Budget, now: datetime) -> datetime:
+    """When `until-reset` ends: the end of the current period; a rolling window never
+    resets, so one window length from now (by then today's spend has left the window)."""
+    if budget.period.is_rolling:
+        return now + ROLLING_LENGTHS[budget.period]
+    try:
+        # Only a billing period needs Scenario (the plan period); calendar ones are local.
+        client = await asked.deps.scenario_for(asked.team_id)
+        periods = await periods_for(client, [budget], asked.tz, now)
+    except ScenarioError as exc:
+        raise Refusal(
+            f"I couldn't read the billing period from Scenario: {exc.message} Try a duration"
+            f" instead, like `/budget snooze {budget.id} 1d`."
+        ) from None
+    except (ConfigError, ValueError):
+        raise Refusal(
+            "Scenario didn't tell me when this billing period ends. Try a duration instead,"
+            f" like `/budget snooze {budget.id} 1d`."
+        ) from None
+    return periods[budget.id].end
+
+
+async def _digest(asked: _Asked, request: BudgetDigest, now: datetime) -> None:
+    deps = asked.deps
+    channel = budget_ops.channel_id_of(request.channel, asked.channel_id)
+    if request.at is None:
+        removed = digests.turn_off(deps.db, asked.team_id, channel, actor=asked.user_id, now=now)
+        deps.runtime.digests_changed()
+        before = removed.local_time if removed else None
+        await asked.answer(render.digest_off(channel, before=before, tz=asked.tz))
+        return
+    old, _ = digests.set_digest(
+        deps.db, asked.team_id, channel, request.at, actor=asked.user_id, now=now
+    )
+    deps.runtime.digests_changed()
+    before = old.local_time if old else None
+    await asked.answer(render.digest_set(channel, request.at, asked.tz, before=before))
+
+
+async def _history(asked: _Asked, budget_id: int | None) -> None:
+    db, team = asked.deps.db, asked.team_id
+    target = None if budget_id is None else f"budget:{budget_id}"
+    alert_rows = alerts.recent_alerts(db, team, budget_id=budget_id, limit=HISTORY_ALERTS)
+    entries = audit.history(db, team, target=target, limit=HISTORY_CHANGES)
+    if budget_id is not None and not entries and not alert_rows:
+        get_budget(db, team, budget_id)  # BudgetNotFound: a number that never existed here
+    labels = {b.id: b.label for b in list_budgets(db, team)}
+    await asked.answer(
+        render.history(alert_rows, entries, labels=labels, tz=asked.tz, budget_id=budget_id)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The removal buttons
+# ---------------------------------------------------------------------------------------------
+
+
+def _pressed(body: dict[str, Any]) -> tuple[str, str, int | None]:
+    """Team, user and the budget ID the button carries (None if the value was tampered)."""
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    value = ((body.get("actions") or [{}])[0]).get("value") or ""
+    return team, user.get("id") or "", int(value) if value.isdigit() else None
+
+
+async def handle_remove_confirm(
+    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
+) -> None:
+    team_id, user_id, budget_id = _pressed(body)
+    try:
+        if budget_id is None:
+            return
+        if not await deps.admins.is_admin(client, team_id, user_id):
+            # The question stays up for an admin to answer; only the presser sees the refusal.
+            message = render.notice(REFUSAL)
+            await respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        try:
+            budget = delete_budget(deps.db, team_id, budget_id, actor=user_id, now=deps.clock())
+        except BudgetNotFound:
+            message = render.already_removed(budget_id)  # pressed twice, or removed meanwhile
+        else:
+            message = render.removed(budget, user_id)
+        await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
+    except Exception:
+        log.exception("removing budget %s failed", budget_id)
+        message = render.notice(OOPS)
+        await respond(text=message["text"], blocks=message["blocks"], replace_original=False)
+
+
+async def handle_remove_cancel(deps: Deps, respond: AsyncRespond, body: dict[str, Any]) -> None:
+    team_id, _, budget_id = _pressed(body)
+    if budget_id is None:
+        return
+    try:
+        budget: Budget | None = get_budget(deps.db, team_id, budget_id)
+    except BudgetNotFound:
+        budget = None
+    message = render.kept(budget, budget_id)
+    await respond(text=message["text"], blocks=message["blocks"], replace_original=True)

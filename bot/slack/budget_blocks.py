@@ -1,0 +1,584 @@
+"""Block Kit answers of `/budget`: the list, a saved budget, history, help, the removal
+confirmation and the one-line confirmations. Pure: plain data in, `{"text", "blocks"}` out.
+
+Every answer stays within Slack's limits whatever the data: at most 50 blocks, and well
+under the ~13k characters of blocks where Slack starts refusing a message
+(`msg_blocks_too_long`) — long lists turn into compact lines and end in "…and N more".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time
+from typing import Any
+
+from bot.budgets.evaluate import AlertKind
+from bot.budgets.types import PeriodKind, ScopeKind
+from bot.jobs.status import BudgetStatus
+from bot.slack.blocks import (
+    SECTION_LIMIT,
+    Json,
+    button,
+    clip,
+    context,
+    cu,
+    duration,
+    header,
+    local_time,
+    percent,
+    progress_bar,
+    section,
+)
+from bot.store.alerts import AlertRow
+from bot.store.audit import AuditEntry
+from bot.store.budgets import Budget
+
+ACTION_REMOVE_CONFIRM = "budget_remove_confirm"
+ACTION_REMOVE_CANCEL = "budget_remove_cancel"
+
+MAX_BLOCKS = 50
+# Slack's refusal starts near 13k characters of blocks; stay clear of it with room to spare.
+MAX_CHARS = 11_000
+DETAILED_UP_TO = 10  # more budgets than this are listed one line each
+LINES_PER_SECTION = 8
+LINE_LIMIT = 400
+TEXT_LIMIT = 3000  # the top-level `text`: a notification, not the whole message
+TEXT_BUDGETS = 10
+
+ADD_EXAMPLE = "/budget add 12k monthly project:Marketing #gen-ai-spend at 50,80,100 forecast"
+
+_PERIOD_WORDS = {
+    PeriodKind.DAILY: "daily",
+    PeriodKind.WEEKLY: "weekly",
+    PeriodKind.MONTHLY: "monthly",
+    PeriodKind.BILLING: "per billing period",
+    PeriodKind.ROLLING_24H: "per rolling 24 h",
+    PeriodKind.ROLLING_7D: "per rolling 7 days",
+    PeriodKind.ROLLING_30D: "per rolling 30 days",
+}
+_SCOPE_WORDS = {
+    ScopeKind.PROJECT: "project",
+    ScopeKind.USER: "user",
+    ScopeKind.KEY: "API key",
+    ScopeKind.MODEL: "model",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pieces
+# ---------------------------------------------------------------------------------------------
+
+
+def notice(text: str) -> Json:
+    """A short answer (a refusal, an error, a confirmation) as text and one section or more."""
+    return {"text": clip(text, TEXT_LIMIT), "blocks": _packed(text.split("\n"))}
+
+
+def period_words(period: str) -> str:
+    try:
+        return _PERIOD_WORDS[PeriodKind(period)]
+    except ValueError:  # a period a later release added: show it as stored
+        return period
+
+
+def scope_words(scope: str, name: str | None) -> str:
+    """`project Marketing`, `the whole team`; from a Scope's text form (`project:proj_1`)."""
+    kind_text, _, ref = scope.partition(":")
+    if kind_text == ScopeKind.TEAM.value:
+        return "the whole team"
+    try:
+        kind = _SCOPE_WORDS[ScopeKind(kind_text)]
+    except ValueError:
+        kind = kind_text
+    return f"{kind} {name or ref}"
+
+
+def thresholds_words(thresholds: Sequence[int], forecast: bool) -> str:
+    text = "alerts at " + ", ".join(str(t) for t in sorted(thresholds)) + " %"
+    return text + (" + forecast" if forecast else "")
+
+
+def summary(budget: Budget) -> str:
+    """`12,000 CU monthly · project Marketing · alerts at 50, 90, 100 % + forecast · <#C1>`"""
+    return " · ".join(
+        [
+            f"{cu(budget.limit_cu)} {period_words(budget.period.value)}",
+            scope_words(str(budget.scope), budget.scope_name),
+            thresholds_words(budget.thresholds, budget.forecast),
+            f"<#{budget.channel_id}>",
+        ]
+    )
+
+
+def _spend_line(status: BudgetStatus, now: datetime) -> str:
+    budget = status.budget
+    if status.spend is None:
+        return f"{progress_bar(0, budget.limit_cu)} spend unavailable · limit {cu(budget.limit_cu)}"
+    line = (
+        f"{progress_bar(status.spend, budget.limit_cu)} *{cu(status.spend)}* of"
+        f" {cu(budget.limit_cu)} · *{percent(status.spend, budget.limit_cu)}* used"
+    )
+    if status.period is not None and not budget.period.is_rolling:
+        line += f" · ⏳ {duration(status.period.time_left(now))} left"
+    return line
+
+
+def _forecast_line(status: BudgetStatus, tz: str) -> str | None:
+    budget = status.budget
+    if status.spend is None or budget.period.is_rolling:
+        return None  # nothing known, or a window that never ends: nothing to project to
+    if status.forecast is None:
+        return "📈 Forecast: too early in the period to say"
+    line = f"📈 Forecast: {cu(status.forecast.projected_cu)} at period end"
+    if status.forecast.exhaustion_at is not None:
+        line += f"; limit reached around {local_time(status.forecast.exhaustion_at, tz)}"
+    elif status.forecast.projected_cu > budget.limit_cu:
+        line += " (over the limit)"
+    return line
+
+
+def status_text(status: BudgetStatus, tz: str, now: datetime) -> str:
+    """The detailed view of one budget: what it is, spend, forecast, state."""
+    budget = status.budget
+    lines = [f"*{budget.label}* — {summary(budget)}", _spend_line(status, now)]
+    if (forecast := _forecast_line(status, tz)) is not None:
+        lines.append(forecast)
+    lines.append(f"State: {status.state(tz, now)}")
+    return clip("\n".join(lines), 1500)
+
+
+def status_line(status: BudgetStatus, tz: str, now: datetime) -> str:
+    """The compact view of one budget, for long lists."""
+    budget = status.budget
+    if status.spend is None:
+        spend = f"? / {cu(budget.limit_cu)}"
+    else:
+        spend = (
+            f"{cu(status.spend).removesuffix(' CU')} / {cu(budget.limit_cu)}"
+            f" ({percent(status.spend, budget.limit_cu)})"
+        )
+    parts = [f"• *{budget.label}* {spend}"]
+    if status.forecast is not None:
+        parts.append(f"📈 {cu(status.forecast.projected_cu)}")
+    parts += [status.state(tz, now), f"<#{budget.channel_id}>"]
+    return clip(" · ".join(parts), LINE_LIMIT)
+
+
+def _packed(lines: Sequence[str], *, title: str | None = None) -> list[Json]:
+    """Lines joined into as few sections as fit Slack's 3,000-character section limit."""
+    sections: list[Json] = []
+    current = title or ""
+    for raw in lines:
+        line = clip(raw, LINE_LIMIT * 2)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > SECTION_LIMIT:
+            sections.append(section(current))
+            current = line
+        else:
+            current = candidate
+    if current:
+        sections.append(section(current))
+    return sections
+
+
+def _size(block: Json) -> int:
+    return len(json.dumps(block, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# `/budget list`
+# ---------------------------------------------------------------------------------------------
+
+
+def budget_list(
+    statuses: Sequence[BudgetStatus], *, tz: str, now: datetime, error: str | None = None
+) -> Json:
+    """Every budget with spend, bar, % used, forecast and state; `error` says why spend is
+    missing (Scenario could not be read) while the budgets are still listed."""
+    if not statuses:
+        text = (
+            "No budgets yet. An admin can add one, e.g."
+            f" `{ADD_EXAMPLE}` — or `/budget add` alone for a form. `/budget help` shows more."
+        )
+        return {"text": "No budgets yet.", "blocks": [section(text)]}
+    count = len(statuses)
+    head: list[Json] = [header(f"Budgets ({count})")]
+    if error:
+        head.append(
+            section(f"⚠️ Spend is unavailable right now — I couldn't read Scenario: {error}")
+        )
+    foot = context(f"Times in {tz} · `/budget history` for alerts and changes · `/budget help`")
+
+    body: list[Json] = []
+    if count <= DETAILED_UP_TO:
+        body = [section(status_text(s, tz, now)) for s in statuses]
+    else:
+        body, shown = _compact(statuses, tz, now, room=MAX_BLOCKS - len(head) - 2)
+        if shown < count:
+            body.append(context(f"…and {count - shown} more."))
+
+    # The notification names a few budgets; the blocks carry the rest.
+    text = f"{count} budget{'s' if count != 1 else ''}: " + ", ".join(
+        f"{clip(s.budget.label, 80)} "
+        + (percent(s.spend, s.budget.limit_cu) if s.spend is not None else "?")
+        for s in statuses[:TEXT_BUDGETS]
+    )
+    if count > TEXT_BUDGETS:
+        text += ", …"
+    return {"text": clip(text, TEXT_LIMIT), "blocks": [*head, *body, foot]}
+
+
+def _compact(
+    statuses: Sequence[BudgetStatus], tz: str, now: datetime, *, room: int
+) -> tuple[list[Json], int]:
+    """Sections of several one-line budgets, within `room` blocks and the character budget;
+    returns the sections and how many budgets they show."""
+    blocks: list[Json] = []
+    used = 0
+    shown = 0
+    lines: list[str] = []
+
+    def flush() -> None:
+        nonlocal used
+        if lines:
+            block = section("\n".join(lines))
+            blocks.append(block)
+            used += _size(block)
+            lines.clear()
+
+    for status in statuses:
+        line = status_line(status, tz, now)
+        pending = sum(len(x) + 1 for x in lines)
+        if lines and (len(lines) == LINES_PER_SECTION or pending + len(line) > SECTION_LIMIT):
+            if len(blocks) + 2 > room:
+                break  # closing this section leaves no block for the next one
+            flush()
+            pending = 0
+        if used + pending + len(line) > MAX_CHARS:
+            break
+        lines.append(line)
+        shown += 1
+    flush()
+    return blocks, shown
+
+
+# ---------------------------------------------------------------------------------------------
+# add / edit
+# ---------------------------------------------------------------------------------------------
+
+
+def saved_budget(
+    status: BudgetStatus,
+    *,
+    tz: str,
+    now: datetime,
+    before: Budget | None = None,
+    error: str | None = None,
+) -> Json:
+    """The budget as saved, with its current spend; `before` (for an edit) adds what changed."""
+    budget = status.budget
+    if before is None:
+        title = f"✅ Budget {budget.label} added"
+        changed: list[str] = []
+    else:
+        title = f"✅ Budget {budget.label} updated"
+        changed = changes(before.as_audit(), budget.as_audit())
+        if not changed:
+            title = f"Budget {budget.label} already was like that — nothing changed"
+    blocks: list[Json] = [section(f"*{title}*")]
+    if changed:
+        blocks += _packed([f"• {c}" for c in changed], title="*Changed*")
+    blocks.append(section(status_text(status, tz, now)))
+    if error:
+        blocks.append(context(f"⚠️ Current spend is unavailable: {error}"))
+    blocks.append(context(f"`/budget edit {budget.id} …` changes it · `/budget list` shows all"))
+    text = f"{title}: {summary(budget)}"
+    return {"text": clip(text, TEXT_LIMIT), "blocks": blocks}
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What differs between two audit snapshots of a budget, in words: `limit 12,000 CU →
+    15,000 CU`. Tolerant: fields it does not know, or that are missing, are left out."""
+    out = []
+    for key, name, show in _FIELDS:
+        if key not in before and key not in after:
+            continue
+        old, new = before.get(key), after.get(key)
+        if key == "thresholds":
+            old, new = sorted(old or ()), sorted(new or ())
+        if key == "scope":
+            old = scope_words(str(old), before.get("scope_name")) if old else None
+            new = scope_words(str(new), after.get("scope_name")) if new else None
+        if old != new:
+            out.append(f"{name}: {_shown(show, old)} → {_shown(show, new)}")
+    return out
+
+
+def _shown(show: Any, value: Any) -> str:
+    if value is None:
+        return "–"
+    try:
+        return str(show(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("limit_cu", "limit", lambda v: cu(float(v))),
+    ("period", "period", period_words),
+    ("scope", "scope", str),
+    ("thresholds", "thresholds", lambda v: ", ".join(str(t) for t in v) + " %"),
+    ("forecast", "forecast alert", lambda v: "on" if v else "off"),
+    ("channel_id", "channel", lambda v: f"<#{v}>"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# remove
+# ---------------------------------------------------------------------------------------------
+
+
+def remove_confirmation(budget: Budget) -> Json:
+    """The question itself is the confirmation: no extra dialog behind the Remove button."""
+    text = (
+        f"Remove budget *{budget.label}*? ({summary(budget)})\n"
+        "Its alerts and snooze go with it; the audit trail keeps a record."
+    )
+    remove = button("Remove", ACTION_REMOVE_CONFIRM, value=str(budget.id))
+    remove["style"] = "danger"
+    keep = button("Keep it", ACTION_REMOVE_CANCEL, value=str(budget.id))
+    return {
+        "text": clip(f"Remove budget {budget.label}?", TEXT_LIMIT),
+        "blocks": [
+            section(text),
+            {
+                "type": "actions",
+                "block_id": f"budget_remove:{budget.id}",
+                "elements": [remove, keep],
+            },
+        ],
+    }
+
+
+def form_refused(error: str | None, budget_id: int | None) -> Json:
+    """Slack would not open the budget form (most often: the 3 s trigger had expired)."""
+    typed = f"/budget edit {budget_id} 15k at 80,100" if budget_id is not None else ADD_EXAMPLE
+    return notice(
+        f"I couldn't open the form — Slack said `{error or 'unknown error'}`. Try again, or"
+        f" type it in one go: `{typed}`."
+    )
+
+
+def removed(budget: Budget, actor: str) -> Json:
+    return notice(f"🗑️ Removed budget *{budget.label}* ({summary(budget)}) — by <@{actor}>.")
+
+
+def already_removed(budget_id: int) -> Json:
+    return notice(f"Budget #{budget_id} is already gone — nothing to do.")
+
+
+def kept(budget: Budget | None, budget_id: int) -> Json:
+    label = budget.label if budget is not None else f"#{budget_id}"
+    return notice(f"Kept. Budget *{label}* stays as it was.")
+
+
+# ---------------------------------------------------------------------------------------------
+# snooze, digest, timezone
+# ---------------------------------------------------------------------------------------------
+
+
+def snoozed(budget: Budget, until: datetime, tz: str, *, until_reset: bool) -> Json:
+    why = ", when its current period ends" if until_reset else ""
+    return notice(
+        f"💤 Budget *{budget.label}* is snoozed until *{local_time(until, tz)}* {tz}{why}."
+        f" No alerts until then; `/budget unsnooze {budget.id}` ends it sooner."
+    )
+
+
+def unsnoozed(budget: Budget, *, was_snoozed: bool) -> Json:
+    if not was_snoozed:
+        return notice(f"Budget *{budget.label}* wasn't snoozed — nothing changed.")
+    return notice(f"🔔 Budget *{budget.label}* is no longer snoozed; its alerts are back on.")
+
+
+def digest_set(channel_id: str, at: time, tz: str, *, before: time | None) -> Json:
+    when = at.strftime("%H:%M")
+    if before is None:
+        text = f"📰 Daily digest set: every day at *{when}* ({tz}) in <#{channel_id}>."
+    elif before == at:
+        text = f"The daily digest in <#{channel_id}> already is at *{when}* ({tz})."
+        text += " Nothing changed."
+    else:
+        text = (
+            f"📰 Daily digest moved: every day at *{when}* ({tz}) in <#{channel_id}>"
+            f" (was {before.strftime('%H:%M')})."
+        )
+    return notice(text + " `/budget timezone` changes the timezone.")
+
+
+def digest_off(channel_id: str, *, before: time | None, tz: str) -> Json:
+    if before is None:
+        return notice(f"There was no daily digest in <#{channel_id}> — nothing changed.")
+    was = before.strftime("%H:%M")
+    return notice(f"📰 Daily digest in <#{channel_id}> turned off (it was at {was} {tz}).")
+
+
+def timezone_set(name: str, *, was: str, now: datetime, changed: bool) -> Json:
+    local = local_time(now, name)
+    if not changed:
+        return notice(f"The timezone already is *{name}* (it's {local} there) — nothing changed.")
+    return notice(
+        f"🕰️ Timezone set to *{name}* (was {was}) — it's {local} there now."
+        " Daily, weekly and monthly budgets and the digests follow it from now on."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# history
+# ---------------------------------------------------------------------------------------------
+
+MAX_HISTORY_LINE = 300
+LABEL_LIMIT = 80
+
+
+def history(
+    alert_rows: Sequence[AlertRow],
+    entries: Sequence[AuditEntry],
+    *,
+    labels: Mapping[int, str],
+    tz: str,
+    budget_id: int | None = None,
+) -> Json:
+    """Recent alerts and the audit trail, newest first, times in `tz`."""
+    what = f"budget #{budget_id}" if budget_id is not None else "this workspace"
+    title = f"History of {what}"
+    alert_lines = [_alert_line(row, labels, tz) for row in alert_rows] or ["No alerts yet."]
+    change_lines = [_entry_line(entry, labels, tz) for entry in entries] or [
+        "No changes recorded yet."
+    ]
+    blocks: list[Json] = [header(title)]
+    blocks += _packed(alert_lines, title="*Recent alerts*")
+    blocks += _packed(change_lines, title="*Changes*")
+    blocks.append(context(f"Newest first · times in {tz}"))
+    text = f"{title}: {len(alert_rows)} recent alerts, {len(entries)} changes"
+    return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _label(budget_id: int, labels: Mapping[int, str]) -> str:
+    # Clipped so that what happened still fits on the line after a very long name.
+    return clip(labels.get(budget_id, f"#{budget_id}"), LABEL_LIMIT)
+
+
+def _alert_line(row: AlertRow, labels: Mapping[int, str], tz: str) -> str:
+    when = local_time(row.fired_at, tz)
+    spend = f"{cu(row.spend_cu)} of {cu(row.limit_cu)}"
+    if row.kind is AlertKind.FORECAST:
+        what = f"🔮 forecast over the limit ({spend} so far)"
+    else:
+        icon = "🔴" if row.level >= 100 else "🟠" if row.level >= 80 else "🟡"
+        what = f"{icon} {row.level} % ({spend})"
+    line = f"• {when} — *{_label(row.budget_id, labels)}*: {what}"
+    if row.resolved_at is not None:
+        line += f" · back under since {local_time(row.resolved_at, tz)}"
+    return clip(line, MAX_HISTORY_LINE)
+
+
+def _who(actor: str) -> str:
+    # Slack user IDs start with U or W; anything else (the bot itself, a script) is a name.
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9_]{2,}", actor) else actor
+
+
+def _entry_line(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
+    line = f"• {local_time(entry.at, tz)} — {_who(entry.actor)} {_entry_what(entry, labels, tz)}"
+    return clip(line, MAX_HISTORY_LINE)
+
+
+def _entry_what(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
+    before = entry.before if isinstance(entry.before, dict) else {}
+    after = entry.after if isinstance(entry.after, dict) else {}
+    target = entry.target or ""
+    label = _target_label(target, before, after, labels)
+    match entry.action:
+        case "budget.add":
+            return f"added *{label}*: {_snapshot(after)}"
+        case "budget.edit":
+            diff = changes(before, after)
+            return f"changed *{label}*: " + ("; ".join(diff) if diff else "no visible change")
+        case "budget.remove":
+            return f"removed *{label}* ({_snapshot(before)})"
+        case "budget.snooze":
+            until = _instant(after.get("snoozed_until"))
+            shown = local_time(until, tz) if until else "later"
+            return f"snoozed *{label}* until {shown}"
+        case "budget.unsnooze":
+            return f"unsnoozed *{label}*"
+        case "alert.acknowledge":
+            return f"acknowledged alert {target.partition(':')[2] or target}"
+        case "timezone":
+            old = before.get("timezone") or "the default"
+            return f"set the timezone: {old} → {after.get('timezone')}"
+        case "digest.set":
+            channel = after.get("channel_id") or target.partition(":")[2]
+            if before:
+                return (
+                    f"moved the daily digest in <#{channel}> from {before.get('local_time')}"
+                    f" to {after.get('local_time')}"
+                )
+            return f"set a daily digest in <#{channel}> at {after.get('local_time')}"
+        case "digest.off":
+            channel = before.get("channel_id") or target.partition(":")[2]
+            return f"turned off the daily digest in <#{channel}> (was {before.get('local_time')})"
+        case _:
+            # An action this renderer does not know yet still shows who did what.
+            diff = changes(before, after)
+            return f"`{entry.action}` {target}" + (f": {'; '.join(diff)}" if diff else "")
+
+
+def _target_label(
+    target: str, before: Mapping[str, Any], after: Mapping[str, Any], labels: Mapping[int, str]
+) -> str:
+    kind, _, ident = target.partition(":")
+    if kind != "budget" or not ident.isdigit():
+        return target
+    snapshot = after or before
+    if "period" in snapshot:
+        # Named as it was then: the budget may since have been changed or removed.
+        ref = str(snapshot.get("scope", "")).partition(":")[2]
+        name = snapshot.get("scope_name") or ref or "Team"
+        return clip(f"#{ident} {name} {snapshot['period']}", LABEL_LIMIT)
+    return _label(int(ident), labels)
+
+
+def _snapshot(data: Mapping[str, Any]) -> str:
+    """`12,000 CU monthly · project Marketing · alerts at 50, 90 % · <#C1>` from an audit row."""
+    head = []
+    if "limit_cu" in data:
+        head.append(_shown(lambda v: cu(float(v)), data["limit_cu"]))
+    if "period" in data:
+        head.append(period_words(str(data["period"])))
+    parts = [" ".join(head)] if head else []
+    if "scope" in data:
+        parts.append(scope_words(str(data["scope"]), data.get("scope_name")))
+    if "thresholds" in data:
+        parts.append(thresholds_words(data["thresholds"] or (), bool(data.get("forecast"))))
+    if data.get("channel_id"):
+        parts.append(f"<#{data['channel_id']}>")
+    return " · ".join(parts)
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# help
+# ---------------------------------------------------------------------------------------------
+
+
+def help_message(text: str) -> Json:
+    return {"text": clip(text.split("\n", 1)[0], TEXT_LIMIT), "blocks": _packed(text.split("\n"))}

@@ -1,0 +1,562 @@
+"""The budget form: add or edit a budget with fields instead of command text (SPEC §4).
+
+Opened by `/budget add` (no options), `/budget edit <id>` (only the ID) and the Home tab's
+buttons, through :func:`open_budget_modal`. On submission everything that can go wrong is
+found *before* the acknowledgement, because Slack shows field errors only when they come
+back in it: the submitter's rights, each field, the scope name (looked up in Scenario with a
+bounded wait, so the answer stays within Slack's 3 s), and the save itself. The modal then
+turns into a confirmation ("update"), which works wherever the form was opened — a channel
+or the Home tab — needs no extra scope, and cannot get lost like a DM (the manifest turns the
+Messages tab off) or an ephemeral message (Home has no channel; the bot may not be in it).
+
+Design of the scope field: a static select of the kind (team, project, member, API key,
+model) and a plain-text name. External selects would list Scenario's names as one types, but
+they need an options endpoint and a Scenario call per keystroke; the name is instead matched
+like in `/budget add` (ID, exact name, unique prefix), and a name that matches nothing or
+several things is answered next to the field with the candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
+from bot.slack import blocks
+from bot.slack.budget_ops import Draft, Refusal, add_budget, edit_budget, resolve_scope
+from bot.slack.grammar import ChannelRef, GrammarError, ScopeRef, parse_limit, parse_thresholds
+from bot.store.budgets import Budget, BudgetNotFound, get_budget
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+
+    from bot.slack.app import Deps
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+T = TypeVar("T")
+
+CALLBACK_ID = "budget_modal"
+BLOCK_SCOPE_KIND = "budget_scope_kind"
+BLOCK_SCOPE_NAME = "budget_scope_name"
+BLOCK_PERIOD = "budget_period"
+BLOCK_LIMIT = "budget_limit"
+BLOCK_THRESHOLDS = "budget_thresholds"
+BLOCK_FORECAST = "budget_forecast"
+BLOCK_CHANNEL = "budget_channel"
+FIRST_BLOCK = BLOCK_SCOPE_KIND
+FORECAST_ON = "forecast"
+
+# Slack waits 3 s for the acknowledgement; what is checked before it must fit with room for
+# the network. Module attributes, so that a test can shorten them.
+SUBMIT_WITHIN = 2.4  # seconds for everything before the acknowledgement
+RESOLVE_WITHIN = 2.0  # seconds for the Scenario name lookup within that
+
+SCOPE_LABELS: dict[ScopeKind, str] = {
+    ScopeKind.TEAM: "Whole team",
+    ScopeKind.PROJECT: "Project",
+    ScopeKind.USER: "Member (email)",
+    ScopeKind.KEY: "API key",
+    ScopeKind.MODEL: "Model",
+}
+_SCOPE_WHAT: dict[ScopeKind, str] = {
+    ScopeKind.PROJECT: "project",
+    ScopeKind.USER: "member",
+    ScopeKind.KEY: "API key",
+    ScopeKind.MODEL: "model",
+}
+PERIOD_LABELS: dict[PeriodKind, str] = {
+    PeriodKind.DAILY: "Daily (calendar day)",
+    PeriodKind.WEEKLY: "Weekly (calendar week)",
+    PeriodKind.MONTHLY: "Monthly (calendar month)",
+    PeriodKind.BILLING: "Billing period (Scenario plan)",
+    PeriodKind.ROLLING_24H: "Rolling 24 hours",
+    PeriodKind.ROLLING_7D: "Rolling 7 days",
+    PeriodKind.ROLLING_30D: "Rolling 30 days",
+}
+
+NOT_ADMIN = (
+    "Only workspace admins and owners (or people in BUDGET_BOT_ADMINS) can add or change "
+    "budgets. Nothing was saved."
+)
+ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."
+SCENARIO_SLOW = (
+    "Scenario is slow to answer, so I couldn't check this name yet. Press Save again in a moment."
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The view (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """What the form remembers between opening and submission (`private_metadata`)."""
+
+    team_id: str
+    channel_id: str
+    budget_id: int | None = None
+    from_home: bool = False
+
+    def dump(self) -> str:
+        data = {"team": self.team_id, "channel": self.channel_id, "budget": self.budget_id}
+        if self.from_home:
+            data["home"] = True
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, text: str | None) -> Metadata:
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        budget = data.get("budget")
+        return cls(
+            team_id=str(data.get("team") or ""),
+            channel_id=str(data.get("channel") or ""),
+            budget_id=budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+            from_home=data.get("home") is True,
+        )
+
+
+def _text(text: str) -> Json:
+    return {"type": "plain_text", "text": text}
+
+
+def _option(label: str, value: str) -> Json:
+    return {"text": _text(label), "value": value}
+
+
+def _input(block_id: str, label: str, element: Json, *, hint: str | None = None) -> Json:
+    block: Json = {"type": "input", "block_id": block_id, "label": _text(label), "element": element}
+    if hint:
+        block["hint"] = _text(hint)
+    return block
+
+
+def budget_modal_view(
+    *, team_id: str, channel_id: str, budget: Budget | None, from_home: bool = False
+) -> Json:
+    """The add form (empty but for defaults) or the edit form (filled from ``budget``)."""
+    scope_kind = budget.scope.kind if budget else ScopeKind.TEAM
+    period = budget.period if budget else PeriodKind.MONTHLY
+    scope_options = [_option(label, kind.value) for kind, label in SCOPE_LABELS.items()]
+    period_options = [_option(label, kind.value) for kind, label in PERIOD_LABELS.items()]
+
+    name_element: Json = {
+        "type": "plain_text_input",
+        "action_id": "name",
+        "max_length": 200,
+        "placeholder": _text("e.g. Marketing, ana@example.com, CI pipeline"),
+    }
+    if budget and budget.scope.ref:
+        name_element["initial_value"] = budget.scope_name or budget.scope.ref
+    name_block = _input(
+        BLOCK_SCOPE_NAME,
+        "Name or ID",
+        name_element,
+        hint="The project's or model's name, the member's email or the API key's name (or "
+        "its ID). Leave empty for the whole team.",
+    )
+    name_block["optional"] = True
+
+    limit_element: Json = {
+        "type": "plain_text_input",
+        "action_id": "limit",
+        "max_length": 30,
+        "placeholder": _text("e.g. 12k, 12.5k or 1,500"),
+    }
+    if budget:
+        limit_element["initial_value"] = _limit_text(budget.limit_cu)
+
+    forecast_option = _option(
+        "Also alert when the period is projected to end over the limit", FORECAST_ON
+    )
+    forecast_element: Json = {
+        "type": "checkboxes",
+        "action_id": "forecast",
+        "options": [forecast_option],
+    }
+    if budget and budget.forecast:
+        forecast_element["initial_options"] = [forecast_option]
+    forecast_block = _input(BLOCK_FORECAST, "Forecast", forecast_element)
+    forecast_block["optional"] = True
+
+    channel_element: Json = {
+        "type": "conversations_select",
+        "action_id": "channel",
+        "placeholder": _text("Pick a channel"),
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
+    initial_channel = budget.channel_id if budget else channel_id
+    if initial_channel:
+        channel_element["initial_conversation"] = initial_channel
+    else:
+        channel_element["default_to_current_conversation"] = True
+
+    form: list[Json] = []
+    if budget:
+        form.append(blocks.context(f"Editing *{budget.label}*. Changes go to the audit trail."))
+    form += [
+        _input(
+            BLOCK_SCOPE_KIND,
+            "What it counts",
+            {
+                "type": "static_select",
+                "action_id": "kind",
+                "options": scope_options,
+                "initial_option": _option(SCOPE_LABELS[scope_kind], scope_kind.value),
+            },
+        ),
+        name_block,
+        _input(
+            BLOCK_PERIOD,
+            "Period",
+            {
+                "type": "static_select",
+                "action_id": "period",
+                "options": period_options,
+                "initial_option": _option(PERIOD_LABELS[period], period.value),
+            },
+            hint="Calendar periods follow the workspace timezone.",
+        ),
+        _input(BLOCK_LIMIT, "Limit (CU)", limit_element),
+        _input(
+            BLOCK_THRESHOLDS,
+            "Alert at (% of the limit)",
+            {
+                "type": "plain_text_input",
+                "action_id": "thresholds",
+                "max_length": 100,
+                "initial_value": ",".join(
+                    str(t) for t in (budget.thresholds if budget else DEFAULT_THRESHOLDS)
+                ),
+            },
+            hint="Whole percentages from 1 to 1000, separated by commas.",
+        ),
+        forecast_block,
+        _input(BLOCK_CHANNEL, "Alerts go to", channel_element),
+    ]
+    title = "New budget"
+    if budget and len(f"Edit budget #{budget.id}") <= 24:
+        title = f"Edit budget #{budget.id}"
+    elif budget:
+        title = "Edit budget"
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "title": _text(title),
+        "submit": _text("Save"),
+        "close": _text("Cancel"),
+        "private_metadata": Metadata(
+            team_id, channel_id, budget.id if budget else None, from_home
+        ).dump(),
+        "blocks": form,
+    }
+
+
+def _limit_text(limit: float) -> str:
+    """The stored limit as the form shows it: `12000`, `12.5` — what parse_limit reads back."""
+    value = Decimal(str(limit))
+    return str(int(value)) if value == value.to_integral_value() else f"{value.normalize():f}"
+
+
+def message_view(title: str, text: str) -> Json:
+    """A one-message modal: confirmations and explanations."""
+    return {
+        "type": "modal",
+        "title": _text(title[:24]),
+        "close": _text("Done"),
+        "blocks": [blocks.section(text)],
+    }
+
+
+def saved_view(budget: Budget, *, added: bool) -> Json:
+    thresholds = ", ".join(f"{t} %" for t in budget.thresholds)
+    lines = [
+        f"✅ *Budget {budget.label}* {'added' if added else 'saved'}.",
+        f"{blocks.cu(budget.limit_cu)} · {PERIOD_LABELS[budget.period].lower()}"
+        f" · alerts at {thresholds}" + (" · forecast alert on" if budget.forecast else ""),
+        f"Alerts go to <#{budget.channel_id}> — invite me there if I'm not in it yet"
+        " (`/invite @Budget Bot`).",
+    ]
+    return message_view("Budget added" if added else "Budget saved", "\n".join(lines))
+
+
+def unchanged_view(budget: Budget) -> Json:
+    return message_view("Nothing changed", f"Budget *{budget.label}* is as it was.")
+
+
+def plain(message: str) -> str:
+    """A mrkdwn message made fit for a field error, which Slack shows as plain text."""
+    text = re.sub(r"`([^`]*)`", r"“\1”", message)
+    return re.sub(r"\*([^*\n]+)\*", r"\1", text)[:500]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and checking a submission (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """The submitted values, as Slack sent them."""
+
+    scope_kind: str | None
+    scope_name: str
+    period: str | None
+    limit: str
+    thresholds: str
+    forecast: bool
+    channel: str | None
+
+
+def read_form(values: dict[str, dict[str, Json]]) -> Form:
+    """`view.state.values` → Form; missing blocks read as empty (never a KeyError)."""
+
+    def element(block_id: str) -> Json:
+        found = values.get(block_id) or {}
+        return next(iter(found.values()), {}) if found else {}
+
+    def selected(block_id: str) -> str | None:
+        option = element(block_id).get("selected_option") or {}
+        return option.get("value")
+
+    forecast = element(BLOCK_FORECAST).get("selected_options") or []
+    return Form(
+        scope_kind=selected(BLOCK_SCOPE_KIND),
+        scope_name=(element(BLOCK_SCOPE_NAME).get("value") or "").strip(),
+        period=selected(BLOCK_PERIOD),
+        limit=element(BLOCK_LIMIT).get("value") or "",
+        thresholds=element(BLOCK_THRESHOLDS).get("value") or "",
+        forecast=any(o.get("value") == FORECAST_ON for o in forecast),
+        channel=element(BLOCK_CHANNEL).get("selected_conversation"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A form whose every field is valid (the scope name is not looked up yet)."""
+
+    scope: ScopeRef
+    period: PeriodKind
+    limit: Decimal
+    thresholds: tuple[int, ...]
+    forecast: bool
+    channel: str
+
+
+def check_form(form: Form) -> Checked | dict[str, str]:
+    """The valid values, or an error per block ID (all at once, so one Save shows them all)."""
+    errors: dict[str, str] = {}
+    scope: ScopeRef | None = None
+    try:
+        kind = ScopeKind(form.scope_kind or "")
+    except ValueError:
+        errors[BLOCK_SCOPE_KIND] = "Pick what the budget counts."
+    else:
+        name = form.scope_name
+        if kind is ScopeKind.USER:
+            name = name.removeprefix("@")  # "@ana" is a natural way to name someone
+        if kind is ScopeKind.TEAM and name:
+            errors[BLOCK_SCOPE_NAME] = (
+                "The whole team needs no name: clear this field, or pick Project, Member, "
+                "API key or Model above."
+            )
+        elif kind is not ScopeKind.TEAM and not name:
+            errors[BLOCK_SCOPE_NAME] = f"Type the {_SCOPE_WHAT[kind]}'s name or ID."
+        else:
+            scope = ScopeRef(kind, name or None)
+    try:
+        period = PeriodKind(form.period or "")
+    except ValueError:
+        errors[BLOCK_PERIOD] = "Pick a period."
+    limit = parse_limit(form.limit)
+    if isinstance(limit, GrammarError):
+        errors[BLOCK_LIMIT] = plain(limit.message)
+    thresholds = parse_thresholds(form.thresholds)
+    if isinstance(thresholds, GrammarError):
+        errors[BLOCK_THRESHOLDS] = plain(thresholds.message)
+    if not form.channel:
+        errors[BLOCK_CHANNEL] = "Pick the channel where alerts go."
+    if errors:
+        return errors
+    assert scope is not None and not isinstance(limit, GrammarError)
+    assert not isinstance(thresholds, GrammarError) and form.channel
+    return Checked(scope, period, limit, thresholds, form.forecast, form.channel)
+
+
+def draft_for(checked: Checked, budget: Budget | None) -> Draft:
+    """Everything for a new budget; for an edit only what differs from ``budget``, so that an
+    untouched scope is not looked up again and an untouched form changes (and audits) nothing."""
+    if budget is None:
+        return Draft(
+            limit=checked.limit,
+            period=checked.period,
+            scope=checked.scope,
+            channel=ChannelRef(id=checked.channel),
+            thresholds=checked.thresholds,
+            forecast=checked.forecast,
+        )
+    same_scope = checked.scope.kind is budget.scope.kind and (
+        checked.scope.text is None
+        or checked.scope.text.casefold()
+        in {n.casefold() for n in (budget.scope_name, budget.scope.ref) if n}
+    )
+    return Draft(
+        limit=checked.limit if float(checked.limit) != budget.limit_cu else None,
+        period=checked.period if checked.period is not budget.period else None,
+        scope=None if same_scope else checked.scope,
+        channel=ChannelRef(id=checked.channel) if checked.channel != budget.channel_id else None,
+        thresholds=(checked.thresholds if checked.thresholds != tuple(budget.thresholds) else None),
+        forecast=checked.forecast if checked.forecast != budget.forecast else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Slack side
+# ---------------------------------------------------------------------------------------------
+
+# Background work must be referenced until it ends (the event loop keeps only weak ones).
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_forget)
+    return task
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        # Whoever awaited it has seen it; a lone warm-up failing is retried on submission.
+        log.debug("background lookup failed: %s", exc)
+
+
+async def open_budget_modal(
+    client: AsyncWebClient,
+    trigger_id: str,
+    deps: Deps,
+    team_id: str,
+    channel_id: str,
+    budget: Budget | None,
+    *,
+    from_home: bool = False,
+) -> None:
+    """Open the add form (``budget`` None) or the edit form; call it right after `ack()` —
+    a trigger ID lasts 3 s. Raises SlackApiError when Slack refuses (e.g. an expired trigger).
+
+    ``channel_id`` is where the command was typed (the default alert channel; "" from Home).
+    ``from_home`` makes a successful save republish the submitter's Home tab.
+    """
+    view = budget_modal_view(
+        team_id=team_id, channel_id=channel_id, budget=budget, from_home=from_home
+    )
+    await client.views_open(trigger_id=trigger_id, view=view)
+    # Load Scenario's names while the person types, so that the lookup on Save is instant.
+    _spawn(_warm_directory(deps, team_id))
+
+
+async def _warm_directory(deps: Deps, team_id: str) -> None:
+    await deps.directory.get(await deps.scenario_for(team_id))
+
+
+async def submit_budget_modal(
+    ack: AsyncAck, body: Json, client: AsyncWebClient, deps: Deps
+) -> None:
+    """Check, resolve and save before acknowledging (errors must travel in the ack)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SUBMIT_WITHIN
+
+    def left() -> float:
+        return max(0.0, deadline - loop.time())
+
+    async def refuse(errors: dict[str, str]) -> None:
+        await ack(response_action="errors", errors=errors)
+
+    view = body.get("view") or {}
+    meta = Metadata.load(view.get("private_metadata"))
+    team_id = (body.get("team") or {}).get("id") or view.get("team_id") or meta.team_id
+    user_id = (body.get("user") or {}).get("id") or ""
+    try:
+        admin = await asyncio.wait_for(deps.admins.is_admin(client, team_id, user_id), left())
+    except TimeoutError:
+        return await refuse({FIRST_BLOCK: ADMIN_CHECK_SLOW})
+    if not admin:
+        return await refuse({FIRST_BLOCK: NOT_ADMIN})
+
+    checked = check_form(read_form((view.get("state") or {}).get("values") or {}))
+    if isinstance(checked, dict):
+        return await refuse(checked)
+
+    budget = None
+    if meta.budget_id is not None:
+        try:
+            budget = get_budget(deps.db, team_id, meta.budget_id)
+        except BudgetNotFound:
+            return await refuse(
+                {FIRST_BLOCK: f"Budget #{meta.budget_id} no longer exists. Nothing was saved."}
+            )
+    draft = draft_for(checked, budget)
+    if budget is not None and draft == Draft():
+        return await ack(response_action="update", view=unchanged_view(budget))
+
+    if draft.scope is not None and draft.scope.kind is not ScopeKind.TEAM:
+        # Shielded: when Scenario is slow the lookup goes on and fills the directory cache,
+        # so that pressing Save again a moment later succeeds.
+        lookup = _spawn(resolve_scope(deps, team_id, draft.scope, client))
+        try:
+            await asyncio.wait_for(asyncio.shield(lookup), min(RESOLVE_WITHIN, left()))
+        except TimeoutError:
+            return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
+        except Refusal as refusal:
+            return await refuse({BLOCK_SCOPE_NAME: plain(str(refusal))})
+
+    # The save looks the name up again (from the cache now) and writes synchronously: a
+    # timeout can only cancel it before the write, so "try again" never makes a duplicate.
+    if budget is None:
+        save = add_budget(
+            deps,
+            client,
+            team_id=team_id,
+            user_id=user_id,
+            draft=draft,
+            default_channel=checked.channel,
+        )
+    else:
+        save = edit_budget(
+            deps, client, team_id=team_id, user_id=user_id, budget_id=budget.id, draft=draft
+        )
+    try:
+        saved = await asyncio.wait_for(save, max(left(), 0.2))
+    except TimeoutError:
+        return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
+    except Refusal as refusal:
+        return await refuse({FIRST_BLOCK: plain(str(refusal))})
+    await ack(response_action="update", view=saved_view(saved, added=budget is None))
+    log.info("budget %s %s by %s", saved.id, "added" if budget is None else "edited", user_id)
+
+    if meta.from_home:
+        from bot.slack import home  # imported here: home opens this form, this refreshes home
+
+        await home.publish_home(client, deps, team_id, user_id)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.view(CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: Json, client: AsyncWebClient) -> None:
+        await submit_budget_modal(ack, body, client, deps)

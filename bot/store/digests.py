@@ -1,0 +1,125 @@
+"""Daily digest settings: at most one digest per channel, at a local time of the workspace.
+
+Each change is audited in the transaction that makes it (SPEC §8). The scheduler that sends
+digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per day".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.store.audit import record_change
+from bot.store.db import immediate
+from bot.store.workspaces import ensure_workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    id: int
+    workspace_id: str
+    channel_id: str
+    local_time: time  # in the workspace timezone, whatever it is on the day
+    when_empty: str  # "line" (a one-line digest) or "skip", when nothing was spent
+    last_sent_day: str | None  # the local day (YYYY-MM-DD) of the last digest sent
+
+    @property
+    def at(self) -> str:
+        return self.local_time.strftime("%H:%M")
+
+
+def set_digest(
+    db: Database, workspace_id: str, channel_id: str, at: time, *, actor: str, now: datetime
+) -> tuple[Digest | None, Digest]:
+    """Create or move the digest of a channel; returns (before, after).
+
+    Moving it keeps `last_sent_day`, so that a digest already sent today is not sent a second
+    time just because its hour changed.
+    """
+    local = at.strftime("%H:%M")
+    with immediate(db):
+        ensure_workspace(db, workspace_id, now=now)
+        before = get_digest(db, workspace_id, channel_id)
+        db.execute(
+            "INSERT INTO digests (workspace_id, channel_id, local_time) VALUES (?, ?, ?)"
+            " ON CONFLICT (workspace_id, channel_id)"
+            " DO UPDATE SET local_time = excluded.local_time",
+            [workspace_id, channel_id, local],
+        )
+        after = get_digest(db, workspace_id, channel_id)
+        assert after is not None  # just written, in this transaction
+        record_change(
+            db,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="digest.set",
+            target=f"digest:{channel_id}",
+            before=_audit(before),
+            after=_audit(after),
+            now=now,
+        )
+    return before, after
+
+
+def turn_off(
+    db: Database, workspace_id: str, channel_id: str, *, actor: str, now: datetime
+) -> Digest | None:
+    """Remove the channel's digest; returns what was removed, None (and no audit) if none."""
+    with immediate(db):
+        before = get_digest(db, workspace_id, channel_id)
+        if before is None:
+            return None
+        db.execute("DELETE FROM digests WHERE id = ?", [before.id])
+        record_change(
+            db,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="digest.off",
+            target=f"digest:{channel_id}",
+            before=_audit(before),
+            after=None,
+            now=now,
+        )
+    return before
+
+
+def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM digests WHERE workspace_id = ? AND channel_id = ?",
+            [workspace_id, channel_id],
+        )
+    )
+    return _digest(rows[0]) if rows else None
+
+
+def list_digests(db: Database, workspace_id: str | None = None) -> list[Digest]:
+    """One workspace's digests, or (None) every workspace's — what a scheduler needs."""
+    if workspace_id is None:
+        rows = db.query("SELECT * FROM digests ORDER BY workspace_id, local_time, channel_id")
+    else:
+        rows = db.query(
+            "SELECT * FROM digests WHERE workspace_id = ? ORDER BY local_time, channel_id",
+            [workspace_id],
+        )
+    return [_digest(row) for row in rows]
+
+
+def _audit(digest: Digest | None) -> dict[str, Any] | None:
+    if digest is None:
+        return None
+    return {"channel_id": digest.channel_id, "local_time": digest.at}
+
+
+def _digest(row: dict[str, Any]) -> Digest:
+    return Digest(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        channel_id=row["channel_id"],
+        local_time=time.fromisoformat(row["local_time"]),
+        when_empty=row["when_empty"],
+        last_sent_day=row["last_sent_day"],
+    )

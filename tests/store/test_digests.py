@@ -1,0 +1,98 @@
+"""Digest settings against a real temporary SQLite file: set, move, turn off, list, audit."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from bot.store import audit, digests
+from bot.store.db import migrate, open_db
+
+T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+WS, OTHER_WS = "T1", "T2"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_db(tmp_path / "store.db")
+    migrate(database)
+    yield database
+    database.conn.close()
+
+
+def test_set_creates_the_workspace_and_one_audited_digest(db: Database) -> None:
+    before, after = digests.set_digest(db, WS, "C1", time(9, 0), actor="UADMIN", now=T0)
+    assert before is None
+    assert (after.workspace_id, after.channel_id, after.at) == (WS, "C1", "09:00")
+    assert after.local_time == time(9, 0)
+    assert after.last_sent_day is None
+    assert db["workspaces"].count == 1
+    [entry] = audit.history(db, WS)
+    assert (entry.actor, entry.action, entry.target) == ("UADMIN", "digest.set", "digest:C1")
+    assert entry.before is None
+    assert entry.after == {"channel_id": "C1", "local_time": "09:00"}
+
+
+def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -> None:
+    digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    # The scheduler records today's digest; moving the hour must not send a second one today.
+    db.execute("UPDATE digests SET last_sent_day = '2026-11-26'")
+    before, after = digests.set_digest(
+        db, WS, "C1", time(17, 30), actor="U2", now=T0 + timedelta(minutes=1)
+    )
+    assert before is not None and before.at == "09:00"
+    assert after.at == "17:30"
+    assert after.id == before.id
+    assert after.last_sent_day == "2026-11-26"
+    assert [d.at for d in digests.list_digests(db, WS)] == ["17:30"]
+    newest = audit.history(db, WS)[0]
+    assert (newest.actor, newest.before, newest.after) == (
+        "U2",
+        {"channel_id": "C1", "local_time": "09:00"},
+        {"channel_id": "C1", "local_time": "17:30"},
+    )
+
+
+def test_turn_off_removes_it_once_and_audits_only_a_real_change(db: Database) -> None:
+    digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    removed = digests.turn_off(db, WS, "C1", actor="U1", now=T0)
+    assert removed is not None and removed.at == "09:00"
+    assert digests.get_digest(db, WS, "C1") is None
+    assert [e.action for e in audit.history(db, WS)] == ["digest.off", "digest.set"]
+    assert digests.turn_off(db, WS, "C1", actor="U1", now=T0) is None
+    assert len(audit.history(db, WS)) == 2
+
+
+def test_digests_are_per_channel_and_per_workspace(db: Database) -> None:
+    digests.set_digest(db, WS, "C2", time(17, 0), actor="U1", now=T0)
+    digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    digests.set_digest(db, OTHER_WS, "C1", time(8, 0), actor="U9", now=T0)
+    assert [(d.channel_id, d.at) for d in digests.list_digests(db, WS)] == [
+        ("C1", "09:00"),
+        ("C2", "17:00"),
+    ]
+    assert [(d.workspace_id, d.at) for d in digests.list_digests(db)] == [
+        (WS, "09:00"),
+        (WS, "17:00"),
+        (OTHER_WS, "08:00"),
+    ]
+    # Turning off one workspace's digest leaves the other's with the same channel ID alone.
+    digests.turn_off(db, OTHER_WS, "C1", actor="U9", now=T0)
+    assert digests.get_digest(db, WS, "C1") is not None
+    assert audit.history(db, OTHER_WS)[0].action == "digest.off"
+
+
+def test_a_failed_audit_write_leaves_no_digest(db: Database) -> None:
+    # The audit entry is part of the change: when it cannot be written, nothing is saved.
+    db.execute(
+        "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log"
+        " BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="audit refused"):
+        digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    assert digests.list_digests(db) == []
