@@ -12,7 +12,7 @@ from bot.config import ConfigError, Settings
 from bot.jobs.check import CheckSettings
 from bot.scenario.client import ScenarioClient
 from bot.store.db import migrate, open_db
-from bot.store.workspaces import Workspace
+from bot.store.workspaces import Workspace, get_workspace
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Runtime:
     _scenario: ScenarioClient | None = field(default=None, repr=False)
     _slack: AsyncWebClient | None = field(default=None, repr=False)
     scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
+    # Set by the scheduler: digest or timezone settings changed, reschedule now.
+    digests_changed: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -65,6 +67,11 @@ class Runtime:
 
     async def slack_for(self, workspace_id: str) -> AsyncWebClient:
         return self.slack
+
+    def timezone_of(self, workspace_id: str) -> str:
+        workspace = get_workspace(self.db, workspace_id)
+        default = self.settings.budget_bot_timezone
+        return workspace.timezone_or(default) if workspace else default
 
     async def aclose(self) -> None:
         if self._scenario is not None:

@@ -10,6 +10,7 @@ server errors by itself — a 500 can come after Slack posted the message.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -112,6 +113,10 @@ async def _deliver(
         if item.action is OutboxAction.UPDATE:
             await client.chat_update(channel=item.channel_id, ts=thread_ts, **_content(item))
             ts = thread_ts
+        elif item.action is OutboxAction.UPLOAD:
+            ts = await _already_uploaded(client, item, thread_ts) if item.attempts else None
+            if ts is None:
+                ts = await _upload(client, item, thread_ts)
         else:
             ts = await _already_posted(client, item, thread_ts) if item.attempts else None
             if ts is None:
@@ -135,6 +140,34 @@ async def _deliver(
         return
     outbox.mark_sent(db, item.id, ts=ts, now=clock())
     report.sent += 1
+
+
+async def _upload(client: AsyncWebClient, item: OutboxItem, thread_ts: str | None) -> str:
+    """The three-step upload (files_upload_v2); returns the file's ID."""
+    payload = item.payload
+    response = await client.files_upload_v2(
+        channel=item.channel_id,
+        thread_ts=thread_ts,
+        content=base64.b64decode(payload["png_base64"]),
+        filename=payload["filename"],
+        title=payload["title"],
+        alt_txt=payload.get("alt_text"),
+    )
+    return str((response.get("file") or {}).get("id") or "")
+
+
+async def _already_uploaded(
+    client: AsyncWebClient, item: OutboxItem, thread_ts: str | None
+) -> str | None:
+    """A file with this title already in the thread: an earlier attempt shared it."""
+    if not thread_ts:
+        return None
+    response = await client.conversations_replies(channel=item.channel_id, ts=thread_ts, limit=200)
+    for message in response.get("messages") or []:
+        for shared in message.get("files") or []:
+            if shared.get("title") == item.payload.get("title"):
+                return str(shared.get("id") or "")
+    return None
 
 
 def _content(item: OutboxItem) -> dict[str, Any]:

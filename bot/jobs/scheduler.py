@@ -1,4 +1,4 @@
-"""The scheduler inside `serve`: budget checks, outbox delivery (and, later, digests).
+"""The scheduler inside `serve`: budget checks, outbox delivery and daily digests.
 
 APScheduler 3's AsyncIOScheduler runs the jobs in the app's own event loop. The check runs
 every BUDGET_BOT_CHECK_INTERVAL seconds, never two at once (`max_instances=1`), and a run
@@ -13,18 +13,29 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.jobs.check import run_check
 from bot.jobs.delivery import drain
+from bot.jobs.digest import CATCH_UP, is_due, run_digest
 from bot.runtime import Runtime
+from bot.store.digests import Digest, list_digests
+from bot.store.workspaces import get_workspace
 
 log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL = timedelta(seconds=15)
 FIRST_CHECK_AFTER = timedelta(seconds=5)
+DIGEST_SYNC = timedelta(minutes=1)
+
+
+def _wall_clock() -> datetime:
+    """When APScheduler runs things: real time, whatever clock the jobs reason with."""
+    return datetime.now(UTC)
 
 
 def _guarded(name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -62,7 +73,7 @@ class Scheduler:
             # A run late by up to one interval still happens; later than that, the next one
             # is as good.
             misfire_grace_time=max(1, int(interval.total_seconds())),
-            next_run_time=clock() + min(FIRST_CHECK_AFTER, interval),
+            next_run_time=_wall_clock() + min(FIRST_CHECK_AFTER, interval),
         )
         self.scheduler.add_job(
             _guarded("deliver", self.deliver),
@@ -72,9 +83,19 @@ class Scheduler:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            _guarded("digest settings", self.sync_digests),
+            IntervalTrigger(seconds=DIGEST_SYNC.total_seconds(), timezone=UTC),
+            id="digest-sync",
+            name="digest settings",
+            max_instances=1,
+            coalesce=True,
+        )
         # Held while a job runs, so that stopping can let in-flight deliveries finish.
         self._busy = asyncio.Lock()
+        self._digest_jobs: dict[str, tuple[str, str]] = {}  # job id → (local time, zone)
         runtime.scheduler_status = self.status
+        runtime.digests_changed = self.sync_digests_soon
 
     async def check(self) -> None:
         async with self._busy:
@@ -102,6 +123,59 @@ class Scheduler:
 
     def start(self) -> None:
         self.scheduler.start()
+        self.sync_digests_soon()
+
+    def sync_digests_soon(self) -> None:
+        """Follow digest settings at once (called after `/budget digest` or `timezone`)."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("digest-sync", next_run_time=_wall_clock())
+
+    async def sync_digests(self) -> None:
+        """One cron job per digest at its local time in its workspace's zone; jobs of
+        removed digests go, moved ones are rescheduled. A digest due less than an hour ago
+        and not sent today (the bot was down at that time) is sent now."""
+        wanted: dict[str, tuple[Digest, str]] = {}
+        for digest in list_digests(self.runtime.db):
+            wanted[f"digest:{digest.id}"] = (digest, self.runtime.timezone_of(digest.workspace_id))
+        for job_id in set(self._digest_jobs) - set(wanted):
+            self.scheduler.remove_job(job_id)
+            del self._digest_jobs[job_id]
+        now = self.clock()
+        for job_id, (digest, tz) in wanted.items():
+            shape = (digest.at, tz)
+            if self._digest_jobs.get(job_id) != shape:
+                self.scheduler.add_job(
+                    _guarded(job_id, partial(self.send_digest, digest.id)),
+                    CronTrigger(
+                        hour=digest.local_time.hour, minute=digest.local_time.minute, timezone=tz
+                    ),
+                    id=job_id,
+                    name=f"digest of {digest.channel_id}",
+                    replace_existing=True,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(CATCH_UP.total_seconds()),
+                )
+                self._digest_jobs[job_id] = shape
+            if is_due(digest, tz, now):
+                self.scheduler.modify_job(job_id, next_run_time=_wall_clock())
+
+    async def send_digest(self, digest_id: int) -> None:
+        digest = next((d for d in list_digests(self.runtime.db) if d.id == digest_id), None)
+        if digest is None:
+            return  # turned off since it was scheduled
+        tz = self.runtime.timezone_of(digest.workspace_id)
+        now = self.clock()
+        if not is_due(digest, tz, now):
+            return  # already sent today, or the time moved
+        workspace = get_workspace(self.runtime.db, digest.workspace_id)
+        if workspace is None:
+            return
+        client = await self.runtime.scenario_for(workspace)
+        await run_digest(
+            self.runtime.db, client, digest, tz, now, self.runtime.settings.scenario_app
+        )
+        await self.deliver()
 
     async def stop(self, grace: timedelta = timedelta(seconds=10)) -> None:
         """No new runs; a check or delivery in flight may finish (up to `grace`)."""

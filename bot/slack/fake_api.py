@@ -40,6 +40,7 @@ class Message:
     metadata: Json | None
     thread_ts: str | None
     edits: int = 0
+    files: list[Json] = field(default_factory=list)
 
     def as_json(self, *, with_metadata: bool) -> Json:
         data: Json = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
@@ -47,6 +48,8 @@ class Message:
             data["thread_ts"] = self.thread_ts
         if with_metadata and self.metadata:
             data["metadata"] = self.metadata
+        if self.files:
+            data["files"] = self.files
         return data
 
 
@@ -258,10 +261,24 @@ def _complete_upload(slack: FakeSlack, args: Json) -> Json:
     channel = args.get("channel_id")
     if channel and (error := _channel_error(slack, channel)):
         return error
+    shared = [{"id": f["id"], "title": f.get("title")} for f in files]
     for f in files:
         slack.files[f["id"]].update(title=f.get("title"), channel=channel)
         slack.files[f["id"]]["thread_ts"] = args.get("thread_ts")
-    return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+    if channel:
+        # Slack shares the files as a message (in the thread, when one is given).
+        slack.messages[channel].append(
+            Message(
+                channel=channel,
+                ts=slack._next_ts(),
+                text=args.get("initial_comment") or "",
+                blocks=[],
+                metadata=None,
+                thread_ts=args.get("thread_ts"),
+                files=shared,
+            )
+        )
+    return {"ok": True, "files": shared}
 
 
 _HANDLERS = {

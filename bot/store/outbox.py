@@ -20,6 +20,7 @@ from bot.store.db import from_text, to_text
 class OutboxAction(StrEnum):
     POST = "post"  # chat.postMessage, top level or (with thread_key) in a thread
     UPDATE = "update"  # chat.update of the message posted for thread_key
+    UPLOAD = "upload"  # files_upload_v2 of a PNG into the thread of thread_key
 
 
 class OutboxStatus(StrEnum):

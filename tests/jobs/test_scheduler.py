@@ -10,11 +10,13 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.config import load_settings
@@ -25,6 +27,8 @@ from bot.scenario.synthetic import SyntheticTeam
 from bot.serving import serve_app
 from bot.slack import fake_api
 from bot.store.budgets import NewBudget, create_budget
+from bot.store.digests import set_digest, turn_off
+from bot.store.workspaces import set_timezone
 
 ROOT = Path(__file__).resolve().parents[2]
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -34,10 +38,10 @@ FAST = timedelta(milliseconds=100)
 
 @contextlib.asynccontextmanager
 async def world(
-    tmp_path: Path,
+    tmp_path: Path, team: SyntheticTeam = TEAM, now: datetime = ANCHOR
 ) -> AsyncIterator[tuple[Runtime, Simulator, fake_api.FakeSlack, dict[str, str]]]:
     slack = fake_api.FakeSlack()
-    simulator = Simulator(TEAM, clock=ManualClock(ANCHOR))
+    simulator = Simulator(team, clock=ManualClock(now))
     async with (
         serve_simulator(simulator) as scenario_url,
         serve_app(fake_api.create_app(slack)) as slack_origin,
@@ -51,14 +55,16 @@ async def world(
             "SLACK_API_URL": f"{slack_origin}/api/",
             "SLACK_BOT_TOKEN": "xoxb-test",
             "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SCENARIO_TEAM_ID": team.team_id,
+            "BUDGET_BOT_TIMEZONE": "Europe/Paris",
         }
         settings = load_settings(_env_file=None, **{k.lower(): v for k, v in env.items()})
         runtime = Runtime.open(settings)
-        key = Scope(ScopeKind.KEY, TEAM.spike.user_id)
+        key = Scope(ScopeKind.KEY, team.spike.user_id)
         create_budget(
             runtime.db,
             NewBudget("T1", PeriodKind.ROLLING_24H, 1000, "C_ALERTS", "U1", key),
-            now=ANCHOR,
+            now=now,
         )
         try:
             yield runtime, simulator, slack, env
@@ -156,3 +162,66 @@ async def test_serve_answers_health_runs_checks_and_stops_cleanly_on_sigterm(
         assert process.returncode == 0, err.decode()
         assert "Traceback" not in err.decode()
         assert "xoxb-test" not in out.decode() + err.decode()
+
+
+def digest_trigger(scheduler: Scheduler, job_id: str = "digest:1") -> tuple[str, str, str] | None:
+    job = scheduler.scheduler.get_job(job_id)
+    if job is None:
+        return None
+    fields = {f.name: str(f) for f in job.trigger.fields}
+    return fields["hour"], fields["minute"], str(job.trigger.timezone)
+
+
+async def test_digest_jobs_follow_setting_changes_without_restart(tmp_path: Path) -> None:
+    async with world(tmp_path) as (runtime, _, _, _):
+        scheduler = Scheduler(runtime, check_interval=timedelta(hours=1), clock=lambda: ANCHOR)
+        scheduler.start()
+        try:
+            set_digest(runtime.db, "T1", "C_DIGEST", time(9, 0), actor="U1", now=ANCHOR)
+            runtime.digests_changed()
+            await wait_until(lambda: digest_trigger(scheduler) == ("9", "0", "Europe/Paris"))
+            set_digest(runtime.db, "T1", "C_DIGEST", time(10, 30), actor="U1", now=ANCHOR)
+            runtime.digests_changed()
+            await wait_until(lambda: digest_trigger(scheduler) == ("10", "30", "Europe/Paris"))
+            set_timezone(runtime.db, "T1", "Asia/Kolkata", actor="U1", now=ANCHOR)
+            runtime.digests_changed()
+            await wait_until(lambda: digest_trigger(scheduler) == ("10", "30", "Asia/Kolkata"))
+            turn_off(runtime.db, "T1", "C_DIGEST", actor="U1", now=ANCHOR)
+            runtime.digests_changed()
+            await wait_until(lambda: digest_trigger(scheduler) is None)
+        finally:
+            await scheduler.stop()
+
+
+def test_the_digest_trigger_fires_at_local_time_on_a_dst_day() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    trigger = CronTrigger(hour=9, minute=0, timezone="Europe/Paris")
+    fire = trigger.get_next_fire_time(None, datetime(2026, 3, 28, 12, tzinfo=paris))
+    assert fire == datetime(2026, 3, 29, 9, tzinfo=paris)
+    assert fire.astimezone(UTC) == datetime(2026, 3, 29, 7, tzinfo=UTC)
+
+
+async def test_a_restart_sends_a_digest_missed_while_down_once(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    team = SyntheticTeam.build(7, now)
+    local = now.astimezone(ZoneInfo("Europe/Paris"))
+    missed = (local - timedelta(minutes=20)).time().replace(second=0)
+    if missed > local.time():  # 20 minutes ago was yesterday: not this test's case
+        pytest.skip("too close to local midnight")
+    async with world(tmp_path, team, now) as (runtime, _, slack, _):
+        set_digest(runtime.db, "T1", "C_DIGEST", missed, actor="U1", now=now)
+
+        def digests_posted() -> int:
+            return sum(1 for m in slack.top_level("C_DIGEST") if "digest" in m.text.lower())
+
+        for _ in range(2):  # a first start after the crash, then a second restart
+            scheduler = Scheduler(runtime, check_interval=timedelta(hours=1))
+            scheduler.start()
+            try:
+                await wait_until(lambda: digests_posted() >= 1, 20)
+                synced = scheduler._digest_jobs
+                await wait_until(lambda jobs=synced: bool(jobs))
+            finally:
+                await scheduler.stop()
+        assert digests_posted() == 1
+        assert len(slack.uploads) == 1

@@ -1,0 +1,80 @@
+"""The daily digest message. Pure: gathered data in, `{"text", "blocks"}` out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.slack.blocks import context, cu, header, link, percent, progress_bar, section
+
+if TYPE_CHECKING:
+    from bot.budgets.attribution import Culprit
+    from bot.jobs.digest import DigestData
+
+
+def _change(spend: float, average: float) -> str:
+    if average == 0:
+        return "no spend in the 7 days before" if spend else "nothing spent all week"
+    delta = (spend - average) / average * 100
+    arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
+    return f"{arrow} {abs(delta):.0f} % against the 7-day average of {cu(average)}"
+
+
+def _lines(culprits: list[Culprit], total: float) -> str:
+    rows = []
+    for c in culprits:
+        share = f" ({c.cu / total * 100:.0f} %)" if total else ""
+        icon = "🔑 " if c.is_api_key else ""
+        rows.append(f"• {icon}{link(c.url, c.name)} — {cu(c.cu)}{share}")
+    return "\n".join(rows)
+
+
+def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, Any] | None:
+    """None when nothing was spent and the digest is set to say nothing then."""
+    day = data.day.strftime("%A %d %B")
+    if data.empty:
+        if when_empty == "skip":
+            return None
+        text = f"☀️ Scenario digest for {day}: nothing was spent."
+        return {"text": text, "blocks": [section(text)]}
+    change = _change(data.spend, data.week_average)
+    text = f"☀️ Scenario digest for {day}: {cu(data.spend)} spent — {change}."
+    blocks: list[dict[str, Any]] = [
+        header(f"☀️ Scenario digest — {day}"),
+        section(f"*{cu(data.spend)}* spent yesterday\n{change}"),
+    ]
+    if data.budgets:
+        rows = []
+        for status in data.budgets:
+            budget = status.budget
+            if status.spend is None:
+                rows.append(f"*{budget.label}* — spend unavailable")
+                continue
+            rows.append(
+                f"*{budget.label}* {progress_bar(status.spend, budget.limit_cu)} "
+                f"{cu(status.spend)} of {cu(budget.limit_cu)} "
+                f"({percent(status.spend, budget.limit_cu)})"
+            )
+        blocks.append(section("*Budgets*\n" + "\n".join(rows[:20])))
+    for title, culprits in (
+        ("Top projects", data.projects),
+        ("Top users and API keys", data.users),
+        ("Top models", data.models),
+    ):
+        if culprits:
+            blocks.append(section(f"*{title}*\n" + _lines(culprits, data.spend)))
+    if data.alerts:
+        rows = [
+            f"• {a.budget_label}: "
+            + ("forecast over the limit" if a.kind == "forecast" else f"{a.level} % reached")
+            + f" at {a.at.astimezone(ZoneInfo(data.tz)):%H:%M}"
+            for a in data.alerts[:15]
+        ]
+        more = len(data.alerts) - 15
+        if more > 0:
+            rows.append(f"…and {more} more")
+        blocks.append(section("*Alerts yesterday*\n" + "\n".join(rows)))
+    blocks.append(context(f"Times in {data.tz}. The chart follows in the thread."))
+    for note in data.notes:
+        blocks.append(context(f"⚠️ {note}"))
+    return {"text": text, "blocks": blocks}

@@ -1,0 +1,215 @@
+"""The daily digest: content against the simulator's oracle, once per local day, the chart
+uploaded in three steps into the digest's thread, and the scheduler's digest jobs."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlite_utils import Database
+
+from bot.budgets.types import PeriodKind
+from bot.jobs.delivery import drain
+from bot.jobs.digest import (
+    DigestData,
+    enqueue_digest,
+    gather,
+    is_due,
+    local_midnight,
+    run_digest,
+)
+from bot.scenario.client import ScenarioClient
+from bot.scenario.simulator import ManualClock, Simulator, create_app
+from bot.scenario.synthetic import SyntheticTeam
+from bot.serving import serve_app
+from bot.slack import fake_api
+from bot.slack.digest_blocks import digest_message
+from bot.store.budgets import NewBudget, create_budget
+from bot.store.db import migrate, open_db
+from bot.store.digests import Digest, list_digests, set_digest
+
+TZ = "Europe/Paris"
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 in Paris
+TEAM = SyntheticTeam.build(7, NOW)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = open_db(tmp_path / "bot.db")
+    migrate(database)
+    return database
+
+
+def client() -> ScenarioClient:
+    simulator = Simulator(TEAM, clock=ManualClock(NOW))
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    return ScenarioClient(
+        base_url="http://simulator/v1",
+        api_key="test-key",
+        api_secret="test-secret",
+        team_id=TEAM.team_id,
+        transport=httpx.ASGITransport(create_app(simulator)),
+        sleep=no_wait,
+    )
+
+
+def make_digest(db: Database, at: time = time(9, 0)) -> Digest:
+    _, digest = set_digest(db, "T1", "C_DIGEST", at, actor="U1", now=NOW)
+    return digest
+
+
+async def test_yesterday_is_the_local_day_and_matches_the_oracle(db: Database) -> None:
+    digest = make_digest(db)
+    create_budget(db, NewBudget("T1", PeriodKind.DAILY, 500, "C_DIGEST", "U1"), now=NOW)
+    data = await gather(db, client(), digest, TZ, NOW, "https://app.example")
+    start = datetime(2026, 11, 25, tzinfo=ZoneInfo(TZ))
+    end = datetime(2026, 11, 26, tzinfo=ZoneInfo(TZ))
+    assert data.day == date(2026, 11, 25)
+    assert data.spend == pytest.approx(TEAM.cu_between(start, end))
+    week = TEAM.cu_between(start - timedelta(days=7), start)
+    assert data.week_average == pytest.approx(week / 7)
+    assert len(data.chart_days) == 14 and data.chart_days[-1] == date(2026, 11, 25)
+    total_chart = sum(values[-1] for values in data.chart.values())
+    assert total_chart == pytest.approx(data.spend)
+    assert data.limit_per_day == 500
+    assert data.models and data.users and data.projects
+    assert data.projects[0].name in {p.name for p in TEAM.projects}
+    assert data.notes == []
+
+
+def sample(**changes: object) -> DigestData:
+    base = DigestData(
+        day=date(2026, 11, 25),
+        tz=TZ,
+        spend=1200.0,
+        week_average=1000.0,
+        budgets=[],
+        projects=[],
+        users=[],
+        models=[],
+        alerts=[],
+        chart_days=[],
+        chart={},
+        limit_per_day=None,
+    )
+    for name, value in changes.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_the_message_compares_with_the_week_and_stays_within_limits() -> None:
+    message = digest_message(sample())
+    assert message is not None
+    assert "1,200 CU" in message["text"] and "▲ 20 %" in message["text"]
+    from slack_sdk.models.blocks import Block
+
+    for block in message["blocks"]:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+    assert len(message["blocks"]) <= 50
+
+
+@pytest.mark.parametrize(("when_empty", "says"), [("line", True), ("skip", False)])
+def test_a_day_without_spend_is_one_line_or_nothing(when_empty: str, says: bool) -> None:
+    message = digest_message(sample(spend=0.0), when_empty=when_empty)
+    assert (message is not None) is says
+    if message:
+        assert len(message["blocks"]) == 1 and "nothing was spent" in message["text"]
+
+
+@pytest.mark.parametrize(
+    ("now", "sent", "due"),
+    [
+        (datetime(2026, 11, 26, 7, 59, tzinfo=UTC), None, False),  # 08:59 Paris, not yet
+        (datetime(2026, 11, 26, 8, 0, tzinfo=UTC), None, True),
+        (datetime(2026, 11, 26, 8, 59, tzinfo=UTC), None, True),  # down for 59 minutes
+        (datetime(2026, 11, 26, 9, 0, tzinfo=UTC), None, False),  # an hour late: skip
+        (datetime(2026, 11, 26, 8, 30, tzinfo=UTC), "2026-11-26", False),  # already sent
+        # 29 March 2026, spring forward in Paris: 09:00 local is 07:00 UTC that day.
+        (datetime(2026, 3, 29, 7, 0, tzinfo=UTC), "2026-03-28", True),
+        (datetime(2026, 3, 29, 6, 59, tzinfo=UTC), "2026-03-28", False),
+    ],
+)
+def test_due_at_the_local_time_within_the_hour(now: datetime, sent: str | None, due: bool) -> None:
+    digest = Digest(1, "T1", "C", time(9, 0), "line", sent)
+    assert is_due(digest, TZ, now) is due
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[tuple[fake_api.FakeSlack, AsyncWebClient]]:
+    fake = fake_api.FakeSlack()
+    async with serve_app(fake_api.create_app(fake)) as origin:
+        fake.origin = origin
+        yield fake, AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
+
+
+async def test_once_per_day_with_the_chart_uploaded_into_its_thread(
+    db: Database, slack: tuple[fake_api.FakeSlack, AsyncWebClient]
+) -> None:
+    fake, web = slack
+    digest = make_digest(db)
+    scenario = client()
+    queued = await run_digest(db, scenario, digest, TZ, NOW, "https://app.example")
+    assert [row["key"] for row in queued] == ["digest:1:2026-11-26", "digest:1:2026-11-26:chart"]
+    again = await run_digest(
+        db, scenario, list_digests(db)[0], TZ, NOW + timedelta(minutes=5), "https://app.example"
+    )
+    assert again == []
+
+    async def client_for(workspace_id: str) -> AsyncWebClient:
+        return web
+
+    report = await drain(db, client_for, lambda: NOW)
+    assert report.sent == 2 and report.failed == 0
+    [message] = fake.top_level("C_DIGEST")
+    assert "Scenario digest" in message.text
+    steps = [c.method for c in fake.calls if c.method.startswith("files.")]
+    assert steps == ["files.getUploadURLExternal", "files.completeUploadExternal"]
+    [file_id] = fake.uploads
+    assert png_size(fake.uploads[file_id]) == (1200, 600)
+    assert fake.files[file_id]["thread_ts"] == message.ts
+    complete = fake.calls_to("files.completeUploadExternal")[0].args
+    assert complete["channel_id"] == "C_DIGEST"
+    assert "Bar chart of Compute Units per day" in fake.calls_to("files.getUploadURLExternal")[
+        0
+    ].args.get("alt_txt", "")
+    assert list_digests(db)[0].last_sent_day == "2026-11-26"
+
+
+async def test_a_lost_upload_answer_is_not_uploaded_twice(
+    db: Database, slack: tuple[fake_api.FakeSlack, AsyncWebClient]
+) -> None:
+    fake, web = slack
+    digest = make_digest(db)
+    data = await gather(db, client(), digest, TZ, NOW, "https://app.example")
+    enqueue_digest(db, digest, data, NOW)
+    fake.fail_next("files.completeUploadExternal", fake_api.Fault(status=500, after_effect=True))
+
+    async def client_for(workspace_id: str) -> AsyncWebClient:
+        return web
+
+    await drain(db, client_for, lambda: NOW)
+    later = NOW + timedelta(minutes=10)
+    await drain(db, client_for, lambda: later)
+    shared = [m for m in fake.all_messages() if m.files]
+    assert len(shared) == 1
+    statuses = {row["status"] for row in db.query("SELECT status FROM outbox")}
+    assert statuses == {"sent"}
+
+
+def test_local_midnight_is_dst_safe() -> None:
+    assert local_midnight(date(2026, 10, 25), TZ) == datetime(2026, 10, 24, 22, tzinfo=UTC)
+    assert local_midnight(date(2026, 10, 26), TZ) == datetime(2026, 10, 25, 23, tzinfo=UTC)
