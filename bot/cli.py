@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
+from bot.scenario.errors import ScenarioError
 from bot.store.db import StoreError, migrate, open_db
 
 EXIT_OK = 0
@@ -122,17 +123,78 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _digest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.jobs.delivery import drain
+    from bot.jobs.digest import run_digest
+    from bot.runtime import Runtime
+    from bot.slack.terminal import render
+    from bot.store.digests import list_digests
+
+    async def send() -> int:
+        runtime = Runtime.open(settings)
+        failed = 0
+        try:
+            _ = runtime.scenario if args.dry_run else (runtime.scenario, runtime.slack)
+            digests = [
+                d
+                for d in list_digests(runtime.db)
+                if args.channel is None or d.channel_id == args.channel
+            ]
+            if not digests:
+                where = f" for {args.channel}" if args.channel else ""
+                print(f"no digest is configured{where} (`/budget digest HH:MM #channel`)")
+                return EXIT_OK
+            now = datetime.now(UTC)
+            for digest in digests:
+                tz = runtime.timezone_of(digest.workspace_id)
+                try:
+                    queued = await run_digest(
+                        runtime.db,
+                        runtime.scenario,
+                        digest,
+                        tz,
+                        now,
+                        settings.scenario_app,
+                        dry_run=args.dry_run,
+                    )
+                except ScenarioError as exc:
+                    print(f"{digest.channel_id}: Scenario could not be read: {exc.message}")
+                    failed += 1
+                    continue
+                if not queued:
+                    print(f"{digest.channel_id}: today's digest was already sent")
+                for message in queued:
+                    if "blocks" in message:
+                        verb = "would post" if args.dry_run else "posting"
+                        print(f"── {verb} to {message['channel']}")
+                        print(render(message), end="\n\n")
+                    else:
+                        print(f"── and its chart: {message['filename']}")
+            if not args.dry_run:
+                report = await drain(runtime.db, runtime.slack_for, lambda: datetime.now(UTC))
+                print(f"delivered {report.sent}, retrying {report.retried}, failed {report.failed}")
+        finally:
+            await runtime.aclose()
+        return 1 if failed else EXIT_OK
+
+    return asyncio.run(send())
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot.demo import run_demo
+
+    if not args.verbose:
+        # The alerts say themselves when a job list is partial; no need to warn twice.
+        logging.getLogger("bot.scenario.client").setLevel(logging.ERROR)
+    return asyncio.run(run_demo(settings, as_json=args.json, out_dir=Path.cwd()))
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.scenario.simulator import run_from_cli
 
     return run_from_cli(args, settings)
-
-
-def _not_yet(command: str) -> Callable[[argparse.Namespace, Settings], int]:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        raise UsageFailure(f"`budget-bot {command}` is not available yet in this release")
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,11 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     digest = commands.add_parser("digest", help="post (or print) the daily digest now")
     digest.add_argument("--dry-run", action="store_true", help="print instead of posting")
     digest.add_argument("--channel", help="only the digest of this channel ID")
-    digest.set_defaults(run=_not_yet("digest"))
+    digest.set_defaults(run=_digest)
 
     demo = commands.add_parser("demo", help="try everything locally, no accounts needed")
     demo.add_argument("--json", action="store_true", help="print raw Block Kit JSON")
-    demo.set_defaults(run=_not_yet("demo"))
+    demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser("simulate", help="serve the Scenario API simulator locally")
     from bot.scenario.simulator import add_cli_arguments

@@ -60,11 +60,21 @@ def test_bad_configuration_is_one_line_and_status_2(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["digest", "demo"])
-def test_commands_of_later_releases_say_so(tmp_path: Path, command: str) -> None:
-    result = run(tmp_path, command)
+def test_digest_without_any_configured_says_so(tmp_path: Path) -> None:
+    credentials = {"SCENARIO_SDK_API_KEY": "test-key", "SCENARIO_SDK_API_SECRET": "test-secret"}
+    result = run(
+        tmp_path, "digest", "--dry-run", BUDGET_BOT_DB=str(tmp_path / "b.db"), **credentials
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no digest is configured" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "digest"])
+def test_commands_that_read_scenario_need_its_credentials(tmp_path: Path, command: str) -> None:
+    result = run(tmp_path, command, "--dry-run", BUDGET_BOT_DB=str(tmp_path / "b.db"))
     assert result.returncode == 2
-    assert "not available yet" in result.stderr
+    assert "SCENARIO_SDK_API_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_simulate_serves_the_scenario_api_on_loopback(tmp_path: Path) -> None:

@@ -70,7 +70,9 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 # One process polls one team: a handful of connections is plenty.
-DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
+# One client serves every command of a workspace and its check cycle at once: with 10
+# connections, 50 concurrent /usage commands (5 reads each) queued for 50 s.
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 # Enough for 10,000 projects; guards against a server that never stops handing out tokens.
 MAX_PROJECT_PAGES = 100
 PROJECTS_PAGE_SIZE = 100

@@ -1,0 +1,49 @@
+"""`budget-bot demo` as a newcomer runs it: a subprocess, no accounts, loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_demo_shows_alerts_and_a_digest_and_writes_the_chart(tmp_path: Path) -> None:
+    result = demo(tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "% of budget reached" in out
+    assert "[Snooze 24 h] [Acknowledge] [Open in Scenario]" in out
+    assert "Scenario digest" in out
+    assert "Costliest jobs" in out
+    chart = tmp_path / "budget-bot-demo-chart.png"
+    assert f"chart written to {chart}" in out
+    png = chart.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (1200, 600)
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.db"))  # the database was thrown away
+
+
+def test_the_demo_prints_raw_block_kit_with_json(tmp_path: Path) -> None:
+    result = demo(tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    body = result.stdout[: result.stdout.rindex("]") + 1]
+    messages = json.loads(body)
+    assert any(m.get("blocks") for m in messages)
+    assert {m["channel"] for m in messages} == {"C0ALERTS", "C0DIGEST"}
