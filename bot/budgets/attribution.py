@@ -65,8 +65,8 @@ def attribute(
         # The aggregate sections are team-wide; inside one user or model, count the log.
         per_model, per_user = _sum_by(entries, "model"), _sum_by(entries, "user")
 
-    models = tuple(_model(m, cu, entities, app_url) for m, cu in _top(per_model, top))
-    users = tuple(_user(u, cu, entities, app_url) for u, cu in _top(per_user, top))
+    models = tuple(_model(m, cu, entities, app_url) for m, cu in top_n(per_model, top))
+    users = tuple(_user(u, cu, entities, app_url) for u, cu in top_n(per_user, top))
     jobs = tuple(_jobs(entries, entities, app_url, top))
     partial = activity is None or activity.activity_truncated
     return Attribution(models=models, users=users, jobs=jobs, partial=partial)
@@ -89,7 +89,8 @@ def _sum_by(entries: list[Activity], what: str) -> dict[str, float]:
     return dict(sums)
 
 
-def _top(sums: dict[str, float], n: int) -> list[tuple[str, float]]:
+def top_n(sums: dict[str, float], n: int) -> list[tuple[str, float]]:
+    """The `n` largest positive entries, largest first."""
     return heapq.nlargest(n, ((k, v) for k, v in sums.items() if v > 0), key=lambda kv: kv[1])
 
 
@@ -128,7 +129,7 @@ def _jobs(entries: list[Activity], entities: Entities, app_url: str, top: int) -
             per_job[job_id] += entry.creative_units_cost
             first.setdefault(job_id, entry)
     result = []
-    for job_id, cu in _top(per_job, top):
+    for job_id, cu in top_n(per_job, top):
         entry = first[job_id]
         job = entities.job(job_id)
         model_id = entry.data.model_id

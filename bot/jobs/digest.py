@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from bot.budgets.attribution import Culprit
+from bot.budgets.attribution import Culprit, top_n
 from bot.budgets.types import PeriodKind, ScopeKind
 from bot.jobs.charts import daily_chart
 from bot.jobs.status import BudgetStatus, read_statuses
@@ -133,7 +133,7 @@ async def gather(
         users=_top_users(yesterday, directory, app_url),
         models=[
             Culprit(m, directory.name_of(m) or m, cu, model_url(app_url, m))
-            for m, cu in _top(cu_per_model(yesterday))
+            for m, cu in top_n(cu_per_model(yesterday), TOP)
         ],
         alerts=_alerts_of_day(db, digest.workspace_id, start, end),
         chart_days=chart_days,
@@ -141,10 +141,6 @@ async def gather(
         limit_per_day=_daily_limit(budgets),
         notes=notes,
     )
-
-
-def _top(sums: dict[str, float], n: int = TOP) -> list[tuple[str, float]]:
-    return sorted(((k, v) for k, v in sums.items() if v > 0), key=lambda kv: -kv[1])[:n]
 
 
 async def _directory(client: ScenarioClient, notes: list[str]) -> Directory:
@@ -165,7 +161,7 @@ def _top_users(response: Any, directory: Directory, app_url: str) -> list[Culpri
             api_keys_url(app_url) if user in keys else None,
             is_api_key=user in keys,
         )
-        for user, cu in _top({u: t.spend for u, t in totals_per_user(response).items()})
+        for user, cu in top_n({u: t.spend for u, t in totals_per_user(response).items()}, TOP)
     ]
 
 
@@ -221,7 +217,7 @@ async def _chart(
     for sums in daily:
         for model, cu in sums.items():
             totals[model] = totals.get(model, 0.0) + cu
-    top = [m for m, _ in _top(totals, CHART_SERIES)]
+    top = [m for m, _ in top_n(totals, CHART_SERIES)]
     stacks = {directory.name_of(m) or m: [sums.get(m, 0.0) for sums in daily] for m in top}
     other = [sum(cu for m, cu in sums.items() if m not in top) for sums in daily]
     if any(other):

@@ -162,10 +162,10 @@ def alert_message(view: AlertView) -> Json:
 def _culprit_sections(attribution: Attribution, total: float) -> list[Json]:
     blocks = []
     if attribution.models:
-        lines = [_culprit_line(c, total) for c in attribution.models]
+        lines = [culprit_line(c, total) for c in attribution.models]
         blocks.append(section("*Top models*\n" + "\n".join(lines)))
     if attribution.users:
-        lines = [_culprit_line(c, total) for c in attribution.users]
+        lines = [culprit_line(c, total) for c in attribution.users]
         blocks.append(section("*Top users and API keys*\n" + "\n".join(lines)))
     if attribution.jobs:
         lines = [_job_line(j) for j in attribution.jobs]
@@ -173,7 +173,7 @@ def _culprit_sections(attribution: Attribution, total: float) -> list[Json]:
     return blocks
 
 
-def _culprit_line(culprit: Culprit, total: float) -> str:
+def culprit_line(culprit: Culprit, total: float) -> str:
     share = f" ({culprit.cu / total * 100:.0f} %)" if total > 0 else ""
     icon = "🔑 " if culprit.is_api_key else ""
     return clip(f"• {icon}{link(culprit.url, culprit.name)} — {cu(culprit.cu)}{share}", 400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.slack.blocks import context, cu, header, link, percent, progress_bar, section
+from bot.slack.blocks import context, cu, culprit_line, header, percent, progress_bar, section
 
 if TYPE_CHECKING:
     from bot.budgets.attribution import Culprit
@@ -21,12 +21,7 @@ def _change(spend: float, average: float) -> str:
 
 
 def _lines(culprits: list[Culprit], total: float) -> str:
-    rows = []
-    for c in culprits:
-        share = f" ({c.cu / total * 100:.0f} %)" if total else ""
-        icon = "🔑 " if c.is_api_key else ""
-        rows.append(f"• {icon}{link(c.url, c.name)} — {cu(c.cu)}{share}")
-    return "\n".join(rows)
+    return "\n".join(culprit_line(c, total) for c in culprits)
 
 
 def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, Any] | None:

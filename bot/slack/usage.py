@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budgets.attribution import Culprit, _top
+from bot.budgets.attribution import Culprit, top_n
 from bot.budgets.periods import local_day_range, period_at, this_month, this_week
 from bot.budgets.spend import scope_series, scope_spend, types_needed
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
@@ -153,10 +153,12 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
         total_cu=scope_spend(scope, current),
         previous_cu=scope_spend(scope, previous),
         projects=tuple(
-            Culprit(p, directory.name_of(p) or p, cu) for p, cu in _top(project_cu, TOP)
+            Culprit(p, directory.name_of(p) or p, cu) for p, cu in top_n(project_cu, TOP)
         ),
-        users=tuple(_user(u, cu, directory, entities, app_url) for u, cu in _top(per_user, TOP)),
-        models=tuple(_model(m, cu, directory, entities, app_url) for m, cu in _top(per_model, TOP)),
+        users=tuple(_user(u, cu, directory, entities, app_url) for u, cu in top_n(per_user, TOP)),
+        models=tuple(
+            _model(m, cu, directory, entities, app_url) for m, cu in top_n(per_model, TOP)
+        ),
         series=tuple(value for _, value in scope_series(scope, current)),
         filters=tuple(_filter(scope, name, app_url) for scope, name in filters.values()),
         by_model=model_id is not None,

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from bot.budgets.attribution import Culprit
 from bot.slack.blocks import (
     Json,
-    _culprit_line,
     context,
     cu,
+    culprit_line,
     duration,
     header,
     link,
@@ -140,7 +140,7 @@ def usage_message(view: UsageView) -> Json:
             ("Top models", view.models),
         ):
             if lines:
-                listed = "\n".join(_culprit_line(line, view.total_cu) for line in lines)
+                listed = "\n".join(culprit_line(line, view.total_cu) for line in lines)
                 blocks.append(section(f"*{heading}*\n{listed}"))
     else:
         blocks.append(section(f"Nothing was spent {_in(label)}."))
