@@ -180,14 +180,7 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
                 asked.client,
                 team_id=asked.team_id,
                 user_id=asked.user_id,
-                draft=Draft(
-                    limit=request.limit,
-                    period=request.period,
-                    scope=request.scope,
-                    channel=request.channel,
-                    thresholds=request.thresholds,
-                    forecast=request.forecast,
-                ),
+                draft=Draft.of(request),
                 default_channel=asked.channel_id,
             )
             await _saved(asked, budget, None, now)
@@ -199,14 +192,7 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
                 team_id=asked.team_id,
                 user_id=asked.user_id,
                 budget_id=request.budget_id,
-                draft=Draft(
-                    limit=request.limit,
-                    period=request.period,
-                    scope=request.scope,
-                    channel=request.channel,
-                    thresholds=request.thresholds,
-                    forecast=request.forecast,
-                ),
+                draft=Draft.of(request),
             )
             await _saved(asked, budget, before, now)
         case BudgetRemove(budget_id=budget_id):

@@ -14,7 +14,7 @@ from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, Scope
 from bot.scenario.errors import ScenarioError
 from bot.slack.app import Deps
 from bot.slack.directory import Found, describe, match
-from bot.slack.grammar import ChannelRef, ScopeRef
+from bot.slack.grammar import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
 from bot.store.budgets import Budget, BudgetNotFound, NewBudget, create_budget, update_budget
 
 
@@ -32,6 +32,18 @@ class Draft:
     channel: ChannelRef | None = None
     thresholds: tuple[int, ...] | None = None
     forecast: bool | None = None
+
+    @classmethod
+    def of(cls, request: BudgetAdd | BudgetEdit) -> Draft:
+        """The fields of a parsed `/budget add` or `edit`."""
+        return cls(
+            limit=request.limit,
+            period=request.period,
+            scope=request.scope,
+            channel=request.channel,
+            thresholds=request.thresholds,
+            forecast=request.forecast,
+        )
 
 
 _WHAT = {
