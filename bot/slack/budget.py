@@ -292,7 +292,13 @@ async def _digest(asked: _Asked, request: BudgetDigest, now: datetime) -> None:
         await asked.answer(render.digest_off(channel, before=before, tz=asked.tz))
         return
     old, _ = digests.set_digest(
-        deps.db, asked.team_id, channel, request.at, actor=asked.user_id, now=now
+        deps.db,
+        asked.team_id,
+        channel,
+        request.at,
+        actor=asked.user_id,
+        now=now,
+        when_empty="skip" if request.quiet else "line",
     )
     deps.runtime.digests_changed()
     before = old.local_time if old else None

@@ -295,6 +295,7 @@ class BudgetDigest:
     at: time | None
     channel: ChannelRef | None = None
     public: bool = False
+    quiet: bool = False  # on a day without spend, post nothing instead of one line
 
     @property
     def off(self) -> bool:
@@ -351,8 +352,8 @@ _BUDGET_USAGES: dict[str, str] = {
     "snooze": "`/budget snooze <id> <DURATION>` — DURATION is like `30m`, `4h`, `1d`, `1h30m`"
     " (at most 90 days) or `until-reset` — e.g. `/budget snooze 3 4h`",
     "unsnooze": "`/budget unsnooze <id>` — e.g. `/budget unsnooze 3`",
-    "digest": "`/budget digest <HH:MM> [#channel]` or `/budget digest off [#channel]` — e.g."
-    " `/budget digest 09:00 #gen-ai-spend`",
+    "digest": "`/budget digest <HH:MM> [#channel] [quiet]` or `/budget digest off [#channel]`"
+    " — `quiet` skips days without spend — e.g. `/budget digest 09:00 #gen-ai-spend`",
     "timezone": "`/budget timezone <IANA name>` — e.g. `/budget timezone Europe/Paris`",
     "history": "`/budget history [id]` — e.g. `/budget history 3`",
     "help": "`/budget help [subcommand]`",
@@ -939,25 +940,33 @@ def parse_thresholds(text: str) -> tuple[int, ...] | GrammarError:
 class _Flags:
     public: bool = False
     channel: ChannelRef | None = None
+    quiet: bool = False
 
 
-def _flags(cursor: _Cursor, subcommand: str, *, channel: bool = False) -> _Flags:
-    """The trailing options every simple subcommand shares: `public` and maybe `#channel`."""
+def _flags(
+    cursor: _Cursor, subcommand: str, *, channel: bool = False, quiet: bool = False
+) -> _Flags:
+    """The trailing options every simple subcommand shares: `public`, maybe `#channel`,
+    and for the digest `quiet`."""
     public: str | None = None
+    is_quiet: str | None = None
     found: tuple[ChannelRef, str] | None = None
     while (tok := cursor.next()) is not None:
         if tok.word == "public":
             _once("`public`", public, tok)
             public = tok.raw
+        elif quiet and tok.word == "quiet":
+            _once("`quiet`", is_quiet, tok)
+            is_quiet = tok.raw
         elif channel and (ref := _channel(tok)) is not None:
             _once("the channel", found and found[1], tok)
             found = (ref, tok.raw)
         else:
             raise _Problem(
                 f"`/budget {subcommand}` doesn't take {_show(tok.raw)}."
-                + _suggest(tok.word, ["public"])
+                + _suggest(tok.word, ["public", "quiet"] if quiet else ["public"])
             )
-    return _Flags(public is not None, found[0] if found else None)
+    return _Flags(public is not None, found[0] if found else None, is_quiet is not None)
 
 
 def _parse_list(cursor: _Cursor) -> BudgetList:
@@ -1120,8 +1129,8 @@ def _parse_digest(cursor: _Cursor) -> BudgetDigest:
     if tok is None:
         raise _Problem("`/budget digest` needs a time like `09:00`, or `off`.")
     at = None if tok.word == "off" else _clock(tok)
-    flags = _flags(cursor, "digest", channel=True)
-    return BudgetDigest(at, channel=flags.channel, public=flags.public)
+    flags = _flags(cursor, "digest", channel=True, quiet=at is not None)
+    return BudgetDigest(at, channel=flags.channel, public=flags.public, quiet=flags.quiet)
 
 
 def _parse_timezone(cursor: _Cursor) -> BudgetTimezone:

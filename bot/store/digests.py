@@ -32,7 +32,14 @@ class Digest:
 
 
 def set_digest(
-    db: Database, workspace_id: str, channel_id: str, at: time, *, actor: str, now: datetime
+    db: Database,
+    workspace_id: str,
+    channel_id: str,
+    at: time,
+    *,
+    actor: str,
+    now: datetime,
+    when_empty: str = "line",
 ) -> tuple[Digest | None, Digest]:
     """Create or move the digest of a channel; returns (before, after).
 
@@ -44,10 +51,10 @@ def set_digest(
         ensure_workspace(db, workspace_id, now=now)
         before = get_digest(db, workspace_id, channel_id)
         db.execute(
-            "INSERT INTO digests (workspace_id, channel_id, local_time) VALUES (?, ?, ?)"
-            " ON CONFLICT (workspace_id, channel_id)"
-            " DO UPDATE SET local_time = excluded.local_time",
-            [workspace_id, channel_id, local],
+            "INSERT INTO digests (workspace_id, channel_id, local_time, when_empty)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, channel_id) DO UPDATE"
+            " SET local_time = excluded.local_time, when_empty = excluded.when_empty",
+            [workspace_id, channel_id, local, when_empty],
         )
         after = get_digest(db, workspace_id, channel_id)
         assert after is not None  # just written, in this transaction
@@ -111,7 +118,11 @@ def list_digests(db: Database, workspace_id: str | None = None) -> list[Digest]:
 def _audit(digest: Digest | None) -> dict[str, Any] | None:
     if digest is None:
         return None
-    return {"channel_id": digest.channel_id, "local_time": digest.at}
+    return {
+        "channel_id": digest.channel_id,
+        "local_time": digest.at,
+        "when_empty": digest.when_empty,
+    }
 
 
 def _digest(row: dict[str, Any]) -> Digest:

@@ -954,3 +954,12 @@ def test_every_iana_timezone_is_accepted(name: str, shout: bool) -> None:
     assert isinstance(result, BudgetTimezone)
     assert zoneinfo.ZoneInfo(result.name).key == result.name
     assert result.name.casefold() == name.casefold()
+
+
+def test_digest_quiet_skips_days_without_spend() -> None:
+    request = parse_budget("digest 09:00 <#C123|spend> quiet")
+    assert isinstance(request, BudgetDigest)
+    assert request.quiet and request.channel == ChannelRef(id="C123", name="spend")
+    assert parse_budget("digest 09:00").quiet is False  # type: ignore[union-attr]
+    refused = parse_budget("digest off quiet")
+    assert isinstance(refused, GrammarError) and "quiet" in refused.message

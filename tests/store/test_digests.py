@@ -35,7 +35,7 @@ def test_set_creates_the_workspace_and_one_audited_digest(db: Database) -> None:
     [entry] = audit.history(db, WS)
     assert (entry.actor, entry.action, entry.target) == ("UADMIN", "digest.set", "digest:C1")
     assert entry.before is None
-    assert entry.after == {"channel_id": "C1", "local_time": "09:00"}
+    assert entry.after == {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"}
 
 
 def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -> None:
@@ -53,8 +53,8 @@ def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -
     newest = audit.history(db, WS)[0]
     assert (newest.actor, newest.before, newest.after) == (
         "U2",
-        {"channel_id": "C1", "local_time": "09:00"},
-        {"channel_id": "C1", "local_time": "17:30"},
+        {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"},
+        {"channel_id": "C1", "local_time": "17:30", "when_empty": "line"},
     )
 
 
@@ -96,3 +96,10 @@ def test_a_failed_audit_write_leaves_no_digest(db: Database) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="audit refused"):
         digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
     assert digests.list_digests(db) == []
+
+
+def test_a_quiet_digest_says_nothing_on_days_without_spend(db: Database) -> None:
+    _, digest = digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0, when_empty="skip")
+    assert digest.when_empty == "skip"
+    _, digest = digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    assert digest.when_empty == "line"
