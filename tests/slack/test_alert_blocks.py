@@ -1,0 +1,160 @@
+"""The alert message (SPEC §5): what it says, and Slack's limits for any data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.forecast import Forecast
+from bot.slack.blocks import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_OPEN,
+    ACTION_SNOOZE,
+    AlertView,
+    alert_message,
+    higher_level_reply,
+    progress_bar,
+    resolved_reply,
+    scenario_health_message,
+)
+
+MODEL = Culprit("model_k", "Kling Video", 5200.0, "https://app.example/models/model_k")
+KEY = Culprit("apiu_ci", "API key CI", 5100.0, "https://app.example/settings/api", True)
+JOB = JobCulprit(
+    "job_1", 72.0, "txt2video", MODEL, KEY, ("https://app.example/assets?openAssetId=a1",)
+)
+
+
+def view(**changes: object) -> AlertView:
+    base = {
+        "alert_id": 7,
+        "budget_id": 3,
+        "budget_label": "Budget #3 CI key 24h",
+        "period_label": "the rolling 24h window",
+        "tz": "Europe/Paris",
+        "kind": "threshold",
+        "level": 100,
+        "passed": (50, 80, 100),
+        "spend_cu": 5388.0,
+        "limit_cu": 1000.0,
+        "time_left": None,
+        "forecast": None,
+        "attribution": Attribution(models=(MODEL,), users=(KEY,), jobs=(JOB,)),
+        "open_url": "https://app.example/team",
+    }
+    return AlertView(**(base | changes))  # type: ignore[arg-type]
+
+
+def texts(message: dict) -> str:
+    parts = [message["text"]]
+    for block in message["blocks"]:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            parts.append(str(element.get("text")))
+    return "\n".join(parts)
+
+
+def valid(message: dict) -> None:
+    assert message["text"]
+    assert len(message["blocks"]) <= 50
+    for block in message["blocks"]:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.validate_json()  # raises SlackObjectFormationError past Slack's limits
+
+
+def test_the_alert_names_spend_limit_levels_culprits_and_offers_the_buttons() -> None:
+    message = alert_message(view())
+    valid(message)
+    said = texts(message)
+    assert "🔴 Budget #3 CI key 24h: 100 % of budget reached" in message["text"]
+    assert "5,388 CU" in said and "1,000 CU" in said and "539 %" in said
+    assert "Crossed 50 %, 80 %, 100 % since the last check." in said
+    assert "<https://app.example/models/model_k|Kling Video>" in said
+    assert "🔑 <https://app.example/settings/api|API key CI>" in said
+    assert "`job_1` txt2video on <https://app.example/models/model_k|Kling Video>" in said
+    assert "<https://app.example/assets?openAssetId=a1|asset 1>" in said
+    actions = message["blocks"][-1]
+    assert actions["block_id"] == "alert:7"
+    ids = [(e["action_id"], e.get("value"), e.get("url")) for e in actions["elements"]]
+    assert ids == [
+        (ACTION_SNOOZE, "3", None),
+        (ACTION_ACKNOWLEDGE, "7", None),
+        (ACTION_OPEN, None, "https://app.example/team"),
+    ]
+
+
+def test_time_left_and_the_forecast_with_its_exhaustion_date() -> None:
+    exhausted = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
+    message = alert_message(
+        view(
+            level=80,
+            passed=(80,),
+            spend_cu=800,
+            limit_cu=1000,
+            time_left=timedelta(days=4, hours=2),
+            period_label="November 2026 (Europe/Paris)",
+            forecast=Forecast(projected_cu=1430, rate_cu_per_hour=5, exhaustion_at=exhausted),
+        )
+    )
+    said = texts(message)
+    assert message["text"].startswith("🟠")
+    assert "4 d 2 h left in November 2026 (Europe/Paris)" in said
+    # 13:00 UTC is 14:00 in Paris.
+    assert "Forecast: 1,430 CU by the end of the period" in said
+    assert "Sat 28 Nov 14:00" in said
+    assert "Crossed" not in said  # one level: nothing to list
+
+
+def test_a_forecast_alert_says_so() -> None:
+    message = alert_message(view(kind="forecast", level=0, passed=(), spend_cu=300))
+    assert "on track to exceed its limit" in message["text"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(st.text(min_size=1, max_size=400), min_size=0, max_size=30),
+    spend=st.floats(min_value=0, max_value=1e12, allow_nan=False),
+)
+def test_any_data_stays_within_slacks_limits(names: list[str], spend: float) -> None:
+    culprits = tuple(
+        Culprit(f"id{i}", n, spend / 3, "https://a.example/" + n[:50]) for i, n in enumerate(names)
+    )
+    jobs = tuple(
+        JobCulprit(
+            n, spend, n, culprits[0] if culprits else None, None, ("https://a.example/x",) * 3
+        )
+        for n in names
+    )
+    message = alert_message(
+        view(
+            budget_label="Budget #1 " + "".join(names)[:500],
+            spend_cu=spend,
+            attribution=Attribution(models=culprits, users=culprits, jobs=jobs, partial=True),
+        )
+    )
+    valid(message)
+    assert len(message["blocks"][0]["text"]["text"]) <= 150
+
+
+def test_replies_and_health_notices() -> None:
+    assert "⬆️ Now at 90 %" in higher_level_reply(view(level=80, spend_cu=900))["text"]
+    assert (
+        resolved_reply(80, 500, 1000)["text"]
+        == "✅ Back under 80 %: 500 CU of 1,000 CU in the window."
+    )
+    down = scenario_health_message(failing=True, cause="bad credentials", detail="401", checks=3)
+    assert "3 times in a row (bad credentials)" in down["text"]
+    up = scenario_health_message(failing=False, cause="", detail="", checks=0)
+    assert "resumed" in up["text"]
+
+
+def test_the_progress_bar_is_full_and_flagged_past_the_limit() -> None:
+    assert progress_bar(50, 100) == "`██████░░░░░░`"
+    assert progress_bar(250, 100) == "`████████████` ⚠️"
+    assert progress_bar(0, 100) == "`░░░░░░░░░░░░`"
