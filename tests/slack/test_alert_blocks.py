@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
@@ -117,6 +117,7 @@ def test_a_forecast_alert_says_so() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@example(names=["n" * 400] * 30, spend=1e12)  # the worst case, always tried
 @given(
     names=st.lists(st.text(min_size=1, max_size=400), min_size=0, max_size=30),
     spend=st.floats(min_value=0, max_value=1e12, allow_nan=False),
