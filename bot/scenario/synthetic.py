@@ -265,7 +265,7 @@ class SyntheticTeam:
 
         SyntheticTeam(projects=[...], users=[...], models=[...], jobs=[...])
 
-    The oracle methods (:meth:`jobs_between`, :meth:`cu_between`, :meth:`discount_between`,
+    The oracle methods (:meth:`jobs_between`, :meth:`cu_between`,
     :meth:`billing_period`) compute expected answers without HTTP. Give custom jobs costs in
     multiples of 0.25 to compare sums with ``==``. ``anchor`` defaults to the hour of the
     last job.
@@ -560,35 +560,9 @@ class SyntheticTeam:
             and (models is None or j.model_id in models)
         ]
 
-    def cu_between(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        project_ids: Iterable[str] | None = None,
-        user_ids: Iterable[str] | None = None,
-        model_ids: Iterable[str] | None = None,
-    ) -> float:
-        """Compute Units charged (``cu_cost``) by the matching jobs in ``[start, end)``."""
-        jobs = self.jobs_between(
-            start, end, project_ids=project_ids, user_ids=user_ids, model_ids=model_ids
-        )
-        return math.fsum(j.cu_cost for j in jobs)
-
-    def discount_between(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        project_ids: Iterable[str] | None = None,
-        user_ids: Iterable[str] | None = None,
-        model_ids: Iterable[str] | None = None,
-    ) -> float:
-        """Compute Units waived (``cu_discount``) on the matching jobs in ``[start, end)``."""
-        jobs = self.jobs_between(
-            start, end, project_ids=project_ids, user_ids=user_ids, model_ids=model_ids
-        )
-        return math.fsum(j.cu_discount for j in jobs)
+    def cu_between(self, start: datetime, end: datetime, **filters: Iterable[str] | None) -> float:
+        """Compute Units charged (``cu_cost``) by the jobs :meth:`jobs_between` matches."""
+        return math.fsum(j.cu_cost for j in self.jobs_between(start, end, **filters))
 
     def billing_period(self, at: datetime) -> tuple[datetime, datetime]:
         """The monthly billing period ``[start, end)`` that contains ``at``."""
