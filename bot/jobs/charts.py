@@ -56,6 +56,9 @@ def daily_chart(
         axes.spines[side].set_visible(False)
     axes.tick_params(colors=INK, labelsize=8)
     if stacks:
+        # Headroom above the tallest bar keeps the legend off the data.
+        tallest = max([*bottom, limit_per_day or 0.0, 1.0])
+        axes.set_ylim(0, tallest * (1.12 + 0.08 * ((len(stacks) - 1) // 4 + 1)))
         axes.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(4, len(stacks)))
     figure.tight_layout()
     buffer = io.BytesIO()
