@@ -40,8 +40,10 @@ def m001_initial(db: Database) -> None:
             created_at TEXT NOT NULL
         );
 
+        -- AUTOINCREMENT: an ID is never given twice, because outbox keys and buttons carry
+        -- them (a re-created budget reusing #1 would find #1's alerts "already sent").
         CREATE TABLE budgets (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             workspace_id TEXT NOT NULL REFERENCES workspaces(team_id),
             scope_kind TEXT NOT NULL,
             scope_ref TEXT,
@@ -59,7 +61,7 @@ def m001_initial(db: Database) -> None:
 
         -- One row per alert that fired: the UNIQUE key is what makes an alert happen once.
         CREATE TABLE alert_state (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
             period_key TEXT NOT NULL,
             kind TEXT NOT NULL,
@@ -104,7 +106,7 @@ def m001_initial(db: Database) -> None:
         CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
 
         CREATE TABLE digests (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             workspace_id TEXT NOT NULL REFERENCES workspaces(team_id),
             channel_id TEXT NOT NULL,
             local_time TEXT NOT NULL,

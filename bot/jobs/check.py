@@ -43,7 +43,7 @@ from bot.budgets.spend import (
 )
 from bot.budgets.types import PeriodKind
 from bot.scenario.client import ScenarioClient
-from bot.scenario.errors import ScenarioError
+from bot.scenario.errors import BillingPeriodUnavailable, ScenarioError
 from bot.scenario.links import team_url
 from bot.scenario.models import UsagesResponse, UsageType
 from bot.slack import blocks
@@ -170,10 +170,17 @@ async def periods_for(
 ) -> dict[int, Period]:
     billing = None
     if any(b.period is PeriodKind.BILLING for b in budgets):
+        if not client.team_id:
+            raise BillingPeriodUnavailable(
+                "billing budgets need SCENARIO_TEAM_ID, to read the plan period"
+            )
         limits = await client.team_limits()
         if limits.period and limits.period.start and limits.period.end:
             billing = (limits.period.start, limits.period.end)
-    return {b.id: period_at(b.period, now, tz, billing=billing) for b in budgets}
+    try:
+        return {b.id: period_at(b.period, now, tz, billing=billing) for b in budgets}
+    except ValueError as exc:  # the plan period is missing or stale
+        raise BillingPeriodUnavailable(str(exc)) from None
 
 
 async def read_windows(
@@ -297,7 +304,9 @@ class _BudgetWrite:
         if earlier:
             first = earlier[0]
             root = _thread_root(
-                self.db, alert_key(self.budget.id, first.period_key, first.kind, first.level)
+                self.db,
+                alert_key(self.budget.id, first.period_key, first.kind, first.level),
+                self.budget.channel_id,
             )
         if root is None:
             self._enqueue(key, OutboxAction.POST, message)
@@ -326,7 +335,7 @@ class _BudgetWrite:
         fired = alert_key(
             self.budget.id, resolution.period_key, AlertKind.THRESHOLD, resolution.level
         )
-        root = _thread_root(self.db, fired)
+        root = _thread_root(self.db, fired, self.budget.channel_id)
         if root:
             reply = blocks.resolved_reply(
                 resolution.level, resolution.spend_cu, resolution.limit_cu
@@ -407,10 +416,12 @@ def _period_label(period: Period, tz: str) -> str:
     return f"{names[period.kind]} ({tz})"
 
 
-def _thread_root(db: Database, key: str) -> str | None:
-    """The key of the top-level message a thread hangs from (the alert's post or its parent)."""
+def _thread_root(db: Database, key: str, channel_id: str) -> str | None:
+    """The key of the top-level message a thread hangs from (the alert's post or its parent),
+    if it is in `channel_id`: after the budget moved to another channel, a higher level is a
+    new message there rather than a reply to a thread it cannot reach."""
     item = outbox.get_item(db, key)
-    if item is None:
+    if item is None or item.channel_id != channel_id:
         return None
     return item.thread_key or item.dedup_key
 
@@ -477,21 +488,23 @@ def _tell_admins(
     now: datetime,
     result: WorkspaceResult,
 ) -> None:
-    """Admins configured by ID hear it directly; otherwise the budgets' channels do."""
+    """In every channel the workspace's budgets alert in — where people watch for alerts —
+    mentioning the admins of `BUDGET_BOT_ADMINS` (a DM would sit in a Messages tab the app
+    does not show)."""
     payload = blocks.scenario_health_message(
         failing=change.tell == "down",
         cause=exc.cause if exc else "",
         detail=exc.message if exc else "",
         checks=change.failures,
+        admins=tuple(sorted(settings.admin_ids)),
     )
-    targets = sorted(settings.admin_ids) or sorted({b.channel_id for b in budgets})
-    for target in targets:
+    for channel in sorted({b.channel_id for b in budgets}):
         _enqueue(
             db,
             result,
-            key=f"health:{workspace.team_id}:{change.streak}:{change.tell}:{target}",
+            key=f"health:{workspace.team_id}:{change.streak}:{change.tell}:{channel}",
             workspace_id=workspace.team_id,
-            channel_id=target,
+            channel_id=channel,
             action=OutboxAction.POST,
             payload=payload,
             now=now,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
@@ -132,7 +132,8 @@ async def _deliver(
     except SlackApiError as exc:
         _on_slack_error(db, item, exc, clock, report)
         return
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, SlackRequestError) as exc:
+        # SlackRequestError: files_upload_v2's upload step failed; like a network error.
         _retry_later(
             db, item, f"network: {type(exc).__name__}", clock() + backoff(item.attempts + 1)
         )

@@ -263,6 +263,15 @@ def enqueue_digest(
     today = data.day + timedelta(days=1)
     key = digest_key(digest, today)
     message = digest_message(data, when_empty=digest.when_empty)
+    # Rendered before the write lock is taken: 0.2 s of matplotlib must not hold it.
+    png = None
+    if data.chart and not data.empty and message is not None:
+        png = daily_chart(
+            data.chart_days,
+            data.chart,
+            title=f"CU per day, last {CHART_DAYS} days ({data.tz})",
+            limit_per_day=data.limit_per_day,
+        )
     queued: list[dict[str, Any]] = []
     with immediate(db):
         current = db.execute(
@@ -285,13 +294,7 @@ def enqueue_digest(
             now=now,
         ):
             queued.append({"key": key, "channel": digest.channel_id, **message})
-        if data.chart and not data.empty:
-            png = daily_chart(
-                data.chart_days,
-                data.chart,
-                title=f"CU per day, last {CHART_DAYS} days ({data.tz})",
-                limit_per_day=data.limit_per_day,
-            )
+        if png is not None:
             upload = {
                 "filename": f"cu-{data.day.isoformat()}.png",
                 "title": f"CU per day to {data.day.isoformat()}",

@@ -154,3 +154,10 @@ class RangeTooLong(ScenarioError):
             f"That range spans {round(days, 1):g} days; Scenario reports at most {limit_days} days "
             "at a time. Pick a shorter range."
         )
+
+
+class BillingPeriodUnavailable(ScenarioError):
+    """Billing budgets need the plan period, which Scenario did not give (no team ID set,
+    or no current period in the team's limits)."""
+
+    cause = "billing period unavailable"

@@ -82,9 +82,14 @@ def clip(text: str, limit: int = SECTION_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def escape(text: str) -> str:
+    """Text from Scenario as plain text in mrkdwn: a member called `<!channel>` pings nobody."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def link(url: str | None, label: str) -> str:
-    # Slack's link syntax breaks on these characters inside the label.
-    safe = label.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
+    # Slack's link syntax also breaks on "|" inside the label.
+    safe = escape(label).replace("|", "¦")
     return f"<{url}|{safe}>" if url else safe
 
 
@@ -180,11 +185,11 @@ def culprit_line(culprit: Culprit, total: float) -> str:
 
 
 def _job_line(job: JobCulprit) -> str:
-    parts = [f"• `{job.job_id}` {job.job_type}"]
+    parts = [f"• `{escape(job.job_id)}` {escape(job.job_type)}"]
     if job.model:
         parts.append(f"on {link(job.model.url, job.model.name)}")
     if job.user:
-        parts.append(f"by {job.user.name}")
+        parts.append(f"by {escape(job.user.name)}")
     line = " ".join(parts) + f" — {cu(job.cu)}"
     if job.asset_urls:
         assets = " ".join(link(url, f"asset {i}") for i, url in enumerate(job.asset_urls, 1))
@@ -205,12 +210,16 @@ def resolved_reply(level: int, spend: float, limit: float) -> Json:
     return {"text": text, "blocks": [section(text)]}
 
 
-def scenario_health_message(*, failing: bool, cause: str, detail: str, checks: int) -> Json:
+def scenario_health_message(
+    *, failing: bool, cause: str, detail: str, checks: int, admins: tuple[str, ...] = ()
+) -> Json:
     if failing:
         text = (
             f"⚠️ Budget checks are paused: Scenario could not be read {checks} times in a row "
-            f"({cause}). No alert can fire until this is fixed. Last error: {detail}"
+            f"({cause}). No alert can fire until this is fixed. Last error: {escape(detail)}"
         )
     else:
         text = "✅ Scenario can be read again; budget checks have resumed."
+    if admins:
+        text = " ".join(f"<@{admin}>" for admin in admins) + " " + text
     return {"text": clip(text, 2000), "blocks": [section(text)]}

@@ -93,6 +93,15 @@ async def _email_of(slack: AsyncWebClient, user_id: str) -> str:
     return str(email)
 
 
+def _check_billing(deps: Deps, period: PeriodKind) -> None:
+    if period is PeriodKind.BILLING and not deps.settings.scenario_team_id:
+        raise Refusal(
+            "`billing` budgets follow the plan period Scenario reports for the team, which "
+            "needs `SCENARIO_TEAM_ID` in the bot's settings. Ask whoever runs the bot, or use "
+            "`monthly` meanwhile."
+        )
+
+
 def channel_id_of(channel: ChannelRef | None, default: str) -> str:
     if channel is None:
         return default
@@ -115,6 +124,7 @@ async def add_budget(
 ) -> Budget:
     if draft.limit is None or draft.period is None:
         raise Refusal("A budget needs a limit and a period, e.g. `12k monthly`.")
+    _check_billing(deps, draft.period)
     scope, name = await resolve_scope(deps, team_id, draft.scope or ScopeRef(ScopeKind.TEAM), slack)
     new = NewBudget(
         workspace_id=team_id,
@@ -143,6 +153,7 @@ async def edit_budget(
     if draft.limit is not None:
         changes["limit_cu"] = float(draft.limit)
     if draft.period is not None:
+        _check_billing(deps, draft.period)
         changes["period"] = draft.period
     if draft.scope is not None:
         changes["scope"], changes["scope_name"] = await resolve_scope(

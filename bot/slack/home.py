@@ -26,7 +26,7 @@ from bot.slack.modals import ADMIN_CHECK_SLOW, message_view, open_budget_modal
 from bot.store import alerts
 from bot.store.alerts import AlertRow
 from bot.store.budgets import Budget, BudgetNotFound, get_budget, list_budgets
-from bot.store.digests import Digest, list_digests, set_digest, turn_off
+from bot.store.digests import Digest, get_digest, list_digests, set_digest, turn_off
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -372,7 +372,17 @@ async def submit_digest(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
         text = f"The daily digest in <#{channel}> is off."
     else:
         assert at is not None
-        set_digest(deps.db, team_id, channel, at, actor=user_id, now=deps.clock())
+        current = get_digest(deps.db, team_id, channel)
+        set_digest(
+            deps.db,
+            team_id,
+            channel,
+            at,
+            actor=user_id,
+            now=deps.clock(),
+            # The form has no "quiet" box: keep what `/budget digest … quiet` chose.
+            when_empty=current.when_empty if current else "line",
+        )
         text = (
             f"✅ The daily digest goes to <#{channel}> at {at.strftime('%H:%M')} ({tz} time)."
             " Invite me there if I'm not in it yet (`/invite @Budget Bot`)."

@@ -556,7 +556,23 @@ async def submit_budget_modal(
         await home.publish_home(client, deps, team_id, user_id)
 
 
+SOMETHING_WRONG = "Something went wrong on our side and nothing was saved. Please try again."
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.view(CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: Json, client: AsyncWebClient) -> None:
-        await submit_budget_modal(ack, body, client, deps)
+        acked = False
+
+        async def tracked(*args: Any, **kwargs: Any) -> Any:
+            nonlocal acked
+            acked = True
+            return await ack(*args, **kwargs)
+
+        try:
+            await submit_budget_modal(tracked, body, client, deps)  # type: ignore[arg-type]
+        except Exception:
+            # Never leave Slack without an answer: say so next to the form, nothing saved.
+            log.exception("budget form submission failed")
+            if not acked:
+                await ack(response_action="errors", errors={FIRST_BLOCK: SOMETHING_WRONG})

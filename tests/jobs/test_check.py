@@ -17,7 +17,7 @@ from bot.scenario.client import ScenarioClient
 from bot.scenario.simulator import ManualClock, Simulator, create_app
 from bot.scenario.synthetic import SyntheticTeam
 from bot.store import outbox
-from bot.store.budgets import NewBudget, create_budget
+from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db
 from bot.store.health import health_of
 from bot.store.workspaces import Workspace
@@ -162,3 +162,45 @@ async def test_two_cycles_racing_on_one_database_alert_once(
     assert sorted(keys) == sorted(row["dedup_key"] for row in db.query("SELECT * FROM outbox"))
     assert len(keys) == 2
     assert db["alert_state"].count == 3 + 3  # 50/80/100 of each budget, once
+
+
+async def test_a_re_created_budget_gets_a_new_id_and_alerts_again(
+    db: Database, simulator: Simulator
+) -> None:
+    first = add(db, PeriodKind.MONTHLY, 100)
+    await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    delete_budget(db, "T1", first, actor="U1", now=ANCHOR)
+    second = add(db, PeriodKind.MONTHLY, 100)
+    assert second != first
+    again = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert [row["key"] for row in again[0].enqueued] == [
+        f"alert:{second}:monthly:2026-11@Europe/Paris:threshold:100"
+    ]
+
+
+async def test_a_higher_level_after_a_channel_change_is_a_new_message_there(
+    db: Database, simulator: Simulator
+) -> None:
+    budget = add(db, PeriodKind.MONTHLY, 10**9)
+    month_start = datetime(2026, 10, 31, 23, tzinfo=UTC)  # 1 November in Paris
+    spent = TEAM.cu_between(month_start, ANCHOR)
+    update_budget(db, "T1", budget, {"limit_cu": spent / 0.6}, actor="U1", now=ANCHOR)
+    first = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert [row["channel"] for row in first[0].enqueued] == ["C1"]
+    update_budget(
+        db, "T1", budget, {"limit_cu": spent / 0.9, "channel_id": "C_NEW"}, actor="U1", now=ANCHOR
+    )
+    moved = await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    assert [(row["channel"], row["action"]) for row in moved[0].enqueued] == [("C_NEW", "post")]
+    assert outbox.get_item(db, moved[0].enqueued[0]["key"]).thread_key is None  # type: ignore[union-attr]
+
+
+async def test_billing_budgets_without_a_team_id_report_why_instead_of_crashing(
+    db: Database, simulator: Simulator
+) -> None:
+    add(db, PeriodKind.BILLING, 100)
+    result = (await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR))[0]
+    assert result.error is not None
+    assert result.error.startswith("billing period unavailable: ")
+    assert "SCENARIO_TEAM_ID" in result.error
+    assert health_of(db, "T1")["consecutive_failures"] == 1

@@ -437,7 +437,12 @@ async def test_admins_hear_once_per_episode_naming_the_cause(
     breaks(rig)
     assert await fail_cycles(rig, TELL_ADMINS_AFTER - 1, cause) == []
     told = await fail_cycles(rig, 1, cause)
-    assert [(row["key"].split(":")[-2], row["channel"]) for row in told] == [("down", ADMIN)]
+    # In each channel the budgets alert in, mentioning the configured admin.
+    assert [(row["key"].split(":")[-2], row["channel"]) for row in told] == [
+        ("down", "C1"),
+        ("down", "C2"),
+    ]
+    assert all(f"<@{ADMIN}>" in row["text"] for row in told)
     text = told[0]["text"]
     assert f"{TELL_ADMINS_AFTER} times in a row ({cause})" in text
     assert all(other not in text for other in CAUSES if other != cause)
@@ -448,7 +453,10 @@ async def test_admins_hear_once_per_episode_naming_the_cause(
     expected = await fault_free(tmp_path, rig.now)
     recovered = await rig.cycle()
     notices = [row for row in recovered.enqueued if row["key"].startswith("health:")]
-    assert [(row["key"].split(":")[-2], row["channel"]) for row in notices] == [("up", ADMIN)]
+    assert [(row["key"].split(":")[-2], row["channel"]) for row in notices] == [
+        ("up", "C1"),
+        ("up", "C2"),
+    ]
     assert "can be read again" in notices[0]["text"]
     assert [row["key"] for row in recovered.enqueued if row not in notices] == (
         expected.enqueued_keys
@@ -460,19 +468,15 @@ async def test_admins_hear_once_per_episode_naming_the_cause(
     breaks(rig)
     assert await fail_cycles(rig, TELL_ADMINS_AFTER - 1, cause) == []
     second = await fail_cycles(rig, 1, cause)
-    assert [row["key"].split(":")[-2] for row in second] == ["down"]
+    assert [row["key"].split(":")[-2] for row in second] == ["down", "down"]
     assert second[0]["key"] != told[0]["key"]
     assert await fail_cycles(rig, 1, cause) == []
     heal(rig)
     back = await rig.cycle()
-    assert [row["key"].split(":")[-2] for row in back.enqueued] == ["up"]
+    assert [row["key"].split(":")[-2] for row in back.enqueued] == ["up", "up"]
     assert back.enqueued[0]["key"] != notices[0]["key"]
-    assert [kind for kind, _ in (key.split(":")[-2:] for key, _ in health_rows(rig.db))] == [
-        "down",
-        "up",
-        "down",
-        "up",
-    ]
+    kinds = [kind for kind, _ in (key.split(":")[-2:] for key, _ in health_rows(rig.db))]
+    assert kinds == ["down", "down", "up", "up", "down", "down", "up", "up"]
     assert alert_outbox(rig.db) == expected.outbox  # and no alert twice
 
 
@@ -490,9 +494,9 @@ async def test_a_second_episode_is_told_even_when_the_clock_did_not_move(rig: Ri
             told += [row["key"] for row in (await cycle()).enqueued]
         heal(rig)
         told += [row["key"] for row in (await cycle()).enqueued]
-    assert [key.split(":")[-2] for key in told] == ["down", "up", "down", "up"]
+    assert [key.split(":")[-2] for key in told] == ["down", "down", "up", "up"] * 2
     assert [key for key, _ in health_rows(rig.db)] == told
-    assert len(set(told)) == 4
+    assert len(set(told)) == 8
 
 
 async def test_fewer_failures_than_the_threshold_tell_nobody(rig: Rig) -> None:
@@ -513,7 +517,7 @@ async def test_changing_causes_count_as_one_streak_named_by_the_latest(rig: Rig)
     heal(rig)
     break_credentials(rig)
     told = await fail_cycles(rig, 1, "bad credentials")
-    assert len(told) == 1 and "(bad credentials)" in told[0]["text"]
+    assert len(told) == 2 and "(bad credentials)" in told[0]["text"]
     assert "HTTP 401" in told[0]["text"]
 
 

@@ -159,3 +159,11 @@ def test_the_progress_bar_is_full_and_flagged_past_the_limit() -> None:
     assert progress_bar(50, 100) == "`██████░░░░░░`"
     assert progress_bar(250, 100) == "`████████████` ⚠️"
     assert progress_bar(0, 100) == "`░░░░░░░░░░░░`"
+
+
+def test_names_from_scenario_cannot_ping_or_break_links() -> None:
+    sneaky = Culprit("u1", "<!channel> & co", 1.0)
+    job = JobCulprit("job_<x>", 9.0, "<!here>", None, sneaky, ())
+    said = texts(alert_message(view(attribution=Attribution(users=(sneaky,), jobs=(job,)))))
+    assert "<!channel>" not in said and "<!here>" not in said
+    assert "&lt;!channel&gt; &amp; co" in said

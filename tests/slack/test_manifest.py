@@ -80,7 +80,9 @@ SCOPES_FOR_METHOD: dict[str, frozenset[str]] = {
     "chat.update": frozenset({"chat:write"}),
     "chat.delete": frozenset({"chat:write"}),
     "chat.getPermalink": frozenset(),
-    "users.info": frozenset({"users:read"}),
+    # The bot reads `profile.email` (a `user:@mention` scope is matched to a Scenario member by
+    # email), which Slack only returns with users:read.email.
+    "users.info": frozenset({"users:read", "users:read.email"}),
     "users.lookupByEmail": frozenset({"users:read", "users:read.email"}),
     "files.getUploadURLExternal": frozenset({"files:write"}),
     "files.completeUploadExternal": frozenset({"files:write"}),
