@@ -51,8 +51,11 @@ PERMANENT_ERRORS = frozenset(
         "cant_update_message",
     }
 )
+# Permanent errors about the message itself: sending it again can never work.
+CONTENT_ERRORS = frozenset({"invalid_blocks", "msg_too_long", "msg_blocks_too_long"})
 MAX_BACKOFF = timedelta(minutes=5)
 LOOKUP_SLACK = timedelta(minutes=2)
+LOOKUP_PAGES = 10
 # How long a row stays hidden from other drains while one attempt runs (lookup + post,
 # each bounded by the client's timeout); after a crash it is retried when this ends.
 LEASE = timedelta(minutes=2)
@@ -64,6 +67,7 @@ class DrainReport:
     retried: int = 0
     failed: int = 0
     waiting: int = 0
+    requeued: int = 0
 
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
@@ -141,6 +145,15 @@ async def _deliver(
         return
     outbox.mark_sent(db, item.id, ts=ts, now=clock())
     report.sent += 1
+    # Whatever stopped earlier messages here is fixed now (the bot was invited, the token
+    # replaced): send them after all — nothing is lost.
+    report.requeued += outbox.requeue_failed(
+        db,
+        workspace_id=item.workspace_id,
+        channel_id=item.channel_id,
+        keep_failed=CONTENT_ERRORS,
+        now=clock(),
+    )
 
 
 async def _upload(client: AsyncWebClient, item: OutboxItem, thread_ts: str | None) -> str:
@@ -179,20 +192,37 @@ def _content(item: OutboxItem) -> dict[str, Any]:
 async def _already_posted(
     client: AsyncWebClient, item: OutboxItem, thread_ts: str | None
 ) -> str | None:
-    """The ts of a message already carrying this key, if an earlier attempt posted it."""
-    if thread_ts:
-        response = await client.conversations_replies(
-            channel=item.channel_id, ts=thread_ts, include_all_metadata=True, limit=200
-        )
-    else:
-        oldest = (item.created_at - LOOKUP_SLACK).timestamp()
-        response = await client.conversations_history(
-            channel=item.channel_id, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
-        )
-    for message in response.get("messages") or []:
-        payload = (message.get("metadata") or {}).get("event_payload") or {}
-        if payload.get("dedup_key") == item.dedup_key:
-            return message.get("ts")
+    """The ts of a message already carrying this key, if an earlier attempt posted it.
+
+    Reads every page since the row was queued (a busy channel can have more than one page
+    of messages since then), up to `LOOKUP_PAGES`.
+    """
+    cursor = None
+    for _ in range(LOOKUP_PAGES):
+        if thread_ts:
+            response = await client.conversations_replies(
+                channel=item.channel_id,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+        else:
+            oldest = (item.created_at - LOOKUP_SLACK).timestamp()
+            response = await client.conversations_history(
+                channel=item.channel_id,
+                oldest=f"{oldest:.6f}",
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+        for message in response.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("dedup_key") == item.dedup_key:
+                return message.get("ts")
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
     return None
 
 

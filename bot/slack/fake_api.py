@@ -202,11 +202,16 @@ def _history(slack: FakeSlack, args: Json) -> Json:
         return error
     with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
     limit = int(args.get("limit") or 100)
+    start = int(args.get("cursor") or 0)
     newest_first = list(reversed(slack.top_level(channel)))
+    page = newest_first[start : start + limit]
+    more = start + limit < len(newest_first)
     return {
         "ok": True,
-        "messages": [m.as_json(with_metadata=with_metadata) for m in newest_first[:limit]],
-        "has_more": len(newest_first) > limit,
+        "messages": [m.as_json(with_metadata=with_metadata) for m in page],
+        "has_more": more,
+        # Like Slack: an opaque cursor for the next page, empty on the last one.
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
     }
 
 

@@ -130,6 +130,47 @@ def mark_failed(db: Database, item_id: int, *, error: str) -> None:
     )
 
 
+def requeue_failed(
+    db: Database,
+    *,
+    workspace_id: str,
+    channel_id: str,
+    keep_failed: frozenset[str],
+    now: datetime,
+) -> int:
+    """Make failed deliveries to this channel (and those that failed on the workspace's
+    credentials, anywhere) pending again; returns how many. Failures whose error is in
+    `keep_failed` stay failed."""
+    excluded = sorted(keep_failed)
+    marks = ", ".join("?" for _ in excluded) or "''"
+    cursor = db.execute(
+        "UPDATE outbox SET status = ?, next_attempt_at = ? WHERE workspace_id = ?"
+        " AND status = ? AND (channel_id = ? OR last_error IN (?, ?, ?, ?, ?, ?))"
+        f" AND COALESCE(last_error, '') NOT IN ({marks})",
+        [
+            OutboxStatus.PENDING.value,
+            to_text(now),
+            workspace_id,
+            OutboxStatus.FAILED.value,
+            channel_id,
+            *AUTH_ERRORS,
+            *excluded,
+        ],
+    )
+    return cursor.rowcount
+
+
+# Errors of the workspace's token: once any message gets through, they are fixed everywhere.
+AUTH_ERRORS = (
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_authed",
+    "team_access_not_granted",
+)
+
+
 def delivery_problems(db: Database, workspace_id: str) -> dict[int | None, str]:
     """The latest permanent delivery error per budget (None: not tied to a budget).
 

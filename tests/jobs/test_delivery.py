@@ -654,3 +654,53 @@ async def test_slack_down_for_an_hour_delivers_everything_exactly_once(
     assert (a.text, a.edits) == ("a edited", 1)
     assert [m.ts for m in env.slack.replies(CHANNEL, a.ts)] == [env.row("a:reply").ts]
     assert len(env.slack.all_messages()) == 4
+
+
+# --- nothing is lost: failures are sent once the cause is fixed --------------------------
+
+
+async def test_messages_refused_by_a_channel_are_sent_once_a_later_one_gets_through(
+    env: Env,
+) -> None:
+    env.slack.channel_errors[CHANNEL] = "not_in_channel"
+    env.enqueue("before-invite")
+    await env.drain()
+    assert env.row("before-invite").status is OutboxStatus.FAILED
+    del env.slack.channel_errors[CHANNEL]  # someone invited the bot
+    env.enqueue("after-invite")
+    report = await env.drain()
+    assert (report.sent, report.requeued) == (1, 1)
+    await env.drain()
+    assert env.row("before-invite").status is OutboxStatus.SENT
+    assert len(env.with_key("before-invite")) == 1
+    assert outbox.delivery_problems(env.db, WS) == {}
+
+
+async def test_a_fixed_token_resends_auth_failures_everywhere_but_not_broken_messages(
+    env: Env,
+) -> None:
+    env.slack.fail_next("chat.postMessage", Fault(status=200, error="invalid_auth"))
+    env.enqueue("elsewhere", channel="C_OTHER")
+    await env.drain()
+    env.slack.fail_next("chat.postMessage", Fault(status=200, error="invalid_blocks"))
+    env.enqueue("broken")
+    await env.drain()
+    env.enqueue("fine")
+    await env.drain()
+    await env.drain()
+    assert env.row("elsewhere").status is OutboxStatus.SENT
+    assert (env.row("broken").status, env.row("broken").last_error) == (
+        OutboxStatus.FAILED,
+        "invalid_blocks",
+    )
+
+
+async def test_the_lookup_before_a_repost_reads_past_the_first_page(env: Env) -> None:
+    item = env.enqueue("busy")
+    ts = await _crash_after_posting(env, item)
+    for n in range(250):  # a busy channel since: the post is on the second page now
+        await env.clients[WS].chat_postMessage(channel=CHANNEL, text=f"chatter {n}")
+    env.clock.advance(LEASE + timedelta(seconds=1))
+    await env.drain()
+    assert env.row("busy").ts == ts
+    assert len(env.with_key("busy")) == 1
