@@ -189,6 +189,13 @@ def previous_period(p: Period) -> Period:
     return _calendar_period(p.kind, label, p.tz)
 
 
+def day_start(day: date, tz: str) -> datetime:
+    """Where the local `day` begins, as a UTC instant (the daily period holding its noon:
+    correct where midnight is skipped or repeated by a clock change)."""
+    noon = datetime.combine(day, time(12), ZoneInfo(validate_timezone(tz)))
+    return period_at(PeriodKind.DAILY, noon, tz).start
+
+
 def local_day_range(now: datetime, tz: str, days_back: int = 0) -> tuple[datetime, datetime]:
     """UTC ``[start, end)`` of the local day ``days_back`` days before today.
 

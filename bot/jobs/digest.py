@@ -12,13 +12,14 @@ import asyncio
 import base64
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from bot.budgets.attribution import Culprit, top_n
+from bot.budgets.periods import day_start
 from bot.budgets.types import PeriodKind, ScopeKind
 from bot.jobs.charts import daily_chart
 from bot.jobs.status import BudgetStatus, read_statuses
@@ -73,11 +74,6 @@ class DigestData:
         return self.spend == 0 and not self.alerts
 
 
-def local_midnight(day: date, tz: str) -> datetime:
-    """The first instant of a local day, as an aware datetime (DST-safe via fold=0)."""
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz))
-
-
 def due_at(digest: Digest, day: date, tz: str) -> datetime:
     return datetime.combine(day, digest.local_time, tzinfo=ZoneInfo(tz))
 
@@ -105,11 +101,11 @@ async def gather(
     """
     today = now.astimezone(ZoneInfo(tz)).date()
     day = today - timedelta(days=1)
-    start, end = local_midnight(day, tz), local_midnight(today, tz)
+    start, end = day_start(day, tz), day_start(today, tz)
     types = (UsageType.CONSUMPTION, UsageType.MODEL_USAGES)
     yesterday = await client.usages(start=start, end=end, types=types)
     week = await client.usages(
-        start=local_midnight(day - timedelta(days=7), tz), end=start, types=(UsageType.CONSUMPTION,)
+        start=day_start(day - timedelta(days=7), tz), end=start, types=(UsageType.CONSUMPTION,)
     )
     notes: list[str] = []
     directory = await _directory(client, notes)
@@ -202,8 +198,8 @@ async def _chart(
 
     async def per_model(day: date) -> dict[str, float]:
         response = await client.usages(
-            start=local_midnight(day, tz),
-            end=local_midnight(day + timedelta(days=1), tz),
+            start=day_start(day, tz),
+            end=day_start(day + timedelta(days=1), tz),
             types=(UsageType.MODEL_USAGES,),
         )
         return cu_per_model(response)

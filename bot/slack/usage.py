@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.attribution import Culprit, top_n
-from bot.budgets.periods import local_day_range, period_at, this_month, this_week
+from bot.budgets.periods import day_start, local_day_range, this_month, this_week
 from bot.budgets.spend import scope_series, scope_spend, types_needed
-from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
+from bot.budgets.types import TEAM, Scope, ScopeKind
 from bot.config import ConfigError
-from bot.scenario.errors import RangeTooLong, ScenarioError
+from bot.scenario.errors import MAX_RANGE_DAYS, RangeTooLong, ScenarioError
 from bot.scenario.links import api_keys_url, model_url
 from bot.scenario.models import (
     Entities,
@@ -171,7 +170,9 @@ def span_of(wanted: UsageRange, now: datetime, tz: str) -> tuple[datetime, datet
     """UTC `[start, end)` of a `/usage` range at `now`, cut at `now` (nothing is spent
     later). Calendar ranges and dates are local to `tz`; a date range includes its end."""
     if isinstance(wanted, DateRange):
-        start, end = _local_midnight(wanted.start, tz), _local_midnight(wanted.end_exclusive, tz)
+        start, end = day_start(wanted.start, tz), day_start(wanted.end_exclusive, tz)
+        # 120 local days across a DST fall-back are 120 days and an hour: the API's limit.
+        start = max(start, end - timedelta(days=MAX_RANGE_DAYS))
     elif (length := wanted.rolling) is not None:
         return now - length, now
     elif wanted is RangePreset.TODAY:
@@ -183,12 +184,6 @@ def span_of(wanted: UsageRange, now: datetime, tz: str) -> tuple[datetime, datet
     else:
         start, end = this_month(now, tz)
     return start, min(end, now)
-
-
-def _local_midnight(day: date, tz: str) -> datetime:
-    """Where the local `day` begins (the daily period holding its noon)."""
-    noon = datetime.combine(day, time(12), ZoneInfo(tz))
-    return period_at(PeriodKind.DAILY, noon, tz).start
 
 
 async def _resolve(

@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.budgets.periods import day_start
 from bot.budgets.types import PeriodKind
 from bot.jobs.delivery import drain
 from bot.jobs.digest import (
@@ -21,7 +22,6 @@ from bot.jobs.digest import (
     enqueue_digest,
     gather,
     is_due,
-    local_midnight,
     run_digest,
 )
 from bot.scenario.client import ScenarioClient
@@ -210,6 +210,9 @@ async def test_a_lost_upload_answer_is_not_uploaded_twice(
     assert statuses == {"sent"}
 
 
-def test_local_midnight_is_dst_safe() -> None:
-    assert local_midnight(date(2026, 10, 25), TZ) == datetime(2026, 10, 24, 22, tzinfo=UTC)
-    assert local_midnight(date(2026, 10, 26), TZ) == datetime(2026, 10, 25, 23, tzinfo=UTC)
+def test_a_local_day_starts_at_local_midnight_across_dst() -> None:
+    assert day_start(date(2026, 10, 25), TZ) == datetime(2026, 10, 24, 22, tzinfo=UTC)
+    assert day_start(date(2026, 10, 26), TZ) == datetime(2026, 10, 25, 23, tzinfo=UTC)
+    # Santiago skips midnight when DST starts (6 September 2026): the day starts at 01:00.
+    santiago = day_start(date(2026, 9, 6), "America/Santiago")
+    assert santiago.astimezone(ZoneInfo("America/Santiago")).hour == 1

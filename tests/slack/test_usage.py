@@ -53,3 +53,14 @@ def test_calendar_ranges_follow_the_timezone() -> None:
 def test_a_range_in_the_future_is_empty() -> None:
     start, end = span_of(DateRange(date(2026, 12, 1), date(2026, 12, 3)), NOW, "UTC")
     assert end <= start
+
+
+def test_120_local_days_across_a_dst_change_stay_within_the_apis_limit() -> None:
+    # 1 September to 29 December in Paris spans the October fall-back: 120 days + 1 hour.
+    start, end = span_of(
+        DateRange(date(2026, 9, 1), date(2026, 12, 29)),
+        datetime(2027, 1, 5, tzinfo=UTC),
+        "Europe/Paris",
+    )
+    assert end == datetime(2026, 12, 29, 23, tzinfo=UTC)
+    assert end - start == timedelta(days=120)
