@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live import live_now
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -78,8 +80,11 @@ def test_commands_that_read_scenario_need_its_credentials(tmp_path: Path, comman
 
 
 def test_simulate_serves_the_scenario_api_on_loopback(tmp_path: Path) -> None:
+    anchor = live_now().strftime("%Y-%m-%dT%H:%M")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "simulate", "--port", "0", "--anchor", "2026-11-26T12:00"],
+        # Anchored at the current hour: the simulated timeline follows the wall clock
+        # for FUTURE_DAYS from there, so "last-day" always has spend.
+        [sys.executable, "-m", "bot", "simulate", "--port", "0", "--anchor", anchor],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
-from bot.scenario.synthetic import SyntheticTeam
 from bot.serving import serve_app
 from bot.slack import fake_api
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
+from tests.live import live_team
 
 ROOT = Path(__file__).resolve().parents[2]
-ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
-TEAM = SyntheticTeam.build(7, ANCHOR)
+# The subprocess runs on the wall clock: the team's spend is anchored there too.
+TEAM = live_team()
+ANCHOR = TEAM.anchor
 
 
 async def budget_bot(cwd: Path, *args: str, **env: str) -> tuple[int, str, str]:

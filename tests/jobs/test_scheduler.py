@@ -29,6 +29,7 @@ from bot.slack import fake_api
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.digests import set_digest, turn_off
 from bot.store.workspaces import set_timezone
+from tests.live import live_team
 
 ROOT = Path(__file__).resolve().parents[2]
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -122,7 +123,9 @@ def free_port() -> int:
 async def test_serve_answers_health_runs_checks_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    async with world(tmp_path) as (_, _, slack, env):
+    team = live_team()  # `serve` runs on the wall clock
+    assert team.anchor is not None
+    async with world(tmp_path, team, team.anchor) as (_, _, slack, env):
         port = free_port()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
