@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.scenario.errors import ScenarioError
 from bot.store.db import StoreError, migrate, open_db
 
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
 EXIT_OK = 0
 EXIT_CONFIG = 2
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class UsageFailure(Exception):
@@ -35,21 +42,22 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.jobs.check import run_check
-    from bot.jobs.delivery import drain
     from bot.runtime import Runtime
     from bot.slack.terminal import render
+
+    # Missing credentials are a configuration error, found before any work.
+    settings.require_scenario_credentials()
 
     async def cycle() -> int:
         runtime = Runtime.open(settings)
         try:
-            # Missing credentials are a configuration error, found before any work.
             _ = runtime.scenario if args.dry_run else (runtime.scenario, runtime.slack)
             now = datetime.now(UTC)
             results = await run_check(
                 runtime.db, runtime.scenario_for, runtime.check_settings, now, dry_run=args.dry_run
             )
             if not args.dry_run:
-                report = await drain(runtime.db, runtime.slack_for, lambda: datetime.now(UTC))
+                report = await runtime.deliver(lambda: datetime.now(UTC))
         finally:
             await runtime.aclose()
         for result in results:
@@ -76,59 +84,145 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
     import uvicorn
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.jobs.scheduler import Scheduler
     from bot.runtime import Runtime
-    from bot.server import create_server
-    from bot.serving import EmbeddedServer
+    from bot.server import create_health_server, create_server
+    from bot.serving import EmbeddedServer, listen, origin
     from bot.slack.app import create_app
 
+    # Every check reads Scenario: without credentials, say so now, not once per cycle.
+    settings.require_scenario_credentials()
     runtime = Runtime.open(settings)
     app_token = settings.slack_app_token
     app, _ = create_app(runtime, socket_mode=app_token is not None)
+    port = settings.port if args.port is None else args.port
+    try:
+        sock = listen(args.host, port)
+    except OSError as exc:
+        raise UsageFailure(f"cannot listen on {origin(args.host, port)}: {exc.strerror}") from None
+    port = sock.getsockname()[1]
+    address = origin(args.host, port)
+    # HTTP mode serves Slack's events and /healthz; Socket Mode (events over the socket)
+    # still serves /healthz on the same host and port, for the same probes.
+    web = create_health_server(runtime) if app_token is not None else create_server(app, runtime)
+    server = EmbeddedServer(uvicorn.Config(web, host=args.host, port=port, lifespan="off"))
 
     async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         scheduler = Scheduler(runtime)
         scheduler.start()
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
-            if app_token is not None:
-                handler = AsyncSocketModeHandler(app, app_token.get_secret_value())
-                await handler.connect_async()
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(signum, stop.set)
-                print("budget-bot: connected to Slack in Socket Mode; Ctrl-C stops it.")
-                await stop.wait()
-                await handler.close_async()
+            if app_token is None:
+                print(f"budget-bot: listening on {address}/slack/events", flush=True)
+                await _until_stopped(stop, serving)
             else:
-                port = args.port or settings.port
-                config = uvicorn.Config(
-                    create_server(app, runtime), host=args.host, port=port, lifespan="off"
-                )
-                server = EmbeddedServer(config)
-                loop = asyncio.get_running_loop()
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    # uvicorn then finishes the requests in flight and returns; the
-                    # scheduler and clients are closed below, and the exit status is 0.
-                    loop.add_signal_handler(signum, setattr, server, "should_exit", True)
-                print(f"budget-bot: listening on http://{args.host}:{port}/slack/events")
-                await server.serve()
+                print(f"budget-bot: health check on {address}/healthz", flush=True)
+                await _socket_mode(app, app_token.get_secret_value(), stop, serving)
         finally:
+            # uvicorn finishes the requests in flight and returns; the scheduler lets its
+            # job in flight finish; then the clients are closed and the exit status is 0.
+            server.should_exit = True
+            await serving
             await scheduler.stop()
             await runtime.aclose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        sock.close()
     return EXIT_OK
 
 
+async def _until_stopped(stop: asyncio.Event, serving: asyncio.Task[None]) -> None:
+    """Until SIGTERM/SIGINT, or until the web server ends by itself."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+
+
+async def _unless_stopped(
+    stop: asyncio.Event, serving: asyncio.Task[None], work: Coroutine[Any, Any, T]
+) -> tuple[bool, T | None]:
+    """Run `work` to its end (True and its result), or cancel it on stop (False, None)."""
+    task = asyncio.create_task(work)
+    waiting = asyncio.create_task(_until_stopped(stop, serving))
+    try:
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return (True, task.result()) if not task.cancelled() else (False, None)
+
+
+# Answers of apps.connections.open that no retry mends: the app-level token itself is wrong.
+_REFUSED_APP_TOKEN = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type"}
+)
+
+
+async def _socket_mode(
+    app: AsyncApp, app_token: str, stop: asyncio.Event, serving: asyncio.Task[None]
+) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(app, app_token)
+    try:
+        opened, url = await _unless_stopped(stop, serving, _socket_url(app, app_token))
+        if not opened:
+            return
+        # The URL just issued is used as is; without one, the handler asks (and retries).
+        handler.client.wss_uri = url
+        connected, _ = await _unless_stopped(stop, serving, handler.connect_async())
+        if not connected:
+            return
+        print("budget-bot: connected to Slack in Socket Mode; Ctrl-C stops it.", flush=True)
+        await _until_stopped(stop, serving)
+    finally:
+        await handler.close_async()
+
+
+async def _socket_url(app: AsyncApp, app_token: str) -> str | None:
+    """Ask Slack once for a Socket Mode URL, so that a refused SLACK_APP_TOKEN is a
+    configuration error (one line, status 2) instead of a traceback every 10 s forever.
+    Slack being unreachable is not: None leaves it to the handler, which retries."""
+    import aiohttp
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        response = await app.client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in _REFUSED_APP_TOKEN:
+            raise ConfigError(
+                f"Slack refused SLACK_APP_TOKEN ({error}): Socket Mode needs an app-level"
+                " token (xapp-…) with the connections:write scope"
+            ) from None
+        log.warning("Slack did not open a Socket Mode connection (%s); retrying", error)
+        return None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning("Slack could not be reached for Socket Mode (%s); retrying", type(exc).__name__)
+        return None
+    url = response.get("url")
+    return url if isinstance(url, str) else None
+
+
 def _digest(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.jobs.delivery import drain
     from bot.jobs.digest import run_digest
     from bot.runtime import Runtime
     from bot.slack.terminal import render
     from bot.store.digests import list_digests
+
+    settings.require_scenario_credentials()
 
     async def send() -> int:
         runtime = Runtime.open(settings)
@@ -171,7 +265,7 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
                     else:
                         print(f"── and its chart: {message['filename']}")
             if not args.dry_run:
-                report = await drain(runtime.db, runtime.slack_for, lambda: datetime.now(UTC))
+                report = await runtime.deliver(lambda: datetime.now(UTC))
                 print(f"delivered {report.sent}, retrying {report.retried}, failed {report.failed}")
         finally:
             await runtime.aclose()
@@ -207,7 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the Slack app, the scheduler and migrations")
-    serve.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="HTTP port, also of /healthz in Socket Mode (default: PORT or 3000; 0: any free one)",
+    )
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
     serve.set_defaults(run=_serve)
 

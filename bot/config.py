@@ -56,6 +56,28 @@ class Settings(BaseSettings):
         return frozenset(part.strip() for part in self.budget_bot_admins.split(",") if part.strip())
 
     @property
+    def missing_scenario_credentials(self) -> list[str]:
+        """The Scenario credential variables that are unset or blank, in their usual order."""
+        secret = self.scenario_sdk_api_secret
+        missing = []
+        if not (self.scenario_sdk_api_key or "").strip():
+            missing.append("SCENARIO_SDK_API_KEY")
+        if secret is None or not secret.get_secret_value().strip():
+            missing.append("SCENARIO_SDK_API_SECRET")
+        return missing
+
+    def require_scenario_credentials(self) -> None:
+        """ConfigError naming each missing Scenario credential (SPEC §2: one line, status 2)."""
+        missing = self.missing_scenario_credentials
+        if missing:
+            names = " and ".join(missing)
+            verb = "are" if len(missing) > 1 else "is"
+            raise ConfigError(
+                f"{names} {verb} not set: Scenario credentials are required to read usage"
+                " (set them in the environment or in .env)"
+            )
+
+    @property
     def slack_api_base(self) -> str:
         """SLACK_API_URL with the trailing slash slack_sdk expects."""
         url = str(self.slack_api_url)

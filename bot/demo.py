@@ -17,7 +17,6 @@ from pathlib import Path
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.config import Settings, load_settings
 from bot.jobs.check import run_check
-from bot.jobs.delivery import drain
 from bot.jobs.digest import run_digest
 from bot.runtime import Runtime
 from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
@@ -96,15 +95,20 @@ async def run_demo(settings: Settings, *, as_json: bool, out_dir: Path) -> int:
             try:
                 for budget in _budgets(team, now):
                     create_budget(runtime.db, budget, now=now - timedelta(days=1))
-                await run_check(runtime.db, runtime.scenario_for, runtime.check_settings, now)
-                await drain(runtime.db, runtime.slack_for, lambda: now)
+                # A check while the key runs away, then one now: the alerts of the first
+                # are edited in place by the second, which replies in their threads.
+                during = team.spike.start + (team.spike.end - team.spike.start) / 2
+                for at in (during, now):
+                    simulator.clock.set(at)
+                    await run_check(runtime.db, runtime.scenario_for, runtime.check_settings, at)
+                    await runtime.deliver(lambda at=at: at)  # type: ignore[misc]
                 set_digest(runtime.db, WORKSPACE, DIGESTS, clock_time(9), actor=ADMIN, now=now)
                 [digest] = list_digests(runtime.db)
                 tz = runtime.timezone_of(WORKSPACE)
                 await run_digest(
                     runtime.db, runtime.scenario, digest, tz, now, "https://app.scenario.com"
                 )
-                await drain(runtime.db, runtime.slack_for, lambda: now)
+                await runtime.deliver(lambda: now)
             finally:
                 await runtime.aclose()
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings
+from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings
+from bot.jobs.delivery import DrainReport, drain
 from bot.scenario.client import ScenarioClient
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, get_workspace
@@ -67,6 +70,21 @@ class Runtime:
 
     async def slack_for(self, workspace_id: str) -> AsyncWebClient:
         return self.slack
+
+    async def deliver(
+        self, clock: Callable[[], datetime], *, workspace_id: str | None = None
+    ) -> DrainReport:
+        """Alert events not yet announced become outbox rows, then the outbox is drained.
+        Called by the scheduler, the command line, and right after a button press or an
+        edit, so that the message changes while the person is looking at it."""
+        announce(
+            self.db,
+            app_url=self.settings.scenario_app,
+            default_tz=self.settings.budget_bot_timezone,
+            now=clock(),
+            workspace_id=workspace_id,
+        )
+        return await drain(self.db, self.slack_for, clock, workspace_id=workspace_id)
 
     def timezone_of(self, workspace_id: str) -> str:
         workspace = get_workspace(self.db, workspace_id)

@@ -1,4 +1,5 @@
-"""The HTTP face of the bot: Slack's events endpoint and a health check (SPEC §1)."""
+"""The HTTP face of the bot: Slack's events endpoint and a health check (SPEC §1); in Socket
+Mode, the health check alone."""
 
 from __future__ import annotations
 
@@ -20,20 +21,27 @@ log = logging.getLogger(__name__)
 
 
 def create_server(app: AsyncApp, runtime: Runtime) -> Starlette:
+    """HTTP mode: Slack's events endpoint and the health check."""
     handler = AsyncSlackRequestHandler(app)
 
     async def events(request: Request) -> Response:
         return await handler.handle(request)
 
+    return Starlette(
+        routes=[Route("/slack/events", events, methods=["POST"]), _healthz_route(runtime)]
+    )
+
+
+def create_health_server(runtime: Runtime) -> Starlette:
+    """Socket Mode: Slack's events come over the socket, so only the health check is served."""
+    return Starlette(routes=[_healthz_route(runtime)])
+
+
+def _healthz_route(runtime: Runtime) -> Route:
     async def healthz(request: Request) -> Response:
         return JSONResponse(health_report(runtime))
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    return Route("/healthz", healthz, methods=["GET"])
 
 
 def health_report(runtime: Runtime) -> dict[str, object]:

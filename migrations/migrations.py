@@ -5,6 +5,7 @@ Works both through `budget-bot migrate` / `serve` and through
 on its own — so it imports nothing from `bot`.
 """
 
+import json
 import sqlite3
 
 from sqlite_utils import Database
@@ -144,3 +145,158 @@ def m001_initial(db: Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
         """,
     )
+
+
+@migrations()
+def m002_one_message_per_budget_and_period(db: Database) -> None:
+    """The alert becomes one row per budget and period (a rolling window: per episode) that
+    owns its Slack message and records what happened to it as events; outbox rows expire.
+
+    `alert_state` stays as the log of levels fired (history, digest, Home). Rows already
+    there become alerts, so an upgrade in mid-period announces nothing twice; their message
+    is the post of the group's first level, where the outbox still has it.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
+            period_key TEXT NOT NULL,
+            period_start TEXT,
+            period_end TEXT,
+            passed TEXT NOT NULL DEFAULT '[]',
+            forecast INTEGER NOT NULL DEFAULT 0,
+            spend_cu REAL NOT NULL,
+            limit_cu REAL NOT NULL,
+            projection TEXT,
+            attribution TEXT,
+            channel_id TEXT NOT NULL,
+            root_key TEXT NOT NULL,
+            acknowledged_by TEXT,
+            acknowledged_at TEXT,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            UNIQUE (budget_id, period_key)
+        );
+
+        CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            level INTEGER,
+            spend_cu REAL,
+            limit_cu REAL,
+            actor TEXT,
+            detail TEXT,
+            at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            published INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX alert_events_unpublished ON alert_events(published, id);
+
+        -- New alert IDs follow every ID alert_state ever gave: an Acknowledge button of a
+        -- message posted before the upgrade can never name another budget's alert.
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'alerts', MAX(COALESCE((SELECT seq FROM sqlite_sequence
+                                           WHERE name = 'alert_state'), 0),
+                                 COALESCE((SELECT MAX(id) FROM alert_state), 0));
+        """,
+    )
+    _alerts_from_history(db)
+    _run_script(
+        db,
+        """
+        -- Acknowledgements now belong to the alert (copied above).
+        DROP TABLE acknowledgements;
+
+        -- alert_state becomes a plain log of levels fired: a level may fire again in the same
+        -- period (after a raised limit, or a rolling window's re-armed level), so the UNIQUE
+        -- key that used to make alerts happen once goes — the alerts table does that now.
+        CREATE TABLE alert_state_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
+            period_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            spend_cu REAL NOT NULL,
+            limit_cu REAL NOT NULL,
+            fired_at TEXT NOT NULL,
+            resolved_at TEXT
+        );
+        INSERT INTO alert_state_log SELECT id, budget_id, period_key, kind, level, spend_cu,
+            limit_cu, fired_at, resolved_at FROM alert_state;
+        DROP TABLE alert_state;
+        ALTER TABLE alert_state_log RENAME TO alert_state;
+        CREATE INDEX alert_state_budget ON alert_state(budget_id, period_key);
+
+        -- Recovery is announced after a few good cycles in a row, not after the first one:
+        -- a flapping API would otherwise tell every channel "down", "up", "down"…
+        ALTER TABLE scenario_health ADD COLUMN consecutive_successes INTEGER NOT NULL DEFAULT 0;
+
+        ALTER TABLE outbox ADD COLUMN expires_at TEXT;
+        ALTER TABLE outbox ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        -- When a row was settled (sent or dropped): it is pruned some time after that.
+        ALTER TABLE outbox ADD COLUMN done_at TEXT;
+        UPDATE outbox SET done_at = sent_at WHERE status = 'sent';
+        -- Rows from before expiries existed stop mattering a day after they were queued.
+        UPDATE outbox SET expires_at =
+            strftime('%Y-%m-%dT%H:%M:%S', substr(created_at, 1, 19), '+1 day') || '.000000Z';
+        """,
+    )
+
+
+def _alerts_from_history(db: Database) -> None:
+    """One alert per budget and calendar period that fired before the upgrade, and one per
+    rolling window that still has levels passed (its episode goes on; the old `#n` keys
+    counted firings per level, not episodes, so they are not reused)."""
+    rows = list(
+        db.query(
+            "SELECT s.*, b.channel_id FROM alert_state s JOIN budgets b ON b.id = s.budget_id"
+            " ORDER BY s.id"
+        )
+    )
+    acks = {row["alert_id"]: row for row in db.query("SELECT * FROM acknowledgements")}
+    posts = {
+        row["dedup_key"]
+        for row in db.query(
+            "SELECT dedup_key FROM outbox WHERE thread_key IS NULL AND action = 'post'"
+        )
+    }
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for row in rows:
+        key = row["period_key"]
+        if key.startswith("rolling:"):
+            if row["kind"] != "threshold" or row["resolved_at"] is not None:
+                continue
+            key = key.split("#")[0] + "#migrated"
+        groups.setdefault((row["budget_id"], key), []).append(row)
+    for (budget_id, key), group in groups.items():
+        passed = sorted(
+            {r["level"] for r in group if r["kind"] == "threshold" and r["resolved_at"] is None}
+        )
+        keys = [f"alert:{budget_id}:{r['period_key']}:{r['kind']}:{r['level']}" for r in group]
+        root = next((k for k in keys if k in posts), f"alert:migrated:{budget_id}:{key}")
+        acked = sorted(
+            (acks[r["id"]] for r in group if r["id"] in acks), key=lambda a: a["created_at"]
+        )
+        db.execute(
+            "INSERT INTO alerts (budget_id, period_key, passed, forecast, spend_cu, limit_cu,"
+            " channel_id, root_key, opened_at, updated_at, acknowledged_by, acknowledged_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                budget_id,
+                key,
+                json.dumps(passed),
+                int(any(r["kind"] == "forecast" for r in group)),
+                max(r["spend_cu"] for r in group),
+                group[-1]["limit_cu"],
+                group[-1]["channel_id"],
+                root,
+                min(r["fired_at"] for r in group),
+                max(r["fired_at"] for r in group),
+                acked[0]["user_id"] if acked else None,
+                acked[0]["created_at"] if acked else None,
+            ],
+        )

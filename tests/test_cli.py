@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,21 +13,36 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
 
+from bot.serving import serve_app
+from bot.slack import fake_api
 from tests.live import live_now
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, *args: str, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    # On timeout, subprocess.run kills the child before raising: nothing is left running.
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_migrate_creates_then_reports_up_to_date(tmp_path: Path) -> None:
@@ -77,6 +95,171 @@ def test_commands_that_read_scenario_need_its_credentials(tmp_path: Path, comman
     assert result.returncode == 2
     assert "SCENARIO_SDK_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Which Scenario credentials are given → which variables the error must name (and not).
+CREDENTIALS_CASES = [
+    pytest.param({}, ["SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET"], [], id="neither"),
+    pytest.param(
+        {"SCENARIO_SDK_API_KEY": "test-key"},
+        ["SCENARIO_SDK_API_SECRET"],
+        ["SCENARIO_SDK_API_KEY"],
+        id="no-secret",
+    ),
+    pytest.param(
+        {"SCENARIO_SDK_API_SECRET": "test-secret"},
+        ["SCENARIO_SDK_API_KEY"],
+        ["SCENARIO_SDK_API_SECRET"],
+        id="no-key",
+    ),
+    pytest.param(
+        {"SCENARIO_SDK_API_KEY": "test-key", "SCENARIO_SDK_API_SECRET": ""},
+        ["SCENARIO_SDK_API_SECRET"],
+        ["SCENARIO_SDK_API_KEY"],
+        id="empty-secret",
+    ),
+]
+# Everything else serve needs in single-workspace HTTP mode; Slack itself is never reached.
+SLACK_SETTINGS = {
+    "SLACK_BOT_TOKEN": "xoxb-test",
+    "SLACK_SIGNING_SECRET": "test-signing-secret",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+}
+
+
+def assert_names_only_the_missing(
+    result: subprocess.CompletedProcess[str], missing: list[str], given: list[str]
+) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for name in missing:
+        assert name in lines[0]
+    for name in given:
+        assert name not in lines[0]
+    assert "test-key" not in result.stderr and "test-secret" not in result.stderr
+
+
+@pytest.mark.parametrize(("credentials", "missing", "given"), CREDENTIALS_CASES)
+def test_serve_without_scenario_credentials_exits_2_with_one_line(
+    tmp_path: Path, credentials: dict[str, str], missing: list[str], given: list[str]
+) -> None:
+    port = str(free_port())
+    result = run(
+        tmp_path,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        timeout=30,  # the bug was serving on regardless: a hang here is a failure
+        BUDGET_BOT_DB=str(tmp_path / "bot.db"),
+        **SLACK_SETTINGS,
+        **credentials,
+    )
+    assert_names_only_the_missing(result, missing, given)
+    assert result.stdout == ""  # it never got to listening
+
+
+@pytest.mark.parametrize(("credentials", "missing", "given"), CREDENTIALS_CASES)
+def test_check_without_scenario_credentials_exits_2_with_one_line(
+    tmp_path: Path, credentials: dict[str, str], missing: list[str], given: list[str]
+) -> None:
+    result = run(
+        tmp_path,
+        "check",
+        timeout=30,
+        BUDGET_BOT_DB=str(tmp_path / "bot.db"),
+        **SLACK_SETTINGS,
+        **credentials,
+    )
+    assert_names_only_the_missing(result, missing, given)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("ending", ["sigterm", "app-token-refused"])
+async def test_socket_mode_serves_healthz_on_port(tmp_path: Path, ending: str) -> None:
+    """Socket Mode, against a local fake Slack that holds apps.connections.open until the
+    test has read /healthz (there is no WebSocket to connect to), then refuses the token
+    or the bot is stopped with SIGTERM while it is still connecting."""
+    slack = fake_api.FakeSlack()
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def connections_open(request: Request) -> JSONResponse:
+        asked.set()
+        await answer.wait()
+        return JSONResponse({"ok": False, "error": "invalid_auth"})
+
+    fake = Starlette(
+        routes=[
+            Route("/api/apps.connections.open", connections_open, methods=["POST"]),
+            Mount("/", fake_api.create_app(slack)),
+        ]
+    )
+    async with serve_app(fake) as slack_origin:
+        port = free_port()
+        env = {
+            "BUDGET_BOT_DB": str(tmp_path / "bot.db"),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_APP_TOKEN": "xapp-test",
+            "SLACK_API_URL": f"{slack_origin}/api/",
+            "SCENARIO_SDK_API_KEY": "test-key",
+            "SCENARIO_SDK_API_SECRET": "test-secret",
+            "SCENARIO_BASE_URL": "http://127.0.0.1:9/v1",  # no budget: never asked
+            "PORT": str(port),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            async with httpx.AsyncClient() as http:
+                while True:
+                    try:
+                        health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                        break
+                    except httpx.ConnectError:
+                        if time.monotonic() > deadline or process.returncode is not None:
+                            raise
+                        await asyncio.sleep(0.05)
+                events = await http.post(f"http://127.0.0.1:{port}/slack/events", content="{}")
+            assert health.status_code == 200
+            assert health.json()["db"] == "ok"
+            assert health.json()["scheduler"].startswith("running")
+            assert events.status_code == 404  # events come over the socket
+            await asyncio.wait_for(asked.wait(), 20)
+            if ending == "sigterm":
+                process.send_signal(signal.SIGTERM)
+            else:
+                answer.set()
+            out, err = (b.decode() for b in await asyncio.wait_for(process.communicate(), 20))
+        finally:
+            answer.set()  # the held request ends, so the fake can stop
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert "Traceback" not in err
+    assert "xapp-test" not in out + err and "xoxb-test" not in out + err
+    assert f"health check on http://127.0.0.1:{port}/healthz" in out
+    if ending == "sigterm":
+        assert process.returncode == 0, err
+    else:
+        assert process.returncode == 2, err
+        assert (
+            err.strip()
+            .splitlines()[-1]
+            .startswith("budget-bot: Slack refused SLACK_APP_TOKEN (invalid_auth)")
+        )
 
 
 def test_simulate_serves_the_scenario_api_on_loopback(tmp_path: Path) -> None:

@@ -1,33 +1,52 @@
-"""Which alerts a budget owes now: a pure function of spend, period and what already fired.
+"""What happens to a budget's alert now: a pure function of spend, period and alert state.
 
-The state machine, per budget and threshold level (Alertmanager-like):
-- calendar and billing periods: a level fires at most once per period key; the next period
-  starts clean because its key differs;
-- rolling windows: a level fires, stays open while spend is at or above it, and is resolved
-  when spend falls back under it; a later crossing is a new episode with a new key
-  (`rolling:24h#2`), so the unique (budget, period key, kind, level) row still means
-  "alerted once";
-- while snoozed nothing fires; a crossing made during the snooze fires when the snooze ends
-  if spend is still above, because nothing was recorded for it.
+An *alert* is one budget's story in one period — for a rolling window, in one episode —
+and owns exactly one Slack message (SPEC §5). Its state is the set of threshold levels
+passed and whether the forecast was announced. A check turns (rule, spend, period, state)
+into events on that alert; the first event posts the message, every later one edits it and
+adds one reply to its thread.
+
+- Calendar and billing periods: a level is passed once per period; the next period (a new
+  key) starts a new alert with nothing passed.
+- Rolling windows: a passed level re-arms only once spend falls under `REARM_SHARE` of it
+  (hysteresis: spend hovering at a threshold does not flap), which is announced as "back
+  under"; when every level has re-armed the episode is closed and the next crossing opens
+  a new alert (`rolling:24h#2`).
+- While snoozed the alert is frozen: nothing is announced, and a crossing made during the
+  snooze is announced after it if spend is still above.
+- Editing the limit or thresholds re-arms the levels above the spend seen at the edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import Period
 
+REARM_SHARE = 0.9
+
 
 class AlertKind(StrEnum):
+    """What a line of the alert history (`alert_state`) records."""
+
     THRESHOLD = "threshold"
     FORECAST = "forecast"
 
 
 FORECAST_LEVEL = 0
+
+
+class EventKind(StrEnum):
+    LEVEL = "level"
+    FORECAST = "forecast"
+    BACK_UNDER = "back_under"
+    EDITED = "edited"
+    SNOOZED = "snoozed"
+    UNSNOOZED = "unsnoozed"
+    ACKNOWLEDGED = "acknowledged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,66 +57,53 @@ class BudgetRule:
 
 
 @dataclass(frozen=True, slots=True)
-class FiredAlert:
-    """An alert already recorded for this budget (one alert-state row)."""
+class AlertState:
+    """The part of an alert that decides what comes next."""
 
     period_key: str
-    kind: AlertKind
-    level: int
-    resolved: bool = False
+    passed: frozenset[int] = frozenset()
+    forecast: bool = False
+    closed: bool = False
+
+    @property
+    def top_level(self) -> int | None:
+        return max(self.passed, default=None)
 
 
 @dataclass(frozen=True, slots=True)
-class Crossing:
-    """Post one alert at `level`; record every level in `passed` (ascending, ends with level)."""
-
-    passed: tuple[tuple[int, str], ...]  # (level, period key) for each newly crossed level
-    spend_cu: float
-    limit_cu: float
-
-    @property
-    def level(self) -> int:
-        return self.passed[-1][0]
-
-    @property
-    def period_key(self) -> str:
-        return self.passed[-1][1]
-
-    @property
-    def levels(self) -> tuple[int, ...]:
-        return tuple(level for level, _ in self.passed)
+class Event:
+    kind: EventKind
+    level: int | None = None  # LEVEL: the highest level passed; BACK_UNDER: the lowest left
+    # LEVEL: every level passed by this event (a jump passes several at once).
+    levels: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastAlert:
-    period_key: str
-    forecast: Forecast
-    spend_cu: float
-    limit_cu: float
+class AlertChange:
+    """New state for the alert keyed `state.period_key` and what to announce on it.
 
+    `opens`: the alert is new (its first event posts the message)."""
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """A rolling window's spend fell back under a level that had fired."""
-
-    period_key: str
-    level: int
-    spend_cu: float
-    limit_cu: float
+    state: AlertState
+    events: tuple[Event, ...]
+    opens: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Decisions:
-    crossing: Crossing | None = None
-    forecast: ForecastAlert | None = None
-    resolutions: tuple[Resolution, ...] = field(default=())
+    changes: tuple[AlertChange, ...] = field(default=())
+    projection: Forecast | None = None
 
     def __bool__(self) -> bool:
-        return self.crossing is not None or self.forecast is not None or bool(self.resolutions)
+        return any(change.events for change in self.changes)
 
 
 def percent_used(spend: float, limit: float) -> float:
     return spend / limit * 100
+
+
+def episode_key(period: Period, number: int) -> str:
+    return f"{period.key}#{number}"
 
 
 def evaluate(
@@ -105,59 +111,68 @@ def evaluate(
     spend: float,
     period: Period,
     now: datetime,
-    fired: Sequence[FiredAlert],
+    current: AlertState | None,
     *,
+    episodes: int = 0,
     snoozed_until: datetime | None = None,
     projection: Forecast | None = None,
 ) -> Decisions:
+    """`current`: this period's alert (rolling: the latest episode of the window, if it is
+    not closed); `episodes`: how many this window had (numbers the next one)."""
+    if snoozed_until is not None and now < snoozed_until:
+        return Decisions(projection=projection)
     used = percent_used(spend, rule.limit_cu)
-    snoozed = snoozed_until is not None and now < snoozed_until
-    thresholds = [f for f in fired if f.kind is AlertKind.THRESHOLD]
+    changes: list[AlertChange] = []
+    state = current if current is not None and not current.closed else None
 
-    if period.kind.is_rolling:
-        open_alerts = [f for f in thresholds if _in_window(f, period) and not f.resolved]
-        resolutions = tuple(
-            Resolution(f.period_key, f.level, spend, rule.limit_cu)
-            for f in sorted(open_alerts, key=lambda f: f.level)
-            if used < f.level
-        )
-        still_open = {f.level for f in open_alerts} - {r.level for r in resolutions}
-        episodes = {
-            level: 1 + sum(1 for f in thresholds if _in_window(f, period) and f.level == level)
-            for level in rule.thresholds
-        }
-        newly = [
-            (level, f"{period.key}#{episodes[level]}")
-            for level in sorted(rule.thresholds)
-            if used >= level and level not in still_open
-        ]
-    else:
-        resolutions = ()
-        already = {f.level for f in thresholds if f.period_key == period.key}
-        newly = [
-            (level, period.key)
-            for level in sorted(rule.thresholds)
-            if used >= level and level not in already
-        ]
+    if state is not None and period.kind.is_rolling:
+        rearmed = {level for level in state.passed if used < level * REARM_SHARE}
+        if rearmed:
+            left = state.passed - rearmed
+            state = replace(state, passed=left, closed=not left)
+            changes.append(AlertChange(state, (Event(EventKind.BACK_UNDER, min(rearmed)),), False))
+            if state.closed:
+                state = None
 
-    crossing = None
-    if newly and not snoozed:
-        crossing = Crossing(passed=tuple(newly), spend_cu=spend, limit_cu=rule.limit_cu)
-
-    forecast_alert = None
-    forecast_fired = any(f.kind is AlertKind.FORECAST and f.period_key == period.key for f in fired)
+    events: list[Event] = []
+    passed = state.passed if state is not None else frozenset()
+    newly = {level for level in rule.thresholds if used >= level and level not in passed}
+    if newly:
+        events.append(Event(EventKind.LEVEL, max(newly), tuple(sorted(newly))))
+    announced = state.forecast if state is not None else False
     if (
         rule.forecast
+        and not announced
         and projection is not None
         and projection.projected_cu > rule.limit_cu
         and spend < rule.limit_cu
-        and not forecast_fired
-        and not snoozed
     ):
-        forecast_alert = ForecastAlert(period.key, projection, spend, rule.limit_cu)
+        events.append(Event(EventKind.FORECAST))
+    if events:
+        opens = state is None
+        if state is None:
+            key = episode_key(period, episodes + 1) if period.kind.is_rolling else period.key
+            state = AlertState(key)
+        state = replace(
+            state,
+            passed=state.passed | newly,
+            forecast=state.forecast or any(e.kind is EventKind.FORECAST for e in events),
+        )
+        if changes and changes[-1].state.period_key == state.period_key:
+            merged = changes.pop()
+            changes.append(AlertChange(state, (*merged.events, *events), merged.opens))
+        else:
+            changes.append(AlertChange(state, tuple(events), opens))
+    return Decisions(changes=tuple(changes), projection=projection)
 
-    return Decisions(crossing=crossing, forecast=forecast_alert, resolutions=resolutions)
 
-
-def _in_window(alert: FiredAlert, period: Period) -> bool:
-    return alert.period_key.startswith(period.key + "#")
+def rearm(
+    state: AlertState, *, seen_spend: float, rule: BudgetRule, old_limit: float, rolling: bool
+) -> AlertState:
+    """The state after a budget edit: the levels of the new rule at or under the spend seen
+    then count as passed (they are not announced again); those above it are armed. The
+    forecast re-arms with a new limit."""
+    used = percent_used(seen_spend, rule.limit_cu)
+    passed = frozenset(level for level in rule.thresholds if used >= level)
+    forecast = state.forecast and rule.limit_cu == old_limit
+    return replace(state, passed=passed, forecast=forecast, closed=rolling and not passed)

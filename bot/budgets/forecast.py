@@ -1,15 +1,20 @@
-"""Projected spend at the end of a period, from the pace so far. Pure.
+"""Projected spend at the end of a period, as a range, from the pace so far. Pure.
 
-How: the spending rate is the mean of two rates — the average over the whole period so far
-and the rate over the most recent 24 h (or less, early on). The period average alone reacts
-too slowly to a runaway job started this morning; the recent rate alone over-reacts to one
-busy afternoon. Blending them halves both errors, and needs only what the usage API already
-returns (the CU time series of the period).
+The range:
+- the *cautious* end extrapolates the period's spend at most once more: spend + remaining ×
+  spend / max(elapsed, remaining). From half-way on this is the plain period-average pace;
+  before, it assumes the rest of the period spends no more than what was spent so far.
+  It decides the forecast alert, because it cannot jump: a job of j CU moves it by at most
+  2 j, whenever it ran — so one job, a busy morning or the first minutes of a new day never
+  make a forecast alert on their own (the old blend of a "recent rate" divided a partial
+  bucket by the few minutes it covered and projected a 40 CU job at 00:01 to 156k CU);
+- the *high* end is spend + remaining × the faster of the period-average and the recent
+  rate, where the recent rate is measured over the latest buckets covering at least 24 h,
+  each weighed by the time it covers (a partial bucket counts only the minutes it holds).
+  It shows how bad things get if today's pace goes on, but never fires an alert by itself.
 
 Honesty rule: no forecast before `MIN_ELAPSED_FRACTION` of the period and `MIN_DATA` of
-data have passed — a projection from the first hours of a month is noise, and a false
-"you will overspend" alert is exactly what teams learn to ignore. Rolling windows have no
-end to project to, so they get no forecast.
+data have passed. Rolling windows have no end to project to, so they get no forecast.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ _HOUR = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    projected_cu: float
-    rate_cu_per_hour: float
-    # When spend reaches the limit at this pace, if that happens before the period ends.
+    projected_cu: float  # the cautious end: what the forecast alert is decided on
+    high_cu: float  # the end of the range if the recent pace goes on
+    rate_cu_per_hour: float  # the period's average pace
+    # When spend reaches the limit at the period's average pace, if before the period ends.
     exhaustion_at: datetime | None
 
 
@@ -45,35 +51,48 @@ def forecast(
     """Project `spend` to the end of `period`; None when it is too early to say honestly.
 
     `series` is the scope's CU per time bucket within the period (bucket start, CU); when
-    empty (no per-scope series exists, e.g. for one user) the period average is used alone.
+    empty (no per-scope series exists, e.g. for one user) the high end uses the period
+    average alone.
     """
     if period.kind.is_rolling:
         return None
-    elapsed = now - period.start
-    if elapsed < MIN_DATA or period.elapsed_fraction(now) < MIN_ELAPSED_FRACTION:
+    elapsed = (now - period.start) / _HOUR
+    if elapsed < MIN_DATA / _HOUR or period.elapsed_fraction(now) < MIN_ELAPSED_FRACTION:
         return None
-    average_rate = spend / (elapsed / _HOUR)
-    rate = average_rate
-    recent = _recent_rate(series, now)
-    if recent is not None:
-        rate = (average_rate + recent) / 2
-    remaining = period.time_left(now)
-    projected = spend + rate * (remaining / _HOUR)
+    remaining = max(0.0, period.time_left(now) / _HOUR)
+    average_rate = spend / elapsed
+    cautious = spend + remaining * spend / max(elapsed, remaining)
+    recent = recent_rate(series, now)
+    high = spend + remaining * max(average_rate, recent or 0.0)
     exhaustion_at = None
-    if spend < limit and rate > 0:
-        at = now + _HOUR * ((limit - spend) / rate)
-        exhaustion_at = at if at < period.end else None
-    return Forecast(projected_cu=projected, rate_cu_per_hour=rate, exhaustion_at=exhaustion_at)
+    if spend < limit and average_rate > 0:
+        hours_to_limit = (limit - spend) / average_rate
+        # Compared in hours first: a tiny pace would overflow a timedelta.
+        exhaustion_at = now + _HOUR * hours_to_limit if hours_to_limit < remaining else None
+    return Forecast(
+        projected_cu=cautious,
+        high_cu=max(high, cautious),
+        rate_cu_per_hour=average_rate,
+        exhaustion_at=exhaustion_at,
+    )
 
 
-def _recent_rate(series: Sequence[tuple[datetime, float]], now: datetime) -> float | None:
-    """CU per hour over the buckets that start within the recent window."""
-    since = now - RECENT_WINDOW
-    recent = [(start, cu) for start, cu in series if since <= start < now]
-    if not recent:
+def recent_rate(series: Sequence[tuple[datetime, float]], now: datetime) -> float | None:
+    """CU per hour over the latest buckets that together cover at least `RECENT_WINDOW`.
+
+    The last bucket runs from its start to `now` (it may have just begun); earlier buckets
+    are taken whole until the time covered reaches the window, so the rate is always a sum
+    of CU over the real time that holds it. None when the series covers no time at all.
+    """
+    past = sorted((start, cu) for start, cu in series if start < now)
+    if not past:
         return None
-    first = min(start for start, _ in recent)
-    hours = (now - first) / _HOUR
-    if hours <= 0:
-        return None
-    return sum(cu for _, cu in recent) / hours
+    total = 0.0
+    since = now
+    for start, cu in reversed(past):
+        total += cu
+        since = start
+        if now - since >= RECENT_WINDOW:
+            break
+    hours = (now - since) / _HOUR
+    return total / hours if hours > 0 else None

@@ -317,6 +317,27 @@ def _calendar_period(kind: PeriodKind, label: date, tz: str) -> Period:
     return Period(kind, start, end, tz, f"{kind.value}:{cal.name(label)}@{tz}")
 
 
+def calendar_period_of_key(key: str) -> Period | None:
+    """The calendar period a key names (`monthly:2026-11@Europe/Paris`), None for any other
+    key (rolling, billing) or one that does not parse."""
+    try:
+        kind_name, rest = key.split(":", 1)
+        name, tz = rest.rsplit("@", 1)
+        kind = PeriodKind(kind_name)
+        if kind is PeriodKind.WEEKLY:
+            label = date.fromisocalendar(int(name[:4]), int(name[6:]), 1)
+        elif kind is PeriodKind.MONTHLY:
+            label = date(int(name[:4]), int(name[5:7]), 1)
+        elif kind is PeriodKind.DAILY:
+            label = date.fromisoformat(name)
+        else:
+            return None
+        period = _calendar_period(kind, label, validate_timezone(tz))
+    except (ValueError, KeyError):
+        return None
+    return period if period.key == key else None
+
+
 def _calendar_period_at(kind: PeriodKind, now: datetime, tz: str) -> Period:
     cal = _CALENDARS[kind]
     zone = ZoneInfo(tz)

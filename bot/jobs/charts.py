@@ -33,7 +33,7 @@ def daily_chart(
     positions = range(len(days))
     bottom = [0.0] * len(days)
     for colour, (label, values) in zip(PALETTE, stacks.items(), strict=False):
-        axes.bar(positions, values, bottom=bottom, label=label, color=colour, width=0.75)
+        axes.bar(positions, values, bottom=bottom, label=_plain(label), color=colour, width=0.75)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     if limit_per_day is not None:
         axes.axhline(limit_per_day, color="#E01E5A", linewidth=1.5, linestyle="--")
@@ -64,3 +64,10 @@ def daily_chart(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor="white")
     return buffer.getvalue()
+
+
+def _plain(name: str) -> str:
+    """A model name as matplotlib shows it literally: `$…$` would be parsed as maths (and
+    can raise), and a label starting with `_` is left out of the legend."""
+    text = name.replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text

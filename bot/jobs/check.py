@@ -14,23 +14,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from bot.budgets.attribution import Attribution, attribute
-from bot.budgets.evaluate import (
-    FORECAST_LEVEL,
-    AlertKind,
-    BudgetRule,
-    Crossing,
-    Decisions,
-    ForecastAlert,
-    Resolution,
-    evaluate,
-)
+from bot.budgets.evaluate import BudgetRule, Decisions, EventKind, evaluate
 from bot.budgets.forecast import forecast
 from bot.budgets.periods import Period, period_at
 from bot.budgets.spend import (
@@ -42,18 +32,23 @@ from bot.budgets.spend import (
     window_for,
 )
 from bot.budgets.types import PeriodKind
+from bot.config import ConfigError
+from bot.jobs.announce import announce_pending
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import BillingPeriodUnavailable, ScenarioError
-from bot.scenario.links import team_url
 from bot.scenario.models import UsagesResponse, UsageType
 from bot.slack import blocks
 from bot.store import alerts, health, outbox
+from bot.store.alerts import Alert
 from bot.store.budgets import Budget, list_budgets
 from bot.store.db import immediate
 from bot.store.outbox import OutboxAction
 from bot.store.workspaces import Workspace, list_workspaces
 
 log = logging.getLogger(__name__)
+
+# "Scenario is down" read hours later, after it came back, would only alarm.
+HEALTH_NOTICE_TTL = timedelta(hours=6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +64,8 @@ class WorkspaceResult:
     workspace_id: str
     usage_calls: int = 0
     enqueued: list[dict[str, Any]] = field(default_factory=list)  # outbox rows, as written
-    error: str | None = None
+    error: str | None = None  # Scenario could not be read: nothing was checked
+    skipped: str | None = None  # why some budgets (billing ones) could not be checked
 
 
 ScenarioFor = Callable[[Workspace], Awaitable[ScenarioClient]]
@@ -95,6 +91,9 @@ async def run_check(
                 return await check_workspace(
                     db, workspace, scenario_for, settings, now, dry_run=dry_run
                 )
+            except ConfigError as exc:  # e.g. no Scenario credentials: one line, no traceback
+                log.error("check of workspace %s: %s", workspace.team_id, exc)
+                return WorkspaceResult(workspace.team_id, error=str(exc))
             except Exception as exc:  # one workspace's bug must not stop the others
                 log.exception("check of workspace %s failed", workspace.team_id)
                 return WorkspaceResult(workspace.team_id, error=f"{type(exc).__name__}: {exc}")
@@ -118,12 +117,16 @@ async def check_workspace(
     tz = workspace.timezone_or(settings.default_tz)
     client = await scenario_for(workspace)
     try:
-        periods = await periods_for(client, budgets, tz, now)
+        periods, unreadable = await periods_for(client, budgets, tz, now)
+        if unreadable is not None:
+            log.warning("workspace %s: %s", workspace.team_id, unreadable.message)
+            result.skipped = f"{unreadable.cause}: {unreadable.message}"
+        budgets = [b for b in budgets if b.id in periods]
         responses = await read_windows(client, budgets, periods, now)
     except ScenarioError as exc:
         failure = exc
         result.error = f"{exc.cause}: {exc.message}"
-        _record(
+        _in_transaction(
             db,
             dry_run,
             lambda: _scenario_failed(db, workspace, budgets, failure, settings, now, result),
@@ -131,9 +134,9 @@ async def check_workspace(
         return result
     result.usage_calls = len(responses)
 
-    # Attribution needs more reads; only for budgets that look like they will alert.
-    likely = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)]
-    activity = await _read_activity(client, likely, periods, now)
+    # Attribution needs more reads; only for budgets whose alert is about to say something.
+    alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
+    activity = await _read_activity(client, alerting, periods, now)
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
@@ -141,20 +144,28 @@ async def check_workspace(
             _tell_admins(db, workspace, budgets, settings, change, None, now, result)
         for budget in budgets:
             period = periods[budget.id]
-            decisions = _decide(db, budget, period, responses, now)
+            # Decided again inside the transaction: another cycle may have written first.
+            decisions, current, spend = _decide(db, budget, period, responses, now)
+            attribution = None
             if decisions:
-                window = responses[window_for(budget.scope, period, now)]
-                found = activity.get(window_for(budget.scope, period, now))
-                attribution = attribute(budget.scope, window, found, settings.app_url)
-                _BudgetWrite(db, budget, period, tz, attribution, settings, now, result).apply(
-                    decisions
+                window = window_for(budget.scope, period, now)
+                attribution = attribute(
+                    budget.scope, responses[window], activity.get(window), settings.app_url
                 )
+            _write_budget(db, budget, period, decisions, current, spend, attribution, now)
+        result.enqueued += announce_pending(
+            db,
+            app_url=settings.app_url,
+            default_tz=settings.default_tz,
+            now=now,
+            workspace_id=workspace.team_id,
+        )
 
-    _record(db, dry_run, write)
+    _in_transaction(db, dry_run, write)
     return result
 
 
-def _record(db: Database, dry_run: bool, write: Callable[[], None]) -> None:
+def _in_transaction(db: Database, dry_run: bool, write: Callable[[], None]) -> None:
     """Run `write` in one transaction; a dry run rolls it back and keeps what it would post."""
     try:
         with immediate(db):
@@ -167,20 +178,34 @@ def _record(db: Database, dry_run: bool, write: Callable[[], None]) -> None:
 
 async def periods_for(
     client: ScenarioClient, budgets: list[Budget], tz: str, now: datetime
-) -> dict[int, Period]:
-    billing = None
+) -> tuple[dict[int, Period], BillingPeriodUnavailable | None]:
+    """Each budget's current period. Billing budgets need the plan period from Scenario;
+    when it cannot be read they are left out, with the reason — the other budgets of the
+    workspace are still checked (a failure that concerns one budget stays its own)."""
+    billing: tuple[datetime, datetime] | None = None
+    problem: BillingPeriodUnavailable | None = None
     if any(b.period is PeriodKind.BILLING for b in budgets):
         if not client.team_id:
-            raise BillingPeriodUnavailable(
+            problem = BillingPeriodUnavailable(
                 "billing budgets need SCENARIO_TEAM_ID, to read the plan period"
             )
-        limits = await client.team_limits()
-        if limits.period and limits.period.start and limits.period.end:
-            billing = (limits.period.start, limits.period.end)
-    try:
-        return {b.id: period_at(b.period, now, tz, billing=billing) for b in budgets}
-    except ValueError as exc:  # the plan period is missing or stale
-        raise BillingPeriodUnavailable(str(exc)) from None
+        else:
+            try:
+                limits = await client.team_limits()
+            except ScenarioError as exc:
+                problem = BillingPeriodUnavailable(f"the plan period is unreadable: {exc.message}")
+            else:
+                if limits.period and limits.period.start and limits.period.end:
+                    billing = (limits.period.start, limits.period.end)
+    periods: dict[int, Period] = {}
+    for budget in budgets:
+        if budget.period is PeriodKind.BILLING and problem is not None:
+            continue
+        try:
+            periods[budget.id] = period_at(budget.period, now, tz, billing=billing)
+        except ValueError as exc:  # the plan period is missing or stale
+            problem = BillingPeriodUnavailable(str(exc))
+    return periods, problem
 
 
 async def read_windows(
@@ -236,7 +261,7 @@ def _decide(
     period: Period,
     responses: dict[Window, UsagesResponse],
     now: datetime,
-) -> Decisions:
+) -> tuple[Decisions, Alert | None, float]:
     response = responses[window_for(budget.scope, period, now)]
     spend = scope_spend(budget.scope, response)
     projection = None
@@ -245,185 +270,49 @@ def _decide(
         projection = forecast(
             spend=spend, limit=budget.limit_cu, period=period, now=now, series=series
         )
-    fired = [row.as_fired() for row in alerts.alerts_in_period(db, budget.id, period)]
-    return evaluate(
+    current, episodes = alerts.current_alert(db, budget.id, period)
+    decisions = evaluate(
         BudgetRule(budget.limit_cu, budget.thresholds, budget.forecast),
         spend,
         period,
         now,
-        fired,
+        current.state if current else None,
+        episodes=episodes,
         snoozed_until=alerts.snoozed_until(db, budget.id),
         projection=projection,
     )
+    return decisions, current, spend
 
 
-def alert_key(budget_id: int, period_key: str, kind: AlertKind, level: int) -> str:
-    return f"alert:{budget_id}:{period_key}:{kind.value}:{level}"
-
-
-@dataclass
-class _BudgetWrite:
-    """What one budget's decisions write, inside the cycle's transaction."""
-
-    db: Database
-    budget: Budget
-    period: Period
-    tz: str
-    attribution: Attribution
-    settings: CheckSettings
-    now: datetime
-    result: WorkspaceResult
-
-    def apply(self, decisions: Decisions) -> None:
-        if decisions.crossing is not None:
-            self.crossing(decisions.crossing, decisions.forecast)
-        if decisions.forecast is not None:
-            self.forecast(decisions.forecast)
-        for resolution in decisions.resolutions:
-            self.resolve(resolution)
-
-    def crossing(self, crossing: Crossing, projected: ForecastAlert | None) -> None:
-        # The thread this period's alerts already started, if any (found before adding rows).
-        earlier = [
-            row
-            for row in alerts.alerts_in_period(self.db, self.budget.id, self.period)
-            if row.kind is AlertKind.THRESHOLD and row.resolved_at is None
-        ]
-        alert_id = None
-        for level, key in crossing.passed:
-            recorded = self._record(AlertKind.THRESHOLD, key, level, crossing.spend_cu)
-            alert_id = recorded or alert_id
-        if alert_id is None:
-            return  # another cycle recorded these first: it owns the message
-        view = self._view(
-            "threshold", crossing.level, crossing.levels, crossing.spend_cu, alert_id, projected
-        )
-        message = blocks.alert_message(view)
-        key = alert_key(self.budget.id, crossing.period_key, AlertKind.THRESHOLD, crossing.level)
-        root = None
-        if earlier:
-            first = earlier[0]
-            root = _thread_root(
-                self.db,
-                alert_key(self.budget.id, first.period_key, first.kind, first.level),
-                self.budget.channel_id,
-            )
-        if root is None:
-            self._enqueue(key, OutboxAction.POST, message)
-            return
-        self._enqueue(key + ":update", OutboxAction.UPDATE, message, thread_key=root)
-        self._enqueue(key, OutboxAction.POST, blocks.higher_level_reply(view), thread_key=root)
-
-    def forecast(self, alert: ForecastAlert) -> None:
-        alert_id = self._record(
-            AlertKind.FORECAST, alert.period_key, FORECAST_LEVEL, alert.spend_cu
-        )
-        if alert_id is None:
-            return
-        view = self._view("forecast", FORECAST_LEVEL, (), alert.spend_cu, alert_id, alert)
-        key = alert_key(self.budget.id, alert.period_key, AlertKind.FORECAST, FORECAST_LEVEL)
-        self._enqueue(key, OutboxAction.POST, blocks.alert_message(view))
-
-    def resolve(self, resolution: Resolution) -> None:
-        alerts.resolve_alert(
-            self.db,
-            budget_id=self.budget.id,
-            period_key=resolution.period_key,
-            level=resolution.level,
-            now=self.now,
-        )
-        fired = alert_key(
-            self.budget.id, resolution.period_key, AlertKind.THRESHOLD, resolution.level
-        )
-        root = _thread_root(self.db, fired, self.budget.channel_id)
-        if root:
-            reply = blocks.resolved_reply(
-                resolution.level, resolution.spend_cu, resolution.limit_cu
-            )
-            key = f"resolve:{self.budget.id}:{resolution.period_key}:{resolution.level}"
-            self._enqueue(key, OutboxAction.POST, reply, thread_key=root)
-
-    def _record(self, kind: AlertKind, period_key: str, level: int, spend: float) -> int | None:
-        return alerts.record_alert(
-            self.db,
-            budget_id=self.budget.id,
-            period_key=period_key,
-            kind=kind,
-            level=level,
+def _write_budget(
+    db: Database,
+    budget: Budget,
+    period: Period,
+    decisions: Decisions,
+    current: Alert | None,
+    spend: float,
+    attribution: Attribution | None,
+    now: datetime,
+) -> None:
+    """The alert's new state and events; what the check saw, for re-arming on edits."""
+    if current is not None and not current.state.closed:
+        alerts.saw_spend(db, current, spend, period, now=now)
+    for change in decisions.changes:
+        alerts.apply_change(
+            db,
+            budget_id=budget.id,
+            channel_id=budget.channel_id,
+            change=change,
+            period=period,
             spend_cu=spend,
-            limit_cu=self.budget.limit_cu,
-            now=self.now,
+            limit_cu=budget.limit_cu,
+            projection=decisions.projection,
+            # Culprits are worth showing for what was crossed, not for a "back under".
+            attribution=attribution
+            if any(e.kind in (EventKind.LEVEL, EventKind.FORECAST) for e in change.events)
+            else None,
+            now=now,
         )
-
-    def _view(
-        self,
-        kind: str,
-        level: int,
-        passed: tuple[int, ...],
-        spend: float,
-        alert_id: int,
-        projected: ForecastAlert | None,
-    ) -> blocks.AlertView:
-        return blocks.AlertView(
-            alert_id=alert_id,
-            budget_id=self.budget.id,
-            budget_label=f"Budget {self.budget.label}",
-            period_label=_period_label(self.period, self.tz),
-            tz=self.tz,
-            kind=kind,
-            level=level,
-            passed=passed,
-            spend_cu=spend,
-            limit_cu=self.budget.limit_cu,
-            time_left=None if self.period.kind.is_rolling else self.period.time_left(self.now),
-            forecast=projected.forecast if projected else None,
-            attribution=self.attribution,
-            open_url=team_url(self.settings.app_url),
-        )
-
-    def _enqueue(
-        self,
-        key: str,
-        action: OutboxAction,
-        payload: dict[str, Any],
-        *,
-        thread_key: str | None = None,
-    ) -> None:
-        _enqueue(
-            self.db,
-            self.result,
-            key=key,
-            workspace_id=self.budget.workspace_id,
-            channel_id=self.budget.channel_id,
-            action=action,
-            payload=payload,
-            now=self.now,
-            budget_id=self.budget.id,
-            thread_key=thread_key,
-        )
-
-
-def _period_label(period: Period, tz: str) -> str:
-    if period.kind.is_rolling:
-        return f"the rolling {period.kind.value} window"
-    local = period.start.astimezone(ZoneInfo(tz))
-    names = {
-        PeriodKind.DAILY: local.strftime("%a %d %b"),
-        PeriodKind.WEEKLY: f"the week of {local.strftime('%d %b')}",
-        PeriodKind.MONTHLY: local.strftime("%B %Y"),
-        PeriodKind.BILLING: "this billing period",
-    }
-    return f"{names[period.kind]} ({tz})"
-
-
-def _thread_root(db: Database, key: str, channel_id: str) -> str | None:
-    """The key of the top-level message a thread hangs from (the alert's post or its parent),
-    if it is in `channel_id`: after the budget moved to another channel, a higher level is a
-    new message there rather than a reply to a thread it cannot reach."""
-    item = outbox.get_item(db, key)
-    if item is None or item.channel_id != channel_id:
-        return None
-    return item.thread_key or item.dedup_key
 
 
 def _enqueue(
@@ -448,6 +337,7 @@ def _enqueue(
         action=action,
         payload=payload,
         now=now,
+        expires_at=now + HEALTH_NOTICE_TTL,
         budget_id=budget_id,
         thread_key=thread_key,
     ):

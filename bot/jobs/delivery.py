@@ -68,6 +68,7 @@ class DrainReport:
     failed: int = 0
     waiting: int = 0
     requeued: int = 0
+    dropped: int = 0
 
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
@@ -82,11 +83,23 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def drain(
-    db: Database, client_for: ClientFor, clock: Callable[[], datetime], *, limit: int = 200
+    db: Database,
+    client_for: ClientFor,
+    clock: Callable[[], datetime],
+    *,
+    limit: int = 200,
+    workspace_id: str | None = None,
 ) -> DrainReport:
-    """Deliver every due outbox row once; what fails now is rescheduled, never dropped."""
+    """Deliver every due outbox row once (of one workspace, if given); what fails now is
+    rescheduled until it lands or stops mattering (its expiry), then dropped, not sent late."""
     report = DrainReport()
-    for item in outbox.due_items(db, clock(), limit=limit):
+    now = clock()
+    report.dropped += outbox.drop_expired(db, now)
+    outbox.prune(db, now)
+    for item in outbox.due_items(db, now, limit=limit, workspace_id=workspace_id):
+        if item.expires_at is not None and item.expires_at <= clock():
+            report.dropped += outbox.drop_expired(db, clock())
+            continue
         await _deliver(db, item, client_for, clock, report)
     return report
 
@@ -100,13 +113,17 @@ async def _deliver(
 ) -> None:
     parent = outbox.get_item(db, item.thread_key) if item.thread_key else None
     if item.thread_key:
+        if parent is not None and parent.status is OutboxStatus.DROPPED:
+            outbox.mark_dropped(db, item.id, reason="its first message was dropped", now=clock())
+            report.dropped += 1
+            return
         if parent is None or parent.status is OutboxStatus.FAILED:
             # The parent's error is the cause an admin can act on (invite the bot, …).
             cause = parent.last_error if parent and parent.last_error else None
             outbox.mark_failed(db, item.id, error=cause or "its first message was never delivered")
             report.failed += 1
             return
-        if parent.status is not OutboxStatus.SENT:
+        if parent.ts is None:
             report.waiting += 1  # the parent is ahead in the queue or retrying
             return
     thread_ts = parent.ts if parent else None
@@ -143,8 +160,8 @@ async def _deliver(
         )
         report.retried += 1
         return
-    outbox.mark_sent(db, item.id, ts=ts, now=clock())
-    report.sent += 1
+    if outbox.mark_sent(db, item, ts=ts, now=clock()):
+        report.sent += 1
     # Whatever stopped earlier messages here is fixed now (the bot was invited, the token
     # replaced): send them after all — nothing is lost.
     report.requeued += outbox.requeue_failed(

@@ -36,6 +36,8 @@ from bot.store.digests import Digest
 from bot.store.outbox import OutboxAction
 
 log = logging.getLogger(__name__)
+# Yesterday's digest, posted in the evening after an outage, is news nobody needs.
+DIGEST_TTL = timedelta(hours=6)
 
 CHART_DAYS = 14
 CHART_SERIES = 5  # top models drawn; the rest is "Other"
@@ -288,6 +290,7 @@ def enqueue_digest(
             action=OutboxAction.POST,
             payload=message,
             now=now,
+            expires_at=now + DIGEST_TTL,
         ):
             queued.append({"key": key, "channel": digest.channel_id, **message})
         if png is not None:
@@ -305,6 +308,7 @@ def enqueue_digest(
                 action=OutboxAction.UPLOAD,
                 payload=upload,
                 now=now,
+                expires_at=now + DIGEST_TTL,
                 thread_key=key,
             ):
                 queued.append({"key": key + ":chart", "channel": digest.channel_id, **upload})

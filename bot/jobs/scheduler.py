@@ -20,7 +20,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.jobs.check import run_check
-from bot.jobs.delivery import drain
 from bot.jobs.digest import CATCH_UP, is_due, run_digest
 from bot.runtime import Runtime
 from bot.store.digests import Digest, list_digests
@@ -115,7 +114,7 @@ class Scheduler:
             await self._deliver()
 
     async def _deliver(self) -> None:
-        report = await drain(self.runtime.db, self.runtime.slack_for, self.clock)
+        report = await self.runtime.deliver(self.clock)
         if report.sent or report.failed:
             log.info(
                 "delivered %d, failed %d, retrying %d", report.sent, report.failed, report.retried

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from bot.budgets.evaluate import AlertKind
 from bot.budgets.forecast import Forecast, forecast
 from bot.budgets.periods import Period
 from bot.budgets.spend import scope_series, scope_spend, window_for
@@ -53,12 +52,16 @@ async def read_statuses(
     """
     problems = outbox.delivery_problems(db, budgets[0].workspace_id) if budgets else {}
     try:
-        periods = await periods_for(client, budgets, tz, now)
-        responses = await read_windows(client, budgets, periods, now)
+        periods, unreadable = await periods_for(client, budgets, tz, now)
+        readable = [b for b in budgets if b.id in periods]
+        responses = await read_windows(client, readable, periods, now)
     except ScenarioError as exc:
         return [_status(db, b, None, None, None, problems) for b in budgets], exc
     statuses = []
     for budget in budgets:
+        if budget.id not in periods:
+            statuses.append(_status(db, budget, None, None, None, problems))
+            continue
         period = periods[budget.id]
         response = responses[window_for(budget.scope, period, now)]
         spend = scope_spend(budget.scope, response)
@@ -70,7 +73,7 @@ async def read_statuses(
             series=scope_series(budget.scope, response),
         )
         statuses.append(_status(db, budget, period, spend, projection, problems))
-    return statuses, None
+    return statuses, unreadable
 
 
 def _status(
@@ -83,12 +86,8 @@ def _status(
 ) -> BudgetStatus:
     level = None
     if period is not None:
-        open_levels = [
-            row.level
-            for row in alerts.alerts_in_period(db, budget.id, period)
-            if row.kind is AlertKind.THRESHOLD and row.resolved_at is None
-        ]
-        level = max(open_levels, default=None)
+        current, _ = alerts.current_alert(db, budget.id, period)
+        level = current.state.top_level if current and not current.state.closed else None
     return BudgetStatus(
         budget=budget,
         period=period,

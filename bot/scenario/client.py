@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.scenario.errors import (
     MAX_RANGE_DAYS,
     BadCredentials,
@@ -169,10 +169,7 @@ class ScenarioClient:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ScenarioClient:
         """Build from :class:`bot.config.Settings`; ``kwargs`` override (tests, simulator)."""
-        if not settings.scenario_sdk_api_key or settings.scenario_sdk_api_secret is None:
-            raise ConfigError(
-                "SCENARIO_SDK_API_KEY and SCENARIO_SDK_API_SECRET are required to reach Scenario"
-            )
+        settings.require_scenario_credentials()
         options: dict[str, Any] = {
             "base_url": settings.scenario_base,
             "api_key": settings.scenario_sdk_api_key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ from bot.slack.directory import DirectoryCache
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +52,14 @@ class Deps:
 
     def timezone_of(self, team_id: str) -> str:
         return self.runtime.timezone_of(team_id)
+
+    async def deliver_now(self, team_id: str) -> None:
+        """After a change that an alert message shows (a snooze, an acknowledgement, an
+        edit): edit it now, while the person looks, rather than at the next delivery."""
+        try:
+            await self.runtime.deliver(self.clock, workspace_id=team_id)
+        except Exception:  # the scheduler delivers it soon anyway; the change is recorded
+            log.exception("delivery after a change failed")
 
 
 def web_client(settings: Settings) -> AsyncWebClient:

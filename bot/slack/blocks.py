@@ -22,27 +22,30 @@ BAR_CELLS = 12
 ACTION_SNOOZE = "budget_snooze_24h"
 ACTION_ACKNOWLEDGE = "alert_acknowledge"
 ACTION_OPEN = "open_in_scenario"
+STATUS_SNOOZE = "alert_status_snooze"
+STATUS_ACK = "alert_status_ack"
 
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """Everything an alert message says, already decided by the check cycle."""
+    """Everything an alert message shows: the alert's latest state, already decided."""
 
     alert_id: int
     budget_id: int
-    budget_label: str
+    budget_label: str  # may hold a Scenario name: escaped here, where it meets mrkdwn
     period_label: str
     tz: str
-    kind: str  # "threshold" or "forecast"
-    level: int
-    passed: tuple[int, ...]
+    top_level: int | None
+    forecast_announced: bool
     spend_cu: float
     limit_cu: float
     time_left: timedelta | None
     forecast: Forecast | None
+    period_end: datetime | None
     attribution: Attribution
     open_url: str
-    status_line: str | None = None
+    acknowledged: tuple[str, datetime] | None = None  # who, when
+    snoozed: tuple[str, datetime] | None = None  # who, until
 
 
 def cu(value: float) -> str:
@@ -118,38 +121,62 @@ def button(text: str, action_id: str, *, value: str | None = None, url: str | No
     return element
 
 
+def alert_title(view: AlertView) -> tuple[str, str]:
+    """The icon and the plain title (a header is plain text: nothing in it is parsed)."""
+    if view.top_level is not None:
+        icon = "🔴" if view.top_level >= 100 else "🟠" if view.top_level >= 80 else "🟡"
+        return icon, f"{view.budget_label}: {view.top_level} % of budget reached"
+    if view.forecast_announced:
+        return "🔮", f"{view.budget_label}: on track to exceed its limit"
+    used = percent(view.spend_cu, view.limit_cu)
+    return "✅", f"{view.budget_label}: back under its thresholds ({used})"
+
+
+def likely_range(projection: Forecast) -> str:
+    """`9,800–11,200 CU`: the cautious end (which alerts) to the end at today's pace."""
+    low, high = cu(projection.projected_cu), cu(projection.high_cu)
+    return low if low == high else f"{low.removesuffix(' CU')}–{high}"
+
+
+def forecast_line(projection: Forecast, tz: str, end: datetime | None) -> str:
+    # The last day of the period, not its end instant (midnight, the next day).
+    by = (
+        f" by {(end - timedelta(seconds=1)).astimezone(ZoneInfo(tz)).strftime('%d %b')}"
+        if end
+        else ""
+    )
+    line = f"📈 Forecast: likely {likely_range(projection)}{by}"
+    if projection.exhaustion_at is not None:
+        line += f"; the limit is reached around {local_time(projection.exhaustion_at, tz)}"
+    return line
+
+
 def alert_message(view: AlertView) -> Json:
     used = percent(view.spend_cu, view.limit_cu)
-    if view.kind == "forecast":
-        icon, title = "🔮", f"{view.budget_label}: on track to exceed its limit"
-    else:
-        icon = "🔴" if view.level >= 100 else "🟠" if view.level >= 80 else "🟡"
-        title = f"{view.budget_label}: {view.level} % of budget reached"
-    text = f"{icon} {title} — {cu(view.spend_cu)} of {cu(view.limit_cu)} ({used})"
+    icon, title = alert_title(view)
+    text = f"{icon} {escape(title)} — {cu(view.spend_cu)} of {cu(view.limit_cu)} ({used})"
 
     lines = [f"*{cu(view.spend_cu)}* of {cu(view.limit_cu)} · *{used}* used"]
-    if len(view.passed) > 1:
-        passed = ", ".join(f"{level} %" for level in view.passed)
-        lines.append(f"Crossed {passed} since the last check.")
     lines.append(progress_bar(view.spend_cu, view.limit_cu))
     if view.time_left is not None:
         lines.append(f"⏳ {duration(view.time_left)} left in {view.period_label}")
     else:
         lines.append(f"⏳ {view.period_label}")
     if view.forecast is not None:
-        line = f"📈 Forecast: {cu(view.forecast.projected_cu)} by the end of the period"
-        if view.forecast.exhaustion_at is not None:
-            line += (
-                f"; the limit is reached around {local_time(view.forecast.exhaustion_at, view.tz)}"
-            )
-        lines.append(line)
+        lines.append(forecast_line(view.forecast, view.tz, view.period_end))
 
     blocks: list[Json] = [header(f"{icon} {title}"), section("\n".join(lines))]
     blocks += _culprit_sections(view.attribution, view.spend_cu)
     if view.attribution.partial:
         blocks.append(context("Job list based on the most recent activity only."))
-    if view.status_line:
-        blocks.append(context(view.status_line))
+    if view.snoozed is not None:
+        who, until = view.snoozed
+        line = context(f"💤 Snoozed by <@{who}> until {when(until, view.tz)}")
+        blocks.append(line | {"block_id": STATUS_SNOOZE})
+    if view.acknowledged is not None:
+        who, at = view.acknowledged
+        line = context(f"✅ Acknowledged by <@{who}> · {when(at, view.tz)}")
+        blocks.append(line | {"block_id": STATUS_ACK})
     blocks.append(
         {
             "type": "actions",
@@ -162,6 +189,12 @@ def alert_message(view: AlertView) -> Json:
         }
     )
     return {"text": text, "blocks": blocks}
+
+
+def when(instant: datetime, tz: str) -> str:
+    """A time every reader sees in their own timezone; the workspace's local time otherwise."""
+    fallback = f"{local_time(instant, tz)} ({tz})"
+    return f"<!date^{int(instant.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def _culprit_sections(attribution: Attribution, total: float) -> list[Json]:
@@ -197,17 +230,43 @@ def _job_line(job: JobCulprit) -> str:
     return clip(line, 500)
 
 
-def higher_level_reply(view: AlertView) -> Json:
-    text = (
-        f"⬆️ Now at {percent(view.spend_cu, view.limit_cu)}: crossed {view.level} % "
-        f"({cu(view.spend_cu)} of {cu(view.limit_cu)})."
+def reply(text: str) -> Json:
+    return {"text": text, "blocks": [section(text)]}
+
+
+def level_reply(level: int, spend: float, limit: float) -> Json:
+    return reply(
+        f"⬆️ Now at {percent(spend, limit)}: crossed {level} % ({cu(spend)} of {cu(limit)})."
     )
-    return {"text": text, "blocks": [section(text)]}
 
 
-def resolved_reply(level: int, spend: float, limit: float) -> Json:
-    text = f"✅ Back under {level} %: {cu(spend)} of {cu(limit)} in the window."
-    return {"text": text, "blocks": [section(text)]}
+def forecast_reply(projection: Forecast | None, tz: str, end: datetime | None) -> Json:
+    line = forecast_line(projection, tz, end) if projection else "📈 Forecast over the limit."
+    return reply(f"🔮 On track to exceed the limit. {line.removeprefix('📈 ')}")
+
+
+def back_under_reply(level: int, spend: float, limit: float) -> Json:
+    return reply(f"✅ Back under {level} %: {cu(spend)} of {cu(limit)} in the window.")
+
+
+def edited_reply(actor: str, limit: float, thresholds: list[int], spend: float) -> Json:
+    levels = ", ".join(f"{level} %" for level in thresholds)
+    return reply(
+        f"✏️ <@{actor}> changed the budget: limit {cu(limit)}, alerts at {levels}. "
+        f"Levels above the {cu(spend)} spent so far will alert again."
+    )
+
+
+def snoozed_reply(actor: str, until: datetime, tz: str) -> Json:
+    return reply(f"💤 <@{actor}> snoozed this budget until {when(until, tz)}.")
+
+
+def unsnoozed_reply(actor: str) -> Json:
+    return reply(f"🔔 <@{actor}> ended the snooze: this budget alerts again.")
+
+
+def acknowledged_reply(actor: str) -> Json:
+    return reply(f"👀 <@{actor}> acknowledged this alert.")
 
 
 def scenario_health_message(

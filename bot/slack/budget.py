@@ -26,7 +26,7 @@ from bot.slack import budget_blocks as render
 from bot.slack import budget_ops
 from bot.slack.admins import REFUSAL
 from bot.slack.app import Deps
-from bot.slack.blocks import Json
+from bot.slack.blocks import Json, escape
 from bot.slack.budget_ops import Draft, Refusal
 from bot.slack.grammar import (
     BudgetAdd,
@@ -78,9 +78,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         await handle_remove_confirm(deps, client, respond, body)
 
-    async def on_remove_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_remove_cancel(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
-        await handle_remove_cancel(deps, respond, body)
+        await handle_remove_cancel(deps, client, respond, body)
 
     app.command(COMMAND)(on_budget)
     app.action(render.ACTION_REMOVE_CONFIRM)(on_remove_confirm)
@@ -203,6 +205,7 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
         case BudgetUnsnooze(budget_id=budget_id):
             budget = get_budget(deps.db, asked.team_id, budget_id)
             was = alerts.unsnooze(deps.db, asked.team_id, budget.id, actor=asked.user_id, now=now)
+            await deps.deliver_now(asked.team_id)
             await asked.answer(render.unsnoozed(budget, was_snoozed=was))
         case BudgetDigest():
             await _digest(asked, request, now)
@@ -257,6 +260,7 @@ async def _snooze(asked: _Asked, request: BudgetSnooze, now: datetime) -> None:
     else:
         until = await _period_end(asked, budget, now)
     alerts.snooze(deps.db, asked.team_id, budget.id, until, actor=asked.user_id, now=now)
+    await deps.deliver_now(asked.team_id)
     await asked.answer(render.snoozed(budget, until, asked.tz, until_reset=request.until_reset))
 
 
@@ -268,11 +272,13 @@ async def _period_end(asked: _Asked, budget: Budget, now: datetime) -> datetime:
     try:
         # Only a billing period needs Scenario (the plan period); calendar ones are local.
         client = await asked.deps.scenario_for(asked.team_id)
-        periods = await periods_for(client, [budget], asked.tz, now)
+        periods, unreadable = await periods_for(client, [budget], asked.tz, now)
+        if unreadable is not None:
+            raise unreadable
     except ScenarioError as exc:
         raise Refusal(
-            f"I couldn't read the billing period from Scenario: {exc.message} Try a duration"
-            f" instead, like `/budget snooze {budget.id} 1d`."
+            f"I couldn't read the billing period from Scenario: {escape(exc.message)}"
+            f" Try a duration instead, like `/budget snooze {budget.id} 1d`."
         ) from None
     except (ConfigError, ValueError):
         raise Refusal(
@@ -331,6 +337,23 @@ def _pressed(body: dict[str, Any]) -> tuple[str, str, int | None]:
     return team, user.get("id") or "", int(value) if value.isdigit() else None
 
 
+async def _refuse_non_admin(
+    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, team_id: str, user_id: str
+) -> bool:
+    """Either button of the removal question is for admins: refuse anyone else (True)."""
+    if await deps.admins.is_admin(client, team_id, user_id):
+        return False
+    # The question stays up for an admin to answer; only the presser sees the refusal.
+    message = render.notice(REFUSAL)
+    await respond(
+        text=message["text"],
+        blocks=message["blocks"],
+        response_type="ephemeral",
+        replace_original=False,
+    )
+    return True
+
+
 async def handle_remove_confirm(
     deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
 ) -> None:
@@ -338,15 +361,7 @@ async def handle_remove_confirm(
     try:
         if budget_id is None:
             return
-        if not await deps.admins.is_admin(client, team_id, user_id):
-            # The question stays up for an admin to answer; only the presser sees the refusal.
-            message = render.notice(REFUSAL)
-            await respond(
-                text=message["text"],
-                blocks=message["blocks"],
-                response_type="ephemeral",
-                replace_original=False,
-            )
+        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
             return
         try:
             budget = delete_budget(deps.db, team_id, budget_id, actor=user_id, now=deps.clock())
@@ -361,13 +376,22 @@ async def handle_remove_confirm(
         await respond(text=message["text"], blocks=message["blocks"], replace_original=False)
 
 
-async def handle_remove_cancel(deps: Deps, respond: AsyncRespond, body: dict[str, Any]) -> None:
-    team_id, _, budget_id = _pressed(body)
-    if budget_id is None:
-        return
+async def handle_remove_cancel(
+    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
+) -> None:
+    team_id, user_id, budget_id = _pressed(body)
     try:
-        budget: Budget | None = get_budget(deps.db, team_id, budget_id)
-    except BudgetNotFound:
-        budget = None
-    message = render.kept(budget, budget_id)
-    await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
+        if budget_id is None:
+            return
+        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
+            return
+        try:
+            budget: Budget | None = get_budget(deps.db, team_id, budget_id)
+        except BudgetNotFound:
+            budget = None
+        message = render.kept(budget, budget_id)
+        await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
+    except Exception:
+        log.exception("keeping budget %s failed", budget_id)
+        message = render.notice(OOPS)
+        await respond(text=message["text"], blocks=message["blocks"], replace_original=False)

@@ -1,6 +1,10 @@
 """Block Kit answers of `/budget`: the list, a saved budget, history, help, the removal
 confirmation and the one-line confirmations. Pure: plain data in, `{"text", "blocks"}` out.
 
+Budget labels carry a Scenario name (`scope_name`): every label, scope name and error from
+Scenario is escaped once, here, where it goes into mrkdwn (the sections and the top-level
+`text` alike); headers and buttons are plain text and never carry one.
+
 Every answer stays within Slack's limits whatever the data: at most 50 blocks, and well
 under the ~13k characters of blocks where Slack starts refusing a message
 (`msg_blocks_too_long`) — long lists turn into compact lines and end in "…and N more".
@@ -25,6 +29,8 @@ from bot.slack.blocks import (
     context,
     cu,
     duration,
+    escape,
+    forecast_line,
     header,
     local_time,
     percent,
@@ -84,7 +90,8 @@ def period_words(period: str) -> str:
 
 
 def scope_words(scope: str, name: str | None) -> str:
-    """`project Marketing`, `the whole team`; from a Scope's text form (`project:proj_1`)."""
+    """`project Marketing`, `the whole team`; from a Scope's text form (`project:proj_1`).
+    mrkdwn: the name is escaped."""
     kind_text, _, ref = scope.partition(":")
     if kind_text == ScopeKind.TEAM.value:
         return "the whole team"
@@ -92,12 +99,17 @@ def scope_words(scope: str, name: str | None) -> str:
         kind = _SCOPE_WORDS[ScopeKind(kind_text)]
     except ValueError:
         kind = kind_text
-    return f"{kind} {name or ref}"
+    return f"{kind} {escape(name or ref)}"
 
 
 def thresholds_words(thresholds: Sequence[int], forecast: bool) -> str:
     text = "alerts at " + ", ".join(str(t) for t in sorted(thresholds)) + " %"
     return text + (" + forecast" if forecast else "")
+
+
+def mrkdwn_label(budget: Budget) -> str:
+    """The budget's label as mrkdwn: `#3 Marketing monthly`, its Scenario name escaped."""
+    return escape(budget.label)
 
 
 def summary(budget: Budget) -> str:
@@ -131,10 +143,8 @@ def _forecast_line(status: BudgetStatus, tz: str) -> str | None:
         return None  # nothing known, or a window that never ends: nothing to project to
     if status.forecast is None:
         return "📈 Forecast: too early in the period to say"
-    line = f"📈 Forecast: {cu(status.forecast.projected_cu)} at period end"
-    if status.forecast.exhaustion_at is not None:
-        line += f"; limit reached around {local_time(status.forecast.exhaustion_at, tz)}"
-    elif status.forecast.projected_cu > budget.limit_cu:
+    line = forecast_line(status.forecast, tz, status.period.end if status.period else None)
+    if status.forecast.exhaustion_at is None and status.forecast.projected_cu > budget.limit_cu:
         line += " (over the limit)"
     return line
 
@@ -142,7 +152,7 @@ def _forecast_line(status: BudgetStatus, tz: str) -> str | None:
 def status_text(status: BudgetStatus, tz: str, now: datetime) -> str:
     """The detailed view of one budget: what it is, spend, forecast, state."""
     budget = status.budget
-    lines = [f"*{budget.label}* — {summary(budget)}", _spend_line(status, now)]
+    lines = [f"*{mrkdwn_label(budget)}* — {summary(budget)}", _spend_line(status, now)]
     if (forecast := _forecast_line(status, tz)) is not None:
         lines.append(forecast)
     lines.append(f"State: {status.state(tz, now)}")
@@ -159,7 +169,7 @@ def status_line(status: BudgetStatus, tz: str, now: datetime) -> str:
             f"{cu(status.spend).removesuffix(' CU')} / {cu(budget.limit_cu)}"
             f" ({percent(status.spend, budget.limit_cu)})"
         )
-    parts = [f"• *{budget.label}* {spend}"]
+    parts = [f"• *{mrkdwn_label(budget)}* {spend}"]
     if status.forecast is not None:
         parts.append(f"📈 {cu(status.forecast.projected_cu)}")
     parts += [status.state(tz, now), f"<#{budget.channel_id}>"]
@@ -207,7 +217,7 @@ def budget_list(
     head: list[Json] = [header(f"Budgets ({count})")]
     if error:
         head.append(
-            section(f"⚠️ Spend is unavailable right now — I couldn't read Scenario: {error}")
+            section(f"⚠️ Spend is unavailable right now — I couldn't read Scenario: {escape(error)}")
         )
     foot = context(f"Times in {tz} · `/budget history` for alerts and changes · `/budget help`")
 
@@ -221,7 +231,7 @@ def budget_list(
 
     # The notification names a few budgets; the blocks carry the rest.
     text = f"{count} budget{'s' if count != 1 else ''}: " + ", ".join(
-        f"{clip(s.budget.label, 80)} "
+        f"{escape(clip(s.budget.label, 80))} "
         + (percent(s.spend, s.budget.limit_cu) if s.spend is not None else "?")
         for s in statuses[:TEXT_BUDGETS]
     )
@@ -280,19 +290,19 @@ def saved_budget(
     """The budget as saved, with its current spend; `before` (for an edit) adds what changed."""
     budget = status.budget
     if before is None:
-        title = f"✅ Budget {budget.label} added"
+        title = f"✅ Budget {mrkdwn_label(budget)} added"
         changed: list[str] = []
     else:
-        title = f"✅ Budget {budget.label} updated"
+        title = f"✅ Budget {mrkdwn_label(budget)} updated"
         changed = changes(before.as_audit(), budget.as_audit())
         if not changed:
-            title = f"Budget {budget.label} already was like that — nothing changed"
+            title = f"Budget {mrkdwn_label(budget)} already was like that — nothing changed"
     blocks: list[Json] = [section(f"*{title}*")]
     if changed:
         blocks += _packed([f"• {c}" for c in changed], title="*Changed*")
     blocks.append(section(status_text(status, tz, now)))
     if error:
-        blocks.append(context(f"⚠️ Current spend is unavailable: {error}"))
+        blocks.append(context(f"⚠️ Current spend is unavailable: {escape(error)}"))
     blocks.append(context(f"`/budget edit {budget.id} …` changes it · `/budget list` shows all"))
     text = f"{title}: {summary(budget)}"
     return {"text": clip(text, TEXT_LIMIT), "blocks": blocks}
@@ -343,14 +353,14 @@ _FIELDS: tuple[tuple[str, str, Any], ...] = (
 def remove_confirmation(budget: Budget) -> Json:
     """The question itself is the confirmation: no extra dialog behind the Remove button."""
     text = (
-        f"Remove budget *{budget.label}*? ({summary(budget)})\n"
+        f"Remove budget *{mrkdwn_label(budget)}*? ({summary(budget)})\n"
         "Its alerts and snooze go with it; the audit trail keeps a record."
     )
     remove = button("Remove", ACTION_REMOVE_CONFIRM, value=str(budget.id))
     remove["style"] = "danger"
     keep = button("Keep it", ACTION_REMOVE_CANCEL, value=str(budget.id))
     return {
-        "text": clip(f"Remove budget {budget.label}?", TEXT_LIMIT),
+        "text": clip(f"Remove budget {mrkdwn_label(budget)}?", TEXT_LIMIT),
         "blocks": [
             section(text),
             {
@@ -372,7 +382,7 @@ def form_refused(error: str | None, budget_id: int | None) -> Json:
 
 
 def removed(budget: Budget, actor: str) -> Json:
-    return notice(f"🗑️ Removed budget *{budget.label}* ({summary(budget)}) — by <@{actor}>.")
+    return notice(f"🗑️ Removed budget *{mrkdwn_label(budget)}* ({summary(budget)}) — by <@{actor}>.")
 
 
 def already_removed(budget_id: int) -> Json:
@@ -380,8 +390,8 @@ def already_removed(budget_id: int) -> Json:
 
 
 def kept(budget: Budget | None, budget_id: int) -> Json:
-    label = budget.label if budget is not None else f"#{budget_id}"
-    return notice(f"Kept. Budget *{label}* stays as it was.")
+    shown = mrkdwn_label(budget) if budget is not None else f"#{budget_id}"
+    return notice(f"Kept. Budget *{shown}* stays as it was.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,15 +402,17 @@ def kept(budget: Budget | None, budget_id: int) -> Json:
 def snoozed(budget: Budget, until: datetime, tz: str, *, until_reset: bool) -> Json:
     why = ", when its current period ends" if until_reset else ""
     return notice(
-        f"💤 Budget *{budget.label}* is snoozed until *{local_time(until, tz)}* {tz}{why}."
+        f"💤 Budget *{mrkdwn_label(budget)}* is snoozed until *{local_time(until, tz)}* {tz}{why}."
         f" No alerts until then; `/budget unsnooze {budget.id}` ends it sooner."
     )
 
 
 def unsnoozed(budget: Budget, *, was_snoozed: bool) -> Json:
     if not was_snoozed:
-        return notice(f"Budget *{budget.label}* wasn't snoozed — nothing changed.")
-    return notice(f"🔔 Budget *{budget.label}* is no longer snoozed; its alerts are back on.")
+        return notice(f"Budget *{mrkdwn_label(budget)}* wasn't snoozed — nothing changed.")
+    return notice(
+        f"🔔 Budget *{mrkdwn_label(budget)}* is no longer snoozed; its alerts are back on."
+    )
 
 
 def digest_set(channel_id: str, at: time, tz: str, *, before: time | None) -> Json:
@@ -467,8 +479,9 @@ def history(
 
 
 def _label(budget_id: int, labels: Mapping[int, str]) -> str:
-    # Clipped so that what happened still fits on the line after a very long name.
-    return clip(labels.get(budget_id, f"#{budget_id}"), LABEL_LIMIT)
+    # Clipped so that what happened still fits on the line after a very long name; then
+    # escaped (`labels` are the budgets' labels as stored, with their Scenario names).
+    return escape(clip(labels.get(budget_id, f"#{budget_id}"), LABEL_LIMIT))
 
 
 def _alert_line(row: AlertRow, labels: Mapping[int, str], tz: str) -> str:
@@ -487,7 +500,7 @@ def _alert_line(row: AlertRow, labels: Mapping[int, str], tz: str) -> str:
 
 def _who(actor: str) -> str:
     # Slack user IDs start with U or W; anything else (the bot itself, a script) is a name.
-    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9_]{2,}", actor) else actor
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9_]{2,}", actor) else escape(actor)
 
 
 def _entry_line(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
@@ -547,7 +560,7 @@ def _target_label(
         # Named as it was then: the budget may since have been changed or removed.
         ref = str(snapshot.get("scope", "")).partition(":")[2]
         name = snapshot.get("scope_name") or ref or "Team"
-        return clip(f"#{ident} {name} {snapshot['period']}", LABEL_LIMIT)
+        return escape(clip(f"#{ident} {name} {snapshot['period']}", LABEL_LIMIT))
     return _label(int(ident), labels)
 
 

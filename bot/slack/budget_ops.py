@@ -13,13 +13,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, ScopeKind
 from bot.scenario.errors import ScenarioError
 from bot.slack.app import Deps
+from bot.slack.blocks import escape
 from bot.slack.directory import Found, describe, match
 from bot.slack.grammar import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
 from bot.store.budgets import Budget, BudgetNotFound, NewBudget, create_budget, update_budget
 
 
 class Refusal(Exception):
-    """Why a change cannot be made, in words fit for the person who asked. Nothing changed."""
+    """Why a change cannot be made, in words fit for the person who asked. Nothing changed.
+
+    The text is mrkdwn: names in it (from Scenario or typed) are escaped where it is made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,9 @@ async def resolve_scope(
     try:
         directory = await deps.directory.get(await deps.scenario_for(team_id))
     except ScenarioError as exc:
-        raise Refusal(f"I couldn't reach Scenario to look up “{text}”: {exc.message}") from None
+        raise Refusal(
+            f"I couldn't reach Scenario to look up “{escape(text)}”: {escape(exc.message)}"
+        ) from None
     entries = {
         ScopeKind.PROJECT: directory.projects,
         ScopeKind.USER: directory.members,
@@ -166,6 +171,10 @@ async def edit_budget(
     if draft.forecast is not None:
         changes["forecast"] = draft.forecast
     try:
-        return update_budget(deps.db, team_id, budget_id, changes, actor=user_id, now=deps.clock())
+        budget = update_budget(
+            deps.db, team_id, budget_id, changes, actor=user_id, now=deps.clock()
+        )
     except BudgetNotFound as exc:
         raise Refusal(f"{exc} — `/budget list` shows their numbers.") from None
+    await deps.deliver_now(team_id)  # the alert's message shows the new limit at once
+    return budget

@@ -1,11 +1,24 @@
-"""The daily digest message. Pure: gathered data in, `{"text", "blocks"}` out."""
+"""The daily digest message. Pure: gathered data in, `{"text", "blocks"}` out.
+
+Names from Scenario (budget labels, culprits) and the notes (which may quote Scenario's
+errors) arrive as they are and are escaped here, once, where they go into mrkdwn.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.slack.blocks import context, cu, culprit_line, header, percent, progress_bar, section
+from bot.slack.blocks import (
+    context,
+    cu,
+    culprit_line,
+    escape,
+    header,
+    percent,
+    progress_bar,
+    section,
+)
 
 if TYPE_CHECKING:
     from bot.budgets.attribution import Culprit
@@ -42,11 +55,12 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
         rows = []
         for status in data.budgets:
             budget = status.budget
+            label = escape(budget.label)
             if status.spend is None:
-                rows.append(f"*{budget.label}* — spend unavailable")
+                rows.append(f"*{label}* — spend unavailable")
                 continue
             rows.append(
-                f"*{budget.label}* {progress_bar(status.spend, budget.limit_cu)} "
+                f"*{label}* {progress_bar(status.spend, budget.limit_cu)} "
                 f"{cu(status.spend)} of {cu(budget.limit_cu)} "
                 f"({percent(status.spend, budget.limit_cu)})"
             )
@@ -60,7 +74,7 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
             blocks.append(section(f"*{title}*\n" + _lines(culprits, data.spend)))
     if data.alerts:
         rows = [
-            f"• {a.budget_label}: "
+            f"• {escape(a.budget_label)}: "
             + ("forecast over the limit" if a.kind == "forecast" else f"{a.level} % reached")
             + f" at {a.at.astimezone(ZoneInfo(data.tz)):%H:%M}"
             for a in data.alerts[:15]
@@ -69,7 +83,9 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
         if more > 0:
             rows.append(f"…and {more} more")
         blocks.append(section("*Alerts yesterday*\n" + "\n".join(rows)))
-    blocks.append(context(f"Times in {data.tz}. The chart follows in the thread."))
+    # The chart is drawn only from data (see `bot.jobs.digest`): promise it only then.
+    follows = " The chart follows in the thread." if data.chart else ""
+    blocks.append(context(f"Times in {data.tz}.{follows}"))
     for note in data.notes:
-        blocks.append(context(f"⚠️ {note}"))
+        blocks.append(context(f"⚠️ {escape(note)}"))
     return {"text": text, "blocks": blocks}

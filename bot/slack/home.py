@@ -58,7 +58,7 @@ DEFAULT_DIGEST_TIME = "09:00"
 
 def budget_line(status: BudgetStatus, tz: str, now: datetime) -> str:
     budget = status.budget
-    head = f"*{blocks.link(None, budget.label)}* · alerts in <#{budget.channel_id}>"
+    head = f"*{blocks.escape(budget.label)}* · alerts in <#{budget.channel_id}>"
     if status.spend is None:
         spend = (
             f"{blocks.progress_bar(0, 0)} spend unavailable · limit {blocks.cu(budget.limit_cu)}"
@@ -69,7 +69,7 @@ def budget_line(status: BudgetStatus, tz: str, now: datetime) -> str:
             f" of {blocks.cu(budget.limit_cu)} · *{blocks.percent(status.spend, budget.limit_cu)}*"
         )
         if status.forecast is not None:
-            spend += f" · 📈 {blocks.cu(status.forecast.projected_cu)} by the period's end"
+            spend += f" · 📈 likely {blocks.likely_range(status.forecast)} by the period's end"
     thresholds = ", ".join(f"{t} %" for t in budget.thresholds)
     state = f"{status.state(tz, now)} · alerts at {thresholds}"
     if budget.forecast:
@@ -78,7 +78,9 @@ def budget_line(status: BudgetStatus, tz: str, now: datetime) -> str:
 
 
 def alert_line(alert: AlertRow, label: str, tz: str) -> str:
+    """One recent alert; ``label`` is the budget's label as stored (escaped here)."""
     when = blocks.local_time(alert.fired_at, tz)
+    label = blocks.escape(label)
     amounts = f"{blocks.cu(alert.spend_cu)} of {blocks.cu(alert.limit_cu)}"
     if alert.kind is AlertKind.FORECAST:
         line = f"🔮 *{label}* on track to exceed its limit — {amounts}"
@@ -127,7 +129,8 @@ def home_view(
     if scenario_error is not None:
         top.append(
             blocks.section(
-                f"⚠️ I couldn't read Scenario just now ({scenario_error}). The budgets are "
+                f"⚠️ I couldn't read Scenario just now ({blocks.escape(scenario_error)})."
+                " The budgets are "
                 "listed without their spend; press *Refresh* in a minute."
             )
         )

@@ -33,6 +33,7 @@ from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
 from bot.slack import blocks
 from bot.slack.budget_ops import Draft, Refusal, add_budget, edit_budget, resolve_scope
 from bot.slack.grammar import ChannelRef, GrammarError, ScopeRef, parse_limit, parse_thresholds
+from bot.slack.terminal import mrkdwn_to_text
 from bot.store.budgets import Budget, BudgetNotFound, get_budget
 
 if TYPE_CHECKING:
@@ -208,7 +209,11 @@ def budget_modal_view(
 
     form: list[Json] = []
     if budget:
-        form.append(blocks.context(f"Editing *{budget.label}*. Changes go to the audit trail."))
+        form.append(
+            blocks.context(
+                f"Editing *{blocks.escape(budget.label)}*. Changes go to the audit trail."
+            )
+        )
     form += [
         _input(
             BLOCK_SCOPE_KIND,
@@ -286,7 +291,7 @@ def message_view(title: str, text: str) -> Json:
 def saved_view(budget: Budget, *, added: bool) -> Json:
     thresholds = ", ".join(f"{t} %" for t in budget.thresholds)
     lines = [
-        f"✅ *Budget {budget.label}* {'added' if added else 'saved'}.",
+        f"✅ *Budget {blocks.escape(budget.label)}* {'added' if added else 'saved'}.",
         f"{blocks.cu(budget.limit_cu)} · {PERIOD_LABELS[budget.period].lower()}"
         f" · alerts at {thresholds}" + (" · forecast alert on" if budget.forecast else ""),
         f"Alerts go to <#{budget.channel_id}> — invite me there if I'm not in it yet"
@@ -296,13 +301,14 @@ def saved_view(budget: Budget, *, added: bool) -> Json:
 
 
 def unchanged_view(budget: Budget) -> Json:
-    return message_view("Nothing changed", f"Budget *{budget.label}* is as it was.")
+    return message_view("Nothing changed", f"Budget *{blocks.escape(budget.label)}* is as it was.")
 
 
 def plain(message: str) -> str:
-    """A mrkdwn message made fit for a field error, which Slack shows as plain text."""
+    """A mrkdwn message made fit for a field error, which Slack shows as plain text: names
+    escaped for mrkdwn (`&lt;`) are shown as they are again."""
     text = re.sub(r"`([^`]*)`", r"“\1”", message)
-    return re.sub(r"\*([^*\n]+)\*", r"\1", text)[:500]
+    return mrkdwn_to_text(re.sub(r"\*([^*\n]+)\*", r"\1", text))[:500]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from bot.scenario.models import (
     cu_per_model,
     totals_per_user,
 )
-from bot.slack.blocks import Json
+from bot.slack.blocks import Json, escape
 from bot.slack.budget_ops import Refusal, resolve_scope
 from bot.slack.directory import Directory
 from bot.slack.grammar import (
@@ -84,7 +84,9 @@ async def answer(
     except RangeTooLong as exc:
         return {"text": exc.message}, False
     except ScenarioError as exc:
-        return {"text": f"Sorry — I couldn't get the usage from Scenario. {exc.message}"}, False
+        # The server's own words may be quoted in the message: data, escaped for mrkdwn.
+        sorry = f"Sorry — I couldn't get the usage from Scenario. {escape(exc.message)}"
+        return {"text": sorry}, False
     except ConfigError as exc:
         return {"text": f"Sorry — Scenario isn't set up for this workspace: {exc}"}, False
     except Exception:

@@ -1,21 +1,355 @@
-"""Alert state (one row per budget × period key × kind × level), snoozes, acknowledgements."""
+"""Alerts (one per budget and period, owning its Slack message), their events, the history
+of levels fired (`alert_state`), snoozes and acknowledgements.
+
+Every change to an alert writes its events in the same transaction; `bot.jobs.announce`
+later turns each unpublished event into outbox rows (the post, or an edit plus one thread
+reply), also in one transaction — so a crash between the two loses nothing and repeats
+nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
-from bot.budgets.evaluate import AlertKind, FiredAlert
+from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.evaluate import (
+    FORECAST_LEVEL,
+    AlertChange,
+    AlertKind,
+    AlertState,
+    BudgetRule,
+    EventKind,
+    rearm,
+)
+from bot.budgets.forecast import Forecast
 from bot.budgets.periods import Period
 from bot.store.audit import record_change
 from bot.store.db import from_text, immediate, to_text
 
+# How long an alert message about a rolling window still matters if Slack cannot take it.
+ROLLING_TTL = timedelta(hours=24)
+# A reply about someone's button press or edit, shown late, would confuse more than help.
+ACTION_TTL = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    budget_id: int
+    period_key: str
+    period_start: datetime | None  # None for rolling windows
+    period_end: datetime | None
+    state: AlertState
+    spend_cu: float  # what the latest check saw
+    limit_cu: float
+    projection: Forecast | None
+    attribution: Attribution
+    channel_id: str
+    root_key: str  # the outbox key of the message's top-level post
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+    def is_current(self, now: datetime) -> bool:
+        """Its period is still running and (rolling) the episode is open. An alert carried
+        over from before the upgrade learns its period's end from the next check; until
+        then it is not taken for the current one."""
+        if self.closed_at is not None:
+            return False
+        if self.period_end is None:
+            return self.period_key.startswith("rolling:")
+        return now < self.period_end
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    id: int
+    alert_id: int
+    kind: EventKind
+    level: int | None
+    spend_cu: float | None
+    limit_cu: float | None
+    actor: str | None
+    detail: dict[str, Any]
+    at: datetime
+    expires_at: datetime
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def current_alert(db: Database, budget_id: int, period: Period) -> tuple[Alert | None, int]:
+    """This period's alert (rolling: the window's latest episode) and how many episodes
+    the window had."""
+    if not period.kind.is_rolling:
+        rows = list(
+            db.query(
+                "SELECT * FROM alerts WHERE budget_id = ? AND period_key = ?",
+                [budget_id, period.key],
+            )
+        )
+        return (_alert(rows[0]) if rows else None), 0
+    # Episodes are `key#n`: the range ['key#', 'key$') holds exactly those ('$' follows '#').
+    rows = list(
+        db.query(
+            "SELECT * FROM alerts WHERE budget_id = ? AND period_key >= ? AND period_key < ?"
+            " ORDER BY id",
+            [budget_id, period.key + "#", period.key + "$"],
+        )
+    )
+    return (_alert(rows[-1]) if rows else None), len(rows)
+
+
+def open_alert_of(db: Database, budget_id: int, now: datetime) -> Alert | None:
+    """The budget's alert that is still current (its period running, its episode open)."""
+    rows = db.query(
+        "SELECT * FROM alerts WHERE budget_id = ? AND closed_at IS NULL ORDER BY id DESC LIMIT 3",
+        [budget_id],
+    )
+    for row in rows:
+        alert = _alert(row)
+        if alert.is_current(now):
+            return alert
+    return None
+
+
+def get_alert(db: Database, workspace_id: str, alert_id: int) -> Alert | None:
+    """The alert, only if its budget belongs to this workspace (button values are untrusted)."""
+    rows = list(
+        db.query(
+            "SELECT a.* FROM alerts a JOIN budgets b ON b.id = a.budget_id"
+            " WHERE a.id = ? AND b.workspace_id = ?",
+            [alert_id, workspace_id],
+        )
+    )
+    return _alert(rows[0]) if rows else None
+
+
+def alert_by_id(db: Database, alert_id: int) -> Alert | None:
+    rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    return _alert(rows[0]) if rows else None
+
+
+def apply_change(
+    db: Database,
+    *,
+    budget_id: int,
+    channel_id: str,
+    change: AlertChange,
+    period: Period,
+    spend_cu: float,
+    limit_cu: float,
+    projection: Forecast | None,
+    attribution: Attribution | None,
+    now: datetime,
+) -> int:
+    """Write one alert's new state and its events (inside the caller's transaction)."""
+    state = change.state
+    period_end = None if period.kind.is_rolling else period.end
+    fields = {
+        "passed": json.dumps(sorted(state.passed)),
+        "forecast": int(state.forecast),
+        "spend_cu": spend_cu,
+        "limit_cu": limit_cu,
+        "projection": _forecast_json(projection),
+        "updated_at": to_text(now),
+        "closed_at": to_text(now) if state.closed else None,
+        "period_end": to_text(period_end) if period_end else None,
+        "period_start": None if period.kind.is_rolling else to_text(period.start),
+    }
+    if change.opens:
+        cursor = db.execute(
+            "INSERT INTO alerts (budget_id, period_key, channel_id, root_key, opened_at,"
+            f" {', '.join(fields)}) VALUES (?, ?, ?, '', ?, {', '.join('?' for _ in fields)})",
+            [budget_id, state.period_key, channel_id, to_text(now), *fields.values()],
+        )
+        alert_id = int(cursor.lastrowid or 0)
+        db.execute("UPDATE alerts SET root_key = ? WHERE id = ?", [f"alert:{alert_id}", alert_id])
+    else:
+        alert_id = next(
+            db.query(
+                "SELECT id FROM alerts WHERE budget_id = ? AND period_key = ?",
+                [budget_id, state.period_key],
+            )
+        )["id"]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        db.execute(f"UPDATE alerts SET {assignments} WHERE id = ?", [*fields.values(), alert_id])
+    if attribution is not None:
+        db.execute(
+            "UPDATE alerts SET attribution = ? WHERE id = ?",
+            [json.dumps(asdict(attribution)), alert_id],
+        )
+    expires = period_end if period_end is not None else now + ROLLING_TTL
+    for event in change.events:
+        add_event(
+            db,
+            alert_id,
+            event.kind,
+            now=now,
+            expires_at=expires,
+            level=event.level,
+            spend_cu=spend_cu,
+            limit_cu=limit_cu,
+        )
+        for level in event.levels or (event.level,):
+            _log_history(
+                db, budget_id, state.period_key, event.kind, level, spend_cu, limit_cu, now
+            )
+    return alert_id
+
+
+def saw_spend(
+    db: Database, alert: Alert, spend_cu: float, period: Period, *, now: datetime
+) -> None:
+    """What the latest check saw, for re-arming on an edit (only written when it changed),
+    and the period's bounds for an alert carried over from before the upgrade."""
+    if alert.period_end is None and not period.kind.is_rolling:
+        db.execute(
+            "UPDATE alerts SET period_start = ?, period_end = ? WHERE id = ?",
+            [to_text(period.start), to_text(period.end), alert.id],
+        )
+    if alert.spend_cu != spend_cu:
+        db.execute(
+            "UPDATE alerts SET spend_cu = ?, updated_at = ? WHERE id = ?",
+            [spend_cu, to_text(now), alert.id],
+        )
+
+
+def rearm_on_edit(
+    db: Database,
+    *,
+    budget_id: int,
+    old_limit: float,
+    rule: BudgetRule,
+    rolling: bool,
+    changed: dict[str, Any],
+    actor: str,
+    now: datetime,
+    new_period: bool = False,
+) -> None:
+    """Inside the edit's transaction: the current alert's levels re-armed, and the edit
+    announced on its message. With another period or scope the budget's story starts over:
+    the current alert is closed, and the next crossing is a new message."""
+    alert = open_alert_of(db, budget_id, now)
+    if alert is None:
+        return
+    if new_period:
+        # Its key is freed: the budget's next alert in this period (or with the old period
+        # again) is a new one, with a message of its own.
+        db.execute(
+            "UPDATE alerts SET closed_at = ?, period_key = period_key || '~' || id WHERE id = ?",
+            [to_text(now), alert.id],
+        )
+        return
+    if not changed:
+        return
+    state = rearm(
+        alert.state, seen_spend=alert.spend_cu, rule=rule, old_limit=old_limit, rolling=rolling
+    )
+    db.execute(
+        "UPDATE alerts SET passed = ?, forecast = ?, limit_cu = ?, updated_at = ?,"
+        " closed_at = ? WHERE id = ?",
+        [
+            json.dumps(sorted(state.passed)),
+            int(state.forecast),
+            rule.limit_cu,
+            to_text(now),
+            to_text(now) if state.closed else None,
+            alert.id,
+        ],
+    )
+    add_event(
+        db,
+        alert.id,
+        EventKind.EDITED,
+        now=now,
+        expires_at=_action_expiry(alert, now),
+        actor=actor,
+        spend_cu=alert.spend_cu,
+        limit_cu=rule.limit_cu,
+        detail={**changed, "thresholds": list(rule.thresholds)},
+    )
+
+
+def add_event(
+    db: Database,
+    alert_id: int,
+    kind: EventKind,
+    *,
+    now: datetime,
+    expires_at: datetime,
+    level: int | None = None,
+    spend_cu: float | None = None,
+    limit_cu: float | None = None,
+    actor: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    db.execute(
+        "INSERT INTO alert_events (alert_id, kind, level, spend_cu, limit_cu, actor, detail,"
+        " at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            alert_id,
+            kind.value,
+            level,
+            spend_cu,
+            limit_cu,
+            actor,
+            json.dumps(detail or {}, default=str),
+            to_text(now),
+            to_text(expires_at),
+        ],
+    )
+
+
+def unpublished_events(db: Database, *, workspace_id: str | None = None) -> list[AlertEvent]:
+    where, params = "", []
+    if workspace_id is not None:
+        where = (
+            " AND alert_id IN (SELECT a.id FROM alerts a JOIN budgets b ON b.id = a.budget_id"
+            " WHERE b.workspace_id = ?)"
+        )
+        params = [workspace_id]
+    rows = db.query(f"SELECT * FROM alert_events WHERE published = 0{where} ORDER BY id", params)
+    return [_event(row) for row in rows]
+
+
+def events_of(db: Database, alert_id: int) -> list[AlertEvent]:
+    rows = db.query("SELECT * FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id])
+    return [_event(row) for row in rows]
+
+
+def mark_published(db: Database, event_id: int) -> None:
+    db.execute("UPDATE alert_events SET published = 1 WHERE id = ?", [event_id])
+
+
+def move_message(db: Database, alert_id: int, channel_id: str) -> str:
+    """The budget now alerts elsewhere: the alert's next event starts a message there."""
+    root_key = f"alert:{alert_id}:in:{channel_id}"
+    db.execute(
+        "UPDATE alerts SET channel_id = ?, root_key = ? WHERE id = ?",
+        [channel_id, root_key, alert_id],
+    )
+    return root_key
+
+
+def _action_expiry(alert: Alert, now: datetime) -> datetime:
+    expires = now + ACTION_TTL
+    return min(expires, alert.period_end) if alert.period_end else expires
+
+
+# -- the history of levels fired ----------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class AlertRow:
+    """One line of the history: a level (or the forecast) fired, maybe back under since."""
+
     id: int
     budget_id: int
     period_key: str
@@ -26,52 +360,52 @@ class AlertRow:
     fired_at: datetime
     resolved_at: datetime | None
 
-    def as_fired(self) -> FiredAlert:
-        return FiredAlert(self.period_key, self.kind, self.level, self.resolved_at is not None)
 
-
-def alerts_in_period(db: Database, budget_id: int, period: Period) -> list[AlertRow]:
-    """The rows that matter to `evaluate` now: this period's, and this window's episodes."""
-    rows = db.query(
-        # Episodes are `key#n`: the range ['key#', 'key$') holds exactly those ('$' follows
-        # '#'), where LIKE would treat '_' in a key as a wildcard.
-        "SELECT * FROM alert_state WHERE budget_id = ?"
-        " AND (period_key = ? OR (period_key >= ? AND period_key < ?)) ORDER BY id",
-        [budget_id, period.key, period.key + "#", period.key + "$"],
-    )
-    return [_alert(row) for row in rows]
-
-
-def record_alert(
+def _log_history(
     db: Database,
-    *,
     budget_id: int,
     period_key: str,
-    kind: AlertKind,
-    level: int,
+    kind: EventKind,
+    level: int | None,
     spend_cu: float,
     limit_cu: float,
     now: datetime,
-) -> int | None:
-    """Insert the row that makes this alert happen once; None when it already exists."""
-    cursor = db.execute(
+) -> None:
+    if kind is EventKind.BACK_UNDER:
+        # Every level at and above the one fallen under has re-armed — in this window's
+        # lines of any episode (those carried over from before m002 have their own keys).
+        window = period_key.split("#")[0]
+        db.execute(
+            "UPDATE alert_state SET resolved_at = ? WHERE budget_id = ?"
+            " AND period_key >= ? AND period_key < ?"
+            " AND kind = ? AND level >= ? AND resolved_at IS NULL",
+            [
+                to_text(now),
+                budget_id,
+                window + "#",
+                window + "$",
+                AlertKind.THRESHOLD.value,
+                level,
+            ],
+        )
+        return
+    if kind not in (EventKind.LEVEL, EventKind.FORECAST):
+        return
+    history_kind = AlertKind.THRESHOLD if kind is EventKind.LEVEL else AlertKind.FORECAST
+    # A level may fire again in one period (after a raise, or once re-armed): one line each.
+    db.execute(
         "INSERT INTO alert_state (budget_id, period_key, kind, level, spend_cu, limit_cu,"
-        " fired_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (budget_id, period_key, kind, level) DO NOTHING",
-        [budget_id, period_key, kind.value, level, spend_cu, limit_cu, to_text(now)],
+        " fired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            budget_id,
+            period_key,
+            history_kind.value,
+            level if level is not None else FORECAST_LEVEL,
+            spend_cu,
+            limit_cu,
+            to_text(now),
+        ],
     )
-    return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid else None
-
-
-def resolve_alert(
-    db: Database, *, budget_id: int, period_key: str, level: int, now: datetime
-) -> bool:
-    cursor = db.execute(
-        "UPDATE alert_state SET resolved_at = ? WHERE budget_id = ? AND period_key = ?"
-        " AND kind = ? AND level = ? AND resolved_at IS NULL",
-        [to_text(now), budget_id, period_key, AlertKind.THRESHOLD.value, level],
-    )
-    return cursor.rowcount == 1
 
 
 def recent_alerts(
@@ -87,19 +421,10 @@ def recent_alerts(
         f" WHERE {where} ORDER BY a.fired_at DESC, a.id DESC LIMIT ?",
         [*params, limit],
     )
-    return [_alert(row) for row in rows]
+    return [_history(row) for row in rows]
 
 
-def get_alert(db: Database, workspace_id: str, alert_id: int) -> AlertRow | None:
-    """The alert, only if its budget belongs to this workspace (button values are untrusted)."""
-    rows = list(
-        db.query(
-            "SELECT a.* FROM alert_state a JOIN budgets b ON b.id = a.budget_id"
-            " WHERE a.id = ? AND b.workspace_id = ?",
-            [alert_id, workspace_id],
-        )
-    )
-    return _alert(rows[0]) if rows else None
+# -- snoozes and acknowledgements ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,26 +446,9 @@ def get_snooze(db: Database, budget_id: int) -> Snooze | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Acknowledgement:
-    alert_id: int
-    user_id: str
-    created_at: datetime
-
-
-def get_acknowledgement(db: Database, alert_id: int) -> Acknowledgement | None:
-    """Who acknowledged the alert first, and when; None if nobody has."""
-    rows = list(db.query("SELECT * FROM acknowledgements WHERE alert_id = ?", [alert_id]))
-    if not rows:
-        return None
-    return Acknowledgement(
-        rows[0]["alert_id"], rows[0]["user_id"], from_text(rows[0]["created_at"])
-    )
-
-
 def snoozed_until(db: Database, budget_id: int) -> datetime | None:
-    rows = list(db.query("SELECT until FROM snoozes WHERE budget_id = ?", [budget_id]))
-    return from_text(rows[0]["until"]) if rows else None
+    snooze_row = get_snooze(db, budget_id)
+    return snooze_row.until if snooze_row else None
 
 
 def snooze(
@@ -164,12 +472,24 @@ def snooze(
             after={"snoozed_until": until},
             now=now,
         )
+        alert = open_alert_of(db, budget_id, now)
+        if alert is not None:
+            add_event(
+                db,
+                alert.id,
+                EventKind.SNOOZED,
+                now=now,
+                expires_at=_action_expiry(alert, now),
+                actor=actor,
+                detail={"until": to_text(until)},
+            )
 
 
 def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now: datetime) -> bool:
+    """False (and nothing changes) when no snooze is in effect."""
     with immediate(db):
         before = snoozed_until(db, budget_id)
-        if before is None:
+        if before is None or before <= now:
             return False
         db.execute("DELETE FROM snoozes WHERE budget_id = ?", [budget_id])
         record_change(
@@ -182,6 +502,16 @@ def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now
             after={"snoozed_until": None},
             now=now,
         )
+        alert = open_alert_of(db, budget_id, now)
+        if alert is not None:
+            add_event(
+                db,
+                alert.id,
+                EventKind.UNSNOOZED,
+                now=now,
+                expires_at=_action_expiry(alert, now),
+                actor=actor,
+            )
     return True
 
 
@@ -191,9 +521,9 @@ def acknowledge(
     """True the first time; pressing Acknowledge again changes nothing."""
     with immediate(db):
         cursor = db.execute(
-            "INSERT INTO acknowledgements (alert_id, user_id, created_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (alert_id) DO NOTHING",
-            [alert_id, actor, to_text(now)],
+            "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?"
+            " WHERE id = ? AND acknowledged_by IS NULL",
+            [actor, to_text(now), alert_id],
         )
         if cursor.rowcount != 1:
             return False
@@ -207,10 +537,64 @@ def acknowledge(
             after={"acknowledged_by": actor},
             now=now,
         )
+        alert = alert_by_id(db, alert_id)
+        assert alert is not None
+        add_event(
+            db,
+            alert_id,
+            EventKind.ACKNOWLEDGED,
+            now=now,
+            expires_at=now + ACTION_TTL,
+            actor=actor,
+        )
     return True
 
 
-def _alert(row: dict[str, Any]) -> AlertRow:
+# -- rows ---------------------------------------------------------------------------------
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    return Alert(
+        id=row["id"],
+        budget_id=row["budget_id"],
+        period_key=row["period_key"],
+        period_start=from_text(row["period_start"]) if row["period_start"] else None,
+        period_end=from_text(row["period_end"]) if row["period_end"] else None,
+        state=AlertState(
+            row["period_key"],
+            frozenset(json.loads(row["passed"])),
+            bool(row["forecast"]),
+            row["closed_at"] is not None,
+        ),
+        spend_cu=row["spend_cu"],
+        limit_cu=row["limit_cu"],
+        projection=_forecast_of(row["projection"]),
+        attribution=_attribution_of(row["attribution"]),
+        channel_id=row["channel_id"],
+        root_key=row["root_key"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=from_text(row["acknowledged_at"]) if row["acknowledged_at"] else None,
+        opened_at=from_text(row["opened_at"]),
+        closed_at=from_text(row["closed_at"]) if row["closed_at"] else None,
+    )
+
+
+def _event(row: dict[str, Any]) -> AlertEvent:
+    return AlertEvent(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        kind=EventKind(row["kind"]),
+        level=row["level"],
+        spend_cu=row["spend_cu"],
+        limit_cu=row["limit_cu"],
+        actor=row["actor"],
+        detail=json.loads(row["detail"] or "{}"),
+        at=from_text(row["at"]),
+        expires_at=from_text(row["expires_at"]),
+    )
+
+
+def _history(row: dict[str, Any]) -> AlertRow:
     return AlertRow(
         id=row["id"],
         budget_id=row["budget_id"],
@@ -221,4 +605,46 @@ def _alert(row: dict[str, Any]) -> AlertRow:
         limit_cu=row["limit_cu"],
         fired_at=from_text(row["fired_at"]),
         resolved_at=from_text(row["resolved_at"]) if row["resolved_at"] else None,
+    )
+
+
+def _forecast_json(projection: Forecast | None) -> str | None:
+    if projection is None:
+        return None
+    data = asdict(projection)
+    data["exhaustion_at"] = to_text(projection.exhaustion_at) if projection.exhaustion_at else None
+    return json.dumps(data)
+
+
+def _forecast_of(text: str | None) -> Forecast | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    at = data.pop("exhaustion_at")
+    return Forecast(**data, exhaustion_at=from_text(at) if at else None)
+
+
+def _attribution_of(text: str | None) -> Attribution:
+    if not text:
+        return Attribution()
+    data = json.loads(text)
+
+    def culprit(item: dict[str, Any] | None) -> Culprit | None:
+        return Culprit(**item) if item else None
+
+    return Attribution(
+        models=tuple(Culprit(**c) for c in data["models"]),
+        users=tuple(Culprit(**c) for c in data["users"]),
+        jobs=tuple(
+            JobCulprit(
+                job_id=j["job_id"],
+                cu=j["cu"],
+                job_type=j["job_type"],
+                model=culprit(j["model"]),
+                user=culprit(j["user"]),
+                asset_urls=tuple(j["asset_urls"]),
+            )
+            for j in data["jobs"]
+        ),
+        partial=data["partial"],
     )

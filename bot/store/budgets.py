@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.budgets.evaluate import BudgetRule
 from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, ScopeKind
+from bot.store.alerts import rearm_on_edit
 from bot.store.audit import record_change
 from bot.store.db import from_text, immediate, to_text
+from bot.store.outbox import drop_for_budget
 from bot.store.workspaces import ensure_workspace
 
 
@@ -135,6 +138,21 @@ def update_budget(
                 budget_id,
             ],
         )
+        rearm_on_edit(
+            db,
+            budget_id=budget_id,
+            old_limit=before.limit_cu,
+            rule=BudgetRule(after.limit_cu, after.thresholds, after.forecast),
+            rolling=after.period.is_rolling,
+            changed={
+                name: getattr(after, name)
+                for name in ("limit_cu", "thresholds")
+                if _comparable(getattr(after, name)) != _comparable(getattr(before, name))
+            },
+            actor=actor,
+            now=now,
+            new_period=(after.period, after.scope) != (before.period, before.scope),
+        )
         record_change(
             db,
             workspace_id=workspace_id,
@@ -148,12 +166,19 @@ def update_budget(
     return _get(db, workspace_id, budget_id)
 
 
+def _comparable(value: Any) -> Any:
+    """Thresholds are a set of levels, whatever order they were given in."""
+    return tuple(sorted(set(value))) if isinstance(value, tuple) else value
+
+
 def delete_budget(
     db: Database, workspace_id: str, budget_id: int, *, actor: str, now: datetime
 ) -> Budget:
     with immediate(db):
         before = _get(db, workspace_id, budget_id)
         db.execute("DELETE FROM budgets WHERE id = ?", [budget_id])
+        # Its messages not yet sent would come out of context.
+        drop_for_budget(db, budget_id, now=now)
         record_change(
             db,
             workspace_id=workspace_id,
@@ -170,6 +195,12 @@ def delete_budget(
 def get_budget(db: Database, workspace_id: str, budget_id: int) -> Budget:
     """The budget, only if it belongs to this workspace (IDs are never trusted across teams)."""
     return _get(db, workspace_id, budget_id)
+
+
+def find_budget(db: Database, budget_id: int) -> Budget | None:
+    """For the bot's own jobs, which carry IDs they wrote (never for IDs from requests)."""
+    rows = list(db.query("SELECT * FROM budgets WHERE id = ?", [budget_id]))
+    return _budget(rows[0]) if rows else None
 
 
 def list_budgets(db: Database, workspace_id: str) -> list[Budget]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from bot.budgets.periods import calendar_period_of_key
 from migrations.migrations import migrations
 
 BUSY_TIMEOUT_MS = 5_000
@@ -44,9 +45,25 @@ def migrate(db: Database) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     try:
         migrations.apply(db)
+        _bound_carried_over_alerts(db)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot migrate database: {exc}") from None
     return pending
+
+
+def _bound_carried_over_alerts(db: Database) -> None:
+    """Alerts carried over from before m002 learn their calendar period's bounds from its
+    key, so that an edit or a snooze right after the upgrade finds the current one (the
+    migration itself cannot import the period rules; `sqlite-utils migrate` leaves this to
+    the next start or check)."""
+    rows = list(db.query("SELECT id, period_key FROM alerts WHERE period_end IS NULL"))
+    for row in rows:
+        period = calendar_period_of_key(row["period_key"])
+        if period is not None:
+            db.execute(
+                "UPDATE alerts SET period_start = ?, period_end = ? WHERE id = ?",
+                [to_text(period.start), to_text(period.end), row["id"]],
+            )
 
 
 @contextmanager

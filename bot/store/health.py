@@ -10,6 +10,9 @@ from sqlite_utils import Database
 from bot.store.db import to_text
 
 TELL_ADMINS_AFTER = 3
+# Good cycles in a row before "it works again" is said; until then a new failure streak is
+# the same outage, not news (one "down" and one "up" per real outage, however it flaps).
+RECOVERED_AFTER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,8 @@ def record_failure(
     )
     db.execute(
         "UPDATE scenario_health SET consecutive_failures = consecutive_failures + 1,"
-        " streaks = streaks + (consecutive_failures = 0),"
+        " streaks = streaks + (consecutive_failures = 0 AND admins_told = 0),"
+        " consecutive_successes = 0,"
         " last_cause = ?, last_error = ?, last_failure_at = ? WHERE workspace_id = ?",
         [cause, detail, to_text(now), workspace_id],
     )
@@ -49,14 +53,19 @@ def record_success(db: Database, workspace_id: str, *, now: datetime) -> HealthC
         "INSERT INTO scenario_health (workspace_id) VALUES (?) ON CONFLICT DO NOTHING",
         [workspace_id],
     )
-    before = _row(db, workspace_id)
     db.execute(
-        "UPDATE scenario_health SET consecutive_failures = 0, admins_told = 0, last_ok_at = ?"
-        " WHERE workspace_id = ?",
+        "UPDATE scenario_health SET consecutive_failures = 0, last_ok_at = ?,"
+        " consecutive_successes = consecutive_successes + 1 WHERE workspace_id = ?",
         [to_text(now), workspace_id],
     )
-    tell = "up" if before["admins_told"] else None
-    return HealthChange(tell, 0, before["streaks"])
+    row = _row(db, workspace_id)
+    tell = None
+    if row["admins_told"] and row["consecutive_successes"] >= RECOVERED_AFTER:
+        db.execute(
+            "UPDATE scenario_health SET admins_told = 0 WHERE workspace_id = ?", [workspace_id]
+        )
+        tell = "up"
+    return HealthChange(tell, 0, row["streaks"])
 
 
 def health_of(db: Database, workspace_id: str) -> dict | None:

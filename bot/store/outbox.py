@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,7 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # a permanent error: retrying cannot help, an admin must act
+    DROPPED = "dropped"  # no longer matters (expired, its budget removed): never sent late
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class OutboxItem:
     last_error: str | None
     ts: str | None
     created_at: datetime
+    expires_at: datetime | None
+    revision: int
 
 
 def enqueue(
@@ -56,13 +59,14 @@ def enqueue(
     action: OutboxAction,
     payload: dict[str, Any],
     now: datetime,
+    expires_at: datetime | None = None,
     budget_id: int | None = None,
     thread_key: str | None = None,
 ) -> bool:
     """Add a delivery; False (and nothing changes) when the key is already there."""
     cursor = db.execute(
         "INSERT INTO outbox (dedup_key, workspace_id, budget_id, channel_id, action, thread_key,"
-        " payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " payload, next_attempt_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (dedup_key) DO NOTHING",
         [
             dedup_key,
@@ -74,18 +78,120 @@ def enqueue(
             json.dumps(payload),
             to_text(now),
             to_text(now),
+            to_text(expires_at) if expires_at else None,
         ],
     )
     return cursor.rowcount == 1
 
 
-def due_items(db: Database, now: datetime, *, limit: int = 100) -> list[OutboxItem]:
+def revise(
+    db: Database,
+    *,
+    dedup_key: str,
+    workspace_id: str,
+    channel_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+    expires_at: datetime,
+    budget_id: int | None = None,
+    thread_key: str | None = None,
+) -> None:
+    """The latest content of an edit (chat.update) row: a new row, or the existing one made
+    pending again with this payload. Its revision changes, so an attempt already under way
+    with the old content is not taken as the delivery of the new one."""
+    db.execute(
+        "INSERT INTO outbox (dedup_key, workspace_id, budget_id, channel_id, action, thread_key,"
+        " payload, next_attempt_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (dedup_key) DO UPDATE SET payload = excluded.payload,"
+        " status = 'pending', next_attempt_at = excluded.next_attempt_at,"
+        " expires_at = MAX(COALESCE(outbox.expires_at, ''), excluded.expires_at),"
+        " revision = outbox.revision + 1, last_error = NULL",
+        [
+            dedup_key,
+            workspace_id,
+            budget_id,
+            channel_id,
+            OutboxAction.UPDATE.value,
+            thread_key,
+            json.dumps(payload),
+            to_text(now),
+            to_text(now),
+            to_text(expires_at),
+        ],
+    )
+
+
+def rewrite_unsent(db: Database, dedup_key: str, payload: dict[str, Any]) -> bool:
+    """Replace the content of a post nobody has tried to send yet; False if it was tried."""
+    cursor = db.execute(
+        "UPDATE outbox SET payload = ?, revision = revision + 1"
+        " WHERE dedup_key = ? AND status = ? AND attempts = 0",
+        [json.dumps(payload), dedup_key, OutboxStatus.PENDING.value],
+    )
+    return cursor.rowcount == 1
+
+
+def due_items(
+    db: Database, now: datetime, *, limit: int = 100, workspace_id: str | None = None
+) -> list[OutboxItem]:
     """Pending deliveries whose time has come, oldest first (threads after their parent)."""
+    where, params = "", []
+    if workspace_id is not None:
+        where, params = " AND workspace_id = ?", [workspace_id]
     rows = db.query(
-        "SELECT * FROM outbox WHERE status = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-        [OutboxStatus.PENDING.value, to_text(now), limit],
+        f"SELECT * FROM outbox WHERE status = ? AND next_attempt_at <= ?{where}"
+        " ORDER BY id LIMIT ?",
+        [OutboxStatus.PENDING.value, to_text(now), *params, limit],
     )
     return [_item(row) for row in rows]
+
+
+def drop_expired(db: Database, now: datetime) -> int:
+    """Rows not sent by their expiry are dropped, never sent late; returns how many."""
+    cursor = db.execute(
+        "UPDATE outbox SET status = ?, last_error = COALESCE(last_error, 'expired'),"
+        " done_at = ? WHERE status IN (?, ?) AND expires_at IS NOT NULL AND expires_at <= ?",
+        [
+            OutboxStatus.DROPPED.value,
+            to_text(now),
+            OutboxStatus.PENDING.value,
+            OutboxStatus.FAILED.value,
+            to_text(now),
+        ],
+    )
+    return cursor.rowcount
+
+
+def drop_for_budget(db: Database, budget_id: int, *, now: datetime) -> int:
+    """A removed budget's messages not yet sent are dropped (kept, as dropped, for the log)."""
+    cursor = db.execute(
+        "UPDATE outbox SET status = ?, last_error = 'budget removed', done_at = ?"
+        " WHERE budget_id = ? AND status IN (?, ?)",
+        [
+            OutboxStatus.DROPPED.value,
+            to_text(now),
+            budget_id,
+            OutboxStatus.PENDING.value,
+            OutboxStatus.FAILED.value,
+        ],
+    )
+    return cursor.rowcount
+
+
+# Sent and dropped rows are kept this long after they were settled: long enough to thread
+# late replies and to show what was dropped, short enough that the outbox (digest PNGs in
+# it) does not grow forever. The top-level posts of alerts stay while their alert does:
+# an Acknowledge press on an old message still threads its reply there.
+KEEP_AFTER_EXPIRY = timedelta(days=2)
+
+
+def prune(db: Database, now: datetime) -> int:
+    cursor = db.execute(
+        "DELETE FROM outbox WHERE status IN (?, ?) AND done_at < ?"
+        " AND dedup_key NOT IN (SELECT root_key FROM alerts)",
+        [OutboxStatus.SENT.value, OutboxStatus.DROPPED.value, to_text(now - KEEP_AFTER_EXPIRY)],
+    )
+    return cursor.rowcount
 
 
 def get_item(db: Database, dedup_key: str) -> OutboxItem | None:
@@ -103,16 +209,30 @@ def claim(db: Database, item: OutboxItem, *, lease_until: datetime) -> bool:
     """
     cursor = db.execute(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?"
-        " WHERE id = ? AND status = ? AND attempts = ?",
-        [to_text(lease_until), item.id, OutboxStatus.PENDING.value, item.attempts],
+        " WHERE id = ? AND status = ? AND attempts = ? AND revision = ?",
+        [to_text(lease_until), item.id, OutboxStatus.PENDING.value, item.attempts, item.revision],
     )
     return cursor.rowcount == 1
 
 
-def mark_sent(db: Database, item_id: int, *, ts: str | None, now: datetime) -> None:
+def mark_sent(db: Database, item: OutboxItem, *, ts: str | None, now: datetime) -> bool:
+    """Record the delivery of `item` as it was read; False when its content was revised
+    since (the row stays pending, and the new content is delivered next)."""
+    cursor = db.execute(
+        "UPDATE outbox SET status = ?, ts = ?, sent_at = ?, done_at = ?, last_error = NULL"
+        " WHERE id = ? AND revision = ?",
+        [OutboxStatus.SENT.value, ts, to_text(now), to_text(now), item.id, item.revision],
+    )
+    if cursor.rowcount == 0:
+        # Keep the ts: a revised post was still posted, and its thread hangs from it.
+        db.execute("UPDATE outbox SET ts = COALESCE(ts, ?) WHERE id = ?", [ts, item.id])
+    return cursor.rowcount == 1
+
+
+def mark_dropped(db: Database, item_id: int, *, reason: str, now: datetime) -> None:
     db.execute(
-        "UPDATE outbox SET status = ?, ts = ?, sent_at = ?, last_error = NULL WHERE id = ?",
-        [OutboxStatus.SENT.value, ts, to_text(now), item_id],
+        "UPDATE outbox SET status = ?, last_error = ?, done_at = ? WHERE id = ?",
+        [OutboxStatus.DROPPED.value, reason, to_text(now), item_id],
     )
 
 
@@ -204,4 +324,6 @@ def _item(row: dict[str, Any]) -> OutboxItem:
         last_error=row["last_error"],
         ts=row["ts"],
         created_at=from_text(row["created_at"]),
+        expires_at=from_text(row["expires_at"]) if row["expires_at"] else None,
+        revision=row["revision"],
     )

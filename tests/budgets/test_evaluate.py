@@ -1,14 +1,14 @@
+"""The alert state machine, step by step: one alert per budget and period, with events."""
+
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from bot.budgets.evaluate import (
-    AlertKind,
+    AlertState,
     BudgetRule,
-    Decisions,
-    FiredAlert,
+    Event,
+    EventKind,
     evaluate,
+    rearm,
 )
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import period_at
@@ -20,143 +20,137 @@ ROLLING = period_at(PeriodKind.ROLLING_24H, NOW, "UTC")
 RULE = BudgetRule(limit_cu=1000, thresholds=(50, 80, 100))
 
 
-def record(decisions: Decisions) -> list[FiredAlert]:
-    """What the store writes for a set of decisions (the shell's job, done plainly here)."""
-    rows = []
-    if decisions.crossing:
-        passed = decisions.crossing.passed
-        rows += [FiredAlert(key, AlertKind.THRESHOLD, lvl) for lvl, key in passed]
-    if decisions.forecast:
-        rows.append(FiredAlert(decisions.forecast.period_key, AlertKind.FORECAST, 0))
-    return rows
+class Story:
+    """Feeds spend to `evaluate` and keeps the states, as the store does."""
 
+    def __init__(self, rule: BudgetRule = RULE, period=MONTH) -> None:  # type: ignore[no-untyped-def]
+        self.rule, self.period = rule, period
+        self.states: dict[str, AlertState] = {}
+        self.order: list[str] = []
 
-def apply(fired: list[FiredAlert], decisions: Decisions) -> list[FiredAlert]:
-    resolved = {(r.period_key, r.level) for r in decisions.resolutions}
-    kept = [
-        FiredAlert(f.period_key, f.kind, f.level, f.resolved or (f.period_key, f.level) in resolved)
-        for f in fired
-    ]
-    return kept + record(decisions)
+    @property
+    def current(self) -> AlertState | None:
+        return self.states[self.order[-1]] if self.order else None
+
+    def see(self, spend: float, **kw) -> list[tuple[str, tuple[Event, ...], bool]]:  # type: ignore[no-untyped-def]
+        decisions = evaluate(
+            self.rule, spend, self.period, NOW, self.current, episodes=len(self.order), **kw
+        )
+        out = []
+        for change in decisions.changes:
+            if change.opens:
+                self.order.append(change.state.period_key)
+            self.states[change.state.period_key] = change.state
+            out.append((change.state.period_key, change.events, change.opens))
+        return out
 
 
 def test_nothing_below_the_first_threshold() -> None:
-    assert not evaluate(RULE, 499.9, MONTH, NOW, [])
+    assert not evaluate(RULE, 499.9, MONTH, NOW, None)
 
 
-def test_exactly_at_a_threshold_crosses_it() -> None:
-    crossing = evaluate(RULE, 500, MONTH, NOW, []).crossing
-    assert crossing is not None
-    assert crossing.levels == (50,)
-    assert crossing.period_key == "monthly:2026-11@Europe/Paris"
+def test_exactly_at_a_threshold_opens_the_alert() -> None:
+    [(key, events, opens)] = Story().see(500)
+    assert key == "monthly:2026-11@Europe/Paris"
+    assert events == (Event(EventKind.LEVEL, 50),)
+    assert opens
 
 
-def test_a_jump_past_two_levels_is_one_alert_at_the_highest_naming_both() -> None:
-    crossing = evaluate(RULE, 850, MONTH, NOW, []).crossing
-    assert crossing is not None
-    assert crossing.level == 80
-    assert crossing.levels == (50, 80)
+def test_a_jump_past_two_levels_then_the_next_level_stays_on_the_same_alert() -> None:
+    """Finding 1: 10 % → 85 % → 105 % is one alert, then one more event on it."""
+    story = Story()
+    assert story.see(100) == []
+    [(key, events, opens)] = story.see(850)
+    assert (events, opens) == ((Event(EventKind.LEVEL, 80),), True)
+    assert story.current is not None and story.current.passed == {50, 80}
+    [(again, events, opens)] = story.see(1050)
+    assert again == key
+    assert (events, opens) == ((Event(EventKind.LEVEL, 100),), False)
 
 
-def test_an_alerted_level_is_not_alerted_again_in_the_same_period() -> None:
-    fired = [FiredAlert(MONTH.key, AlertKind.THRESHOLD, 50)]
-    assert evaluate(RULE, 700, MONTH, NOW, fired).crossing is None
-    crossing = evaluate(RULE, 810, MONTH, NOW, fired).crossing
-    assert crossing is not None and crossing.levels == (80,)
+def test_the_same_level_never_fires_twice_in_a_period() -> None:
+    story = Story()
+    story.see(850)
+    assert story.see(860) == []
+    assert story.see(850) == []
 
 
-def test_the_next_period_starts_clean() -> None:
-    fired = [FiredAlert("monthly:2026-10@Europe/Paris", AlertKind.THRESHOLD, 50)]
-    crossing = evaluate(RULE, 600, MONTH, NOW, fired).crossing
-    assert crossing is not None and crossing.levels == (50,)
-
-
-def test_snooze_mutes_and_a_crossing_during_it_fires_after_if_still_above() -> None:
-    until = NOW + timedelta(hours=2)
-    assert not evaluate(RULE, 900, MONTH, NOW, [], snoozed_until=until)
-    later = NOW + timedelta(hours=3)
-    crossing = evaluate(RULE, 900, MONTH, later, [], snoozed_until=until).crossing
-    assert crossing is not None and crossing.levels == (50, 80)
-
-
-def test_rolling_window_resolves_then_a_new_crossing_is_a_new_episode() -> None:
-    first = evaluate(RULE, 600, ROLLING, NOW, [])
-    assert first.crossing is not None and first.crossing.period_key == "rolling:24h#1"
-    fired = apply([], first)
-    assert not evaluate(RULE, 650, ROLLING, NOW, fired)
-    down = evaluate(RULE, 300, ROLLING, NOW, fired)
-    assert [(r.period_key, r.level) for r in down.resolutions] == [("rolling:24h#1", 50)]
-    assert down.crossing is None
-    fired = apply(fired, down)
-    again = evaluate(RULE, 550, ROLLING, NOW, fired).crossing
-    assert again is not None and again.passed == ((50, "rolling:24h#2"),)
-
-
-def test_rolling_resolves_only_the_levels_spend_fell_under() -> None:
-    fired = apply([], evaluate(RULE, 900, ROLLING, NOW, []))
-    down = evaluate(RULE, 700, ROLLING, NOW, fired)
-    assert [r.level for r in down.resolutions] == [80]
-    fired = apply(fired, down)
-    up = evaluate(RULE, 820, ROLLING, NOW, fired).crossing
-    assert up is not None and up.passed == ((80, "rolling:24h#2"),)
-
-
-def _projection(projected: float) -> Forecast:
-    return Forecast(projected_cu=projected, rate_cu_per_hour=2.0, exhaustion_at=None)
-
-
-def test_forecast_alerts_once_per_period_and_only_when_asked() -> None:
+def test_threshold_and_forecast_in_one_cycle_are_two_events_on_one_alert() -> None:
+    """Finding 3: never two top-level messages."""
+    projection = Forecast(projected_cu=1500, high_cu=1600, rate_cu_per_hour=2, exhaustion_at=None)
     rule = BudgetRule(1000, (50, 80, 100), forecast=True)
-    decisions = evaluate(rule, 300, MONTH, NOW, [], projection=_projection(1200))
-    assert decisions.forecast is not None
-    assert decisions.forecast.period_key == MONTH.key
-    fired = record(decisions)
-    assert evaluate(rule, 310, MONTH, NOW, fired, projection=_projection(1300)).forecast is None
-    assert evaluate(RULE, 300, MONTH, NOW, [], projection=_projection(1200)).forecast is None
-    assert evaluate(rule, 300, MONTH, NOW, [], projection=_projection(900)).forecast is None
+    [(_, events, opens)] = Story(rule).see(600, projection=projection)
+    assert opens
+    assert events == (Event(EventKind.LEVEL, 50), Event(EventKind.FORECAST))
 
 
-def test_no_forecast_alert_once_the_limit_is_already_spent() -> None:
-    rule = BudgetRule(1000, (50, 80, 100), forecast=True)
-    assert evaluate(rule, 1001, MONTH, NOW, [], projection=_projection(2000)).forecast is None
+def test_a_forecast_is_announced_once_and_not_once_over_the_limit() -> None:
+    projection = Forecast(projected_cu=1500, high_cu=1600, rate_cu_per_hour=2, exhaustion_at=None)
+    rule = BudgetRule(1000, (100,), forecast=True)
+    story = Story(rule)
+    assert story.see(400, projection=projection)[0][1] == (Event(EventKind.FORECAST),)
+    assert story.see(450, projection=projection) == []
+    assert Story(rule).see(1000, projection=projection)[0][1] == (Event(EventKind.LEVEL, 100),)
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    steps=st.lists(st.floats(min_value=0, max_value=400, allow_nan=False), max_size=40),
-    thresholds=st.sets(st.integers(1, 1000), min_size=1, max_size=6),
-)
-def test_rising_spend_alerts_each_level_exactly_once(
-    steps: list[float], thresholds: set[int]
-) -> None:
-    rule = BudgetRule(limit_cu=1000, thresholds=tuple(sorted(thresholds)))
-    fired: list[FiredAlert] = []
-    spend = 0.0
-    posts = 0
-    for step in steps:
-        spend += step
-        decisions = evaluate(rule, spend, MONTH, NOW, fired)
-        posts += decisions.crossing is not None
-        fired = apply(fired, decisions)
-    levels = [f.level for f in fired]
-    assert sorted(levels) == sorted(t for t in thresholds if spend / 10 >= t)
-    assert len(levels) == len(set(levels))
-    assert posts <= len(levels)
+def test_snoozed_nothing_happens_and_the_crossing_comes_after_the_snooze() -> None:
+    story = Story()
+    assert story.see(900, snoozed_until=NOW + timedelta(hours=1)) == []
+    [(_, events, _)] = story.see(900, snoozed_until=NOW - timedelta(seconds=1))
+    assert events == (Event(EventKind.LEVEL, 80),)
 
 
-@settings(max_examples=150, deadline=None)
-@given(spends=st.lists(st.floats(min_value=0, max_value=2000, allow_nan=False), max_size=40))
-def test_rolling_alerts_once_per_upward_crossing(spends: list[float]) -> None:
-    rule = BudgetRule(limit_cu=1000, thresholds=(50, 80, 100))
-    fired: list[FiredAlert] = []
-    previous = 0.0
-    for spend in spends:
-        decisions = evaluate(rule, spend, ROLLING, NOW, fired)
-        got = decisions.crossing.levels if decisions.crossing else ()
-        # A level fires exactly when spend goes from under it to at or over it.
-        expected = tuple(t for t in (50, 80, 100) if previous / 10 < t <= spend / 10)
-        assert got == expected
-        fired = apply(fired, decisions)
-        previous = spend
-    keys = [(f.period_key, f.level) for f in fired]
-    assert len(keys) == len(set(keys))
+def test_rolling_back_under_after_a_jump_announces_each_level_fallen_under() -> None:
+    """Finding 6: 850 → 600 → 400 says back under 80 %, then back under 50 %."""
+    story = Story(period=ROLLING)
+    [(first, _, _)] = story.see(850)
+    assert first == f"{ROLLING.key}#1"
+    [(key, events, _)] = story.see(600)
+    assert (key, events) == (first, (Event(EventKind.BACK_UNDER, 80),))
+    [(key, events, _)] = story.see(400)
+    assert (key, events) == (first, (Event(EventKind.BACK_UNDER, 50),))
+    assert story.current is not None and story.current.closed
+    [(second, events, opens)] = story.see(510)
+    assert second == f"{ROLLING.key}#2" and opens
+
+
+def test_rolling_windows_do_not_flap_at_a_threshold() -> None:
+    story = Story(period=ROLLING)
+    story.see(810)
+    for spend in (790, 805, 721, 800, 760):  # above 90 % of 80 %: still passed
+        assert story.see(spend) == []
+    assert story.see(719)[0][1] == (Event(EventKind.BACK_UNDER, 80),)
+    assert story.see(800)[0][1] == (Event(EventKind.LEVEL, 80),)
+
+
+def test_a_raised_limit_re_arms_the_levels_above_the_spend() -> None:
+    """Finding 4: after 100 % of 1,000, a limit of 2,000 alerts again at 2,000."""
+    story = Story()
+    story.see(1000)
+    raised = BudgetRule(2000, (50, 80, 100))
+    state = story.current
+    assert state is not None
+    story.states[state.period_key] = rearm(
+        state, seen_spend=1050, rule=raised, old_limit=1000, rolling=False
+    )
+    assert story.states[state.period_key].passed == {50}
+    story.rule = raised
+    assert story.see(1500) == []
+    [(_, events, opens)] = story.see(1600)
+    assert (events, opens) == ((Event(EventKind.LEVEL, 80),), False)
+    assert story.see(2000)[0][1] == (Event(EventKind.LEVEL, 100),)
+
+
+def test_an_edit_that_re_arms_everything_closes_a_rolling_episode() -> None:
+    state = AlertState("rolling:24h#1", frozenset({50}))
+    after = rearm(state, seen_spend=100, rule=RULE, old_limit=1000, rolling=True)
+    assert after.closed and not after.passed
+
+
+def test_a_new_period_starts_a_new_alert() -> None:
+    story = Story()
+    story.see(1000)
+    december = period_at(PeriodKind.MONTHLY, datetime(2026, 12, 2, tzinfo=UTC), "Europe/Paris")
+    decisions = evaluate(RULE, 500, december, NOW, None)
+    [change] = decisions.changes
+    assert change.opens and change.state.period_key == "monthly:2026-12@Europe/Paris"

@@ -11,8 +11,13 @@ import pytest
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
 from bot.jobs.delivery import drain
-from bot.slack.actions import STATUS_ACK, STATUS_SNOOZE, with_status
-from bot.slack.blocks import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE, context
+from bot.slack.blocks import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_OPEN,
+    ACTION_SNOOZE,
+    STATUS_ACK,
+    STATUS_SNOOZE,
+)
 from bot.slack.fake_api import Message
 from bot.store import alerts, audit
 from bot.store.budgets import Budget, NewBudget, create_budget
@@ -20,29 +25,6 @@ from tests.e2e.conftest import ADMIN, ANCHOR, CONFIGURED_ADMIN, MEMBER, TEAM, TE
 
 Json = dict[str, Any]
 CHANNEL = "C_SPEND"
-
-
-# ---------------------------------------------------------------------------------------------
-# The status lines, on plain blocks
-# ---------------------------------------------------------------------------------------------
-
-BUTTONS = {"type": "actions", "block_id": "alert:7", "elements": []}
-
-
-def test_a_status_line_goes_just_above_the_buttons_and_is_replaced_not_repeated() -> None:
-    original = [{"type": "header"}, {"type": "section"}, BUTTONS]
-    once = with_status(original, STATUS_SNOOZE, "💤 one")
-    assert [b.get("block_id") for b in once] == [None, None, STATUS_SNOOZE, "alert:7"]
-    assert once[2] == {**context("💤 one"), "block_id": STATUS_SNOOZE}
-    assert original == [{"type": "header"}, {"type": "section"}, BUTTONS]  # not modified
-    both = with_status(once, STATUS_ACK, "✅ two")
-    again = with_status(both, STATUS_SNOOZE, "💤 three")
-    assert [b.get("block_id") for b in again] == [None, None, STATUS_SNOOZE, STATUS_ACK, "alert:7"]
-    assert again[2]["elements"][0]["text"] == "💤 three"
-
-
-def test_without_buttons_the_status_line_goes_last() -> None:
-    assert with_status([{"type": "section"}], STATUS_ACK, "x")[-1]["block_id"] == STATUS_ACK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,12 +101,15 @@ def changes(bot: Bot, action: str) -> list[audit.AuditEntry]:
 
 async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -> None:
     budget, message = await fire_alert(bot)
+    blocks_before = [dict(b) for b in message.blocks]
     payload, hook = press(bot, message, ACTION_SNOOZE, ADMIN)
     answer = await bot.interact(payload)
     assert answer.status_code == 200
     [update] = await bot.wait_for(lambda: bot.slack.calls_to("chat.update"), what="chat.update")
     assert update.args["channel"] == CHANNEL and update.args["ts"] == message.ts
-    assert update.args["text"] == message.text
+    # One reply in the alert's thread says who snoozed it, until when.
+    [reply] = bot.slack.replies(CHANNEL, message.ts)
+    assert reply.text.startswith(f"💤 <@{ADMIN}> snoozed this budget until <!date^")
 
     until = ANCHOR + timedelta(hours=24)
     assert alerts.snoozed_until(bot.db, budget.id) == until
@@ -141,6 +126,7 @@ async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -
         ACTION_OPEN,
     ]
     assert message.blocks[-2]["block_id"] == STATUS_SNOOZE
+    assert message.blocks[0] == blocks_before[0]  # the alert itself is as it was
     assert bot.responses(hook) == []  # nothing to tell: the message shows it
 
     # Pressed again: no second audit row, no second line, no needless edit; the presser
@@ -153,6 +139,7 @@ async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -
     assert len(changes(bot, "budget.snooze")) == 1
     assert len(bot.slack.calls_to("chat.update")) == 1
     assert len(status_lines(message, STATUS_SNOOZE)) == 1
+    assert len(bot.slack.replies(CHANNEL, message.ts)) == 1
 
 
 async def test_a_member_cannot_snooze_and_nothing_changes(bot: Bot) -> None:
@@ -173,13 +160,15 @@ async def test_a_longer_snooze_is_not_shortened_by_the_button(bot: Bot) -> None:
     budget, message = await fire_alert(bot)
     longer = ANCHOR + timedelta(days=3)
     alerts.snooze(bot.db, TEAM_ID, budget.id, longer, actor=CONFIGURED_ADMIN, now=ANCHOR)
-    payload, hook = press(bot, message, ACTION_SNOOZE, ADMIN)
-    await bot.interact(payload)
-    await bot.response(hook)
-    assert alerts.snoozed_until(bot.db, budget.id) == longer
-    assert len(changes(bot, "budget.snooze")) == 1  # only the one made above
+    await bot.deps.runtime.deliver(bot.deps.clock)
     [line] = status_lines(message, STATUS_SNOOZE)
     assert line.startswith(f"💤 Snoozed by <@{CONFIGURED_ADMIN}> until")
+    payload, hook = press(bot, message, ACTION_SNOOZE, ADMIN)
+    await bot.interact(payload)
+    assert "Already snoozed" in (await bot.response(hook))["text"]
+    assert alerts.snoozed_until(bot.db, budget.id) == longer
+    assert len(changes(bot, "budget.snooze")) == 1  # only the one made above
+    assert status_lines(message, STATUS_SNOOZE) == [line]
 
 
 async def test_anyone_acknowledges_once_and_pressing_again_changes_nothing(bot: Bot) -> None:
@@ -202,8 +191,59 @@ async def test_anyone_acknowledges_once_and_pressing_again_changes_nothing(bot: 
     assert len(changes(bot, "alert.acknowledge")) == 1
     assert len(bot.slack.calls_to("chat.update")) == 1
     assert status_lines(message, STATUS_ACK) == [line]
-    first = alerts.get_acknowledgement(bot.db, alert_id)
-    assert first is not None and first.user_id == MEMBER
+    [reply] = bot.slack.replies(CHANNEL, message.ts)
+    assert reply.text == f"👀 <@{MEMBER}> acknowledged this alert."
+    first = alerts.get_alert(bot.db, TEAM_ID, alert_id)
+    assert first is not None and first.acknowledged_by == MEMBER
+
+
+async def test_an_escalation_after_an_acknowledgement_keeps_it_and_replies_in_the_thread(
+    bot: Bot,
+) -> None:
+    """Findings 1 and 9: a jump past two levels, then the next level, is one message: the
+    escalation edits it (it still says who acknowledged it) and adds one reply to its thread."""
+    key = TEAM.spike.user_id
+    early = TEAM.spike.start + (TEAM.spike.end - TEAM.spike.start) / 2
+    spent_early = TEAM.cu_between(early - timedelta(hours=24), early, user_ids=[key])
+    spent_now = TEAM.cu_between(ANCHOR - timedelta(hours=24), ANCHOR, user_ids=[key])
+    limit = spent_now / 1.05
+    first_level = int(spent_early / limit * 100)
+    assert 2 <= first_level < 100  # the spike is under way at `early`
+    budget = create_budget(
+        bot.db,
+        NewBudget(
+            workspace_id=TEAM_ID,
+            period=PeriodKind.ROLLING_24H,
+            limit_cu=limit,
+            channel_id=CHANNEL,
+            created_by=ADMIN,
+            scope=Scope(ScopeKind.KEY, key),
+            thresholds=(1, first_level, 100),
+        ),
+        now=early,
+    )
+    deps = bot.deps
+    for now in (early, ANCHOR):
+        bot.clock.set(now)
+        await run_check(
+            deps.db, lambda ws: deps.scenario_for(ws.team_id), deps.runtime.check_settings, now
+        )
+        await deps.runtime.deliver(deps.clock)
+        if now == early:
+            [message] = bot.slack.top_level(CHANNEL)
+            assert f"{first_level} % of budget reached" in message.text
+            payload, _ = press(bot, message, ACTION_ACKNOWLEDGE, MEMBER)
+            await bot.interact(payload)
+            await bot.wait_for(
+                lambda shown=message: status_lines(shown, STATUS_ACK), what="acknowledged"
+            )
+    assert bot.slack.top_level(CHANNEL) == [message]
+    assert "100 % of budget reached" in message.text
+    assert status_lines(message, STATUS_ACK)  # still there after the rebuild
+    replies = [r.text for r in bot.slack.replies(CHANNEL, message.ts)]
+    assert len(replies) == 2
+    assert replies[0].startswith("👀") and replies[1].startswith("⬆️ Now at 105 %: crossed 100 %")
+    assert alerts.snoozed_until(bot.db, budget.id) is None
 
 
 async def test_snooze_and_acknowledge_each_keep_their_own_line(bot: Bot) -> None:
@@ -215,7 +255,7 @@ async def test_snooze_and_acknowledge_each_keep_their_own_line(bot: Bot) -> None
     await bot.interact(payload)
     await bot.wait_for(lambda: status_lines(message, STATUS_SNOOZE), what="snoozed line")
     kinds = [b.get("block_id") for b in message.blocks[-3:]]
-    assert kinds == [STATUS_ACK, STATUS_SNOOZE, message.blocks[-1]["block_id"]]
+    assert kinds == [STATUS_SNOOZE, STATUS_ACK, message.blocks[-1]["block_id"]]
     assert message.blocks[0]["type"] == "header"  # the alert itself is as it was
 
 

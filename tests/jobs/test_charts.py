@@ -36,3 +36,16 @@ def test_more_data_draws_more() -> None:
     quiet = daily_chart(DAYS, {"A": [0.0] * 14}, title="t")
     busy = daily_chart(DAYS, {"A": [5.0] * 14, "B": [7.0] * 14}, title="t")
     assert quiet != busy
+
+
+def test_model_names_are_shown_literally_whatever_they_contain() -> None:
+    """A model called `$\\frac$` used to raise in matplotlib's maths parser (no digest at
+    all), and one starting with `_` was left out of the legend."""
+    import matplotlib.pyplot as plt
+
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]
+    stacks = {"$\\frac$": [1.0, 2.0, 3.0], "_private": [2.0, 1.0, 0.0], "a $5 $ model": [1, 1, 1]}
+    before = set(plt.get_fignums())
+    png = daily_chart(days, stacks, title="t", limit_per_day=None)
+    assert png.startswith(b"\x89PNG")
+    assert set(plt.get_fignums()) == before  # the figure is closed

@@ -117,6 +117,7 @@ class Env:
         workspace: str = WS,
         budget_id: int | None = 1,
         text: str | None = None,
+        expires_at: datetime | None = None,
     ) -> OutboxItem:
         payload: dict[str, Any] = {
             "text": text or f"text of {key}",
@@ -130,6 +131,7 @@ class Env:
             action=action,
             payload=payload,
             now=self.clock(),
+            expires_at=expires_at,
             budget_id=budget_id,
             thread_key=thread_key,
         )
@@ -674,6 +676,31 @@ async def test_messages_refused_by_a_channel_are_sent_once_a_later_one_gets_thro
     assert env.row("before-invite").status is OutboxStatus.SENT
     assert len(env.with_key("before-invite")) == 1
     assert outbox.delivery_problems(env.db, WS) == {}
+
+
+async def test_messages_that_stopped_mattering_are_dropped_not_sent_late(env: Env) -> None:
+    """Finding 7: a channel the bot was out of for a week does not get last week's alerts
+    once a later post gets through; what expired is dropped (and kept, as dropped)."""
+    env.slack.channel_errors[CHANNEL] = "not_in_channel"
+    env.enqueue("last-week", expires_at=env.clock() + timedelta(days=1))
+    env.enqueue("its-reply", thread_key="last-week", expires_at=env.clock() + timedelta(days=1))
+    env.enqueue("still-current", expires_at=env.clock() + timedelta(days=30))
+    await env.drain()
+    assert env.row("last-week").status is OutboxStatus.FAILED
+    env.clock.advance(timedelta(days=7))
+    del env.slack.channel_errors[CHANNEL]  # someone invited the bot
+    env.enqueue("today", expires_at=env.clock() + timedelta(hours=1))
+    report = await env.drain()
+    await env.drain()
+    assert report.dropped == 2
+    assert env.row("last-week").status is OutboxStatus.DROPPED
+    assert env.row("its-reply").status is OutboxStatus.DROPPED
+    assert env.row("still-current").status is OutboxStatus.SENT
+    assert env.with_key("last-week") == [] and env.with_key("its-reply") == []
+    # Two days after their expiry, sent and dropped rows are pruned: the outbox stays small.
+    env.clock.advance(timedelta(days=31))
+    await env.drain()
+    assert env.db["outbox"].count == 0
 
 
 async def test_a_fixed_token_resends_auth_failures_everywhere_but_not_broken_messages(

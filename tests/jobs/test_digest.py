@@ -117,6 +117,19 @@ def test_the_message_compares_with_the_week_and_stays_within_limits() -> None:
     assert len(message["blocks"]) <= 50
 
 
+def test_the_chart_is_promised_only_when_there_is_one() -> None:
+    """Finding 9: "the chart follows" was said when no chart was drawn."""
+
+    def said(data: DigestData) -> str:
+        message = digest_message(data)
+        assert message is not None
+        return " ".join(str(b) for b in message["blocks"])
+
+    assert "chart follows" not in said(sample(chart={}))
+    days = [date(2026, 11, 12) + timedelta(days=i) for i in range(14)]
+    assert "chart follows" in said(sample(chart_days=days, chart={"Flux": [1.0] * 14}))
+
+
 @pytest.mark.parametrize(("when_empty", "says"), [("line", True), ("skip", False)])
 def test_a_day_without_spend_is_one_line_or_nothing(when_empty: str, says: bool) -> None:
     message = digest_message(sample(spend=0.0), when_empty=when_empty)

@@ -176,7 +176,8 @@ def oracle_crossings(replay: Replay) -> list[tuple[datetime, int, int]]:
             snoozed = budget_id == SNOOZED_BUDGET and SNOOZE[0] <= now < SNOOZE[1]
             if kind.is_rolling:
                 is_open = open_levels.setdefault(budget_id, set())
-                is_open -= {level for level in is_open if used < level}
+                # Re-armed only under 90 % of the level (hysteresis, SPEC §5).
+                is_open -= {level for level in is_open if used < level * 0.9}
                 done = is_open
             else:
                 done = fired.setdefault((budget_id, start), set())
@@ -264,4 +265,12 @@ async def test_35_days_of_checks_alert_exactly_the_oracles_crossings(
     assert all(row["status"] == OutboxStatus.SENT.value for row in rows)
     posted = [m for m in slack.all_messages()]
     keys = [m.metadata["event_payload"]["dedup_key"] for m in posted if m.metadata]
-    assert len(keys) == len(set(keys)) == sum(1 for r in rows if r["action"] == "post")
+    assert len(keys) == len(set(keys))  # no message twice
+    # Rows still in the outbox (sent ones are pruned days after they stop mattering) were
+    # each posted once.
+    posts = {r["dedup_key"] for r in rows if r["action"] == "post"}
+    assert posts <= set(keys)
+    # One top-level message per alert (per budget and period, or episode): the rest are
+    # replies in its thread.
+    roots = [m for m in posted if m.thread_ts is None]
+    assert len(roots) == db["alerts"].count

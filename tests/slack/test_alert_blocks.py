@@ -14,11 +14,15 @@ from bot.slack.blocks import (
     ACTION_ACKNOWLEDGE,
     ACTION_OPEN,
     ACTION_SNOOZE,
+    STATUS_ACK,
+    STATUS_SNOOZE,
     AlertView,
+    acknowledged_reply,
     alert_message,
-    higher_level_reply,
+    back_under_reply,
+    edited_reply,
+    level_reply,
     progress_bar,
-    resolved_reply,
     scenario_health_message,
 )
 
@@ -36,13 +40,13 @@ def view(**changes: object) -> AlertView:
         "budget_label": "Budget #3 CI key 24h",
         "period_label": "the rolling 24h window",
         "tz": "Europe/Paris",
-        "kind": "threshold",
-        "level": 100,
-        "passed": (50, 80, 100),
+        "top_level": 100,
+        "forecast_announced": False,
         "spend_cu": 5388.0,
         "limit_cu": 1000.0,
         "time_left": None,
         "forecast": None,
+        "period_end": None,
         "attribution": Attribution(models=(MODEL,), users=(KEY,), jobs=(JOB,)),
         "open_url": "https://app.example/team",
     }
@@ -74,7 +78,6 @@ def test_the_alert_names_spend_limit_levels_culprits_and_offers_the_buttons() ->
     said = texts(message)
     assert "🔴 Budget #3 CI key 24h: 100 % of budget reached" in message["text"]
     assert "5,388 CU" in said and "1,000 CU" in said and "539 %" in said
-    assert "Crossed 50 %, 80 %, 100 % since the last check." in said
     assert "<https://app.example/models/model_k|Kling Video>" in said
     assert "🔑 <https://app.example/settings/api|API key CI>" in said
     assert "`job_1` txt2video on <https://app.example/models/model_k|Kling Video>" in said
@@ -93,27 +96,47 @@ def test_time_left_and_the_forecast_with_its_exhaustion_date() -> None:
     exhausted = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
     message = alert_message(
         view(
-            level=80,
-            passed=(80,),
+            top_level=80,
             spend_cu=800,
             limit_cu=1000,
             time_left=timedelta(days=4, hours=2),
             period_label="November 2026 (Europe/Paris)",
-            forecast=Forecast(projected_cu=1430, rate_cu_per_hour=5, exhaustion_at=exhausted),
+            period_end=datetime(2026, 11, 30, 23, tzinfo=UTC),
+            forecast=Forecast(
+                projected_cu=1430, high_cu=1650, rate_cu_per_hour=5, exhaustion_at=exhausted
+            ),
         )
     )
     said = texts(message)
     assert message["text"].startswith("🟠")
     assert "4 d 2 h left in November 2026 (Europe/Paris)" in said
-    # 13:00 UTC is 14:00 in Paris.
-    assert "Forecast: 1,430 CU by the end of the period" in said
+    # A range, by the period's last day in Paris; 13:00 UTC is 14:00 in Paris.
+    assert "Forecast: likely 1,430–1,650 CU by 30 Nov" in said
     assert "Sat 28 Nov 14:00" in said
-    assert "Crossed" not in said  # one level: nothing to list
 
 
 def test_a_forecast_alert_says_so() -> None:
-    message = alert_message(view(kind="forecast", level=0, passed=(), spend_cu=300))
+    message = alert_message(view(top_level=None, forecast_announced=True, spend_cu=300))
     assert "on track to exceed its limit" in message["text"]
+
+
+def test_who_snoozed_and_acknowledged_stays_on_the_message() -> None:
+    """Finding 9: the message is rendered from the alert's state, so an escalation after an
+    acknowledgement still says who acknowledged it."""
+    at = datetime(2026, 11, 26, 9, tzinfo=UTC)
+    message = alert_message(view(acknowledged=("U_ANA", at), snoozed=("U_BO", at)))
+    valid(message)
+    ids = [b.get("block_id") for b in message["blocks"]]
+    assert STATUS_ACK in ids and STATUS_SNOOZE in ids
+    said = texts(message)
+    assert "Acknowledged by <@U_ANA>" in said and "Snoozed by <@U_BO>" in said
+
+
+def test_the_top_level_text_escapes_the_budget_label() -> None:
+    """Finding 8: the notification text is mrkdwn too."""
+    message = alert_message(view(budget_label="Budget #3 <!channel> <https://evil|Marketing>"))
+    assert "<!channel>" not in message["text"] and "<https://evil" not in message["text"]
+    assert "&lt;!channel&gt;" in message["text"]
 
 
 @settings(max_examples=40, deadline=None)
@@ -144,10 +167,14 @@ def test_any_data_stays_within_slacks_limits(names: list[str], spend: float) -> 
 
 
 def test_replies_and_health_notices() -> None:
-    assert "⬆️ Now at 90 %" in higher_level_reply(view(level=80, spend_cu=900))["text"]
+    assert "⬆️ Now at 90 %: crossed 80 %" in level_reply(80, 900, 1000)["text"]
     assert (
-        resolved_reply(80, 500, 1000)["text"]
+        back_under_reply(80, 500, 1000)["text"]
         == "✅ Back under 80 %: 500 CU of 1,000 CU in the window."
+    )
+    assert "<@U1> acknowledged" in acknowledged_reply("U1")["text"]
+    assert (
+        "limit 2,000 CU, alerts at 50 %, 100 %" in edited_reply("U1", 2000, [50, 100], 900)["text"]
     )
     down = scenario_health_message(failing=True, cause="bad credentials", detail="401", checks=3)
     assert "3 times in a row (bad credentials)" in down["text"]

@@ -106,7 +106,9 @@ def test_an_empty_list_hints_how_to_add_one() -> None:
 
 
 def test_each_budget_shows_spend_bar_percent_forecast_state_channel_thresholds_period() -> None:
-    forecast = Forecast(14_000.0, 120.0, exhaustion_at=datetime(2026, 11, 28, 13, tzinfo=UTC))
+    forecast = Forecast(
+        14_000.0, 15_500.0, 120.0, exhaustion_at=datetime(2026, 11, 28, 13, tzinfo=UTC)
+    )
     statuses = [
         make_status(spend=6_000.0, forecast=forecast, alerted=50),
         make_status(
@@ -124,7 +126,8 @@ def test_each_budget_shows_spend_bar_percent_forecast_state_channel_thresholds_p
     assert "6,000 CU* of 12,000 CU" in first
     assert "`██████░░░░░░`" in first  # 50 % of 12 cells
     assert "*50 %* used" in first
-    assert "📈 Forecast: 14,000 CU at period end; limit reached around Sat 28 Nov 14:00" in first
+    assert "📈 Forecast: likely 14,000–15,500 CU by 30 Nov" in first
+    assert "the limit is reached around Sat 28 Nov 14:00" in first
     assert "🔔 alerted at 50 %" in first
     assert "<#C123ABC>" in first and "alerts at 50, 90, 100 % + forecast" in first
     assert "4 d 11 h left" in first  # until Dec 1st, 00:00 in Paris

@@ -133,7 +133,7 @@ def test_budgets_show_spend_bar_percent_forecast_state_and_an_edit_button() -> N
             status(
                 first,
                 6000.0,
-                forecast=Forecast(13000.0, 10.0, None),
+                forecast=Forecast(13000.0, 14000.0, 10.0, None),
                 alerted_level=50,
             ),
             status(second, 250.0, snoozed_until=NOW + timedelta(hours=3)),
@@ -145,7 +145,7 @@ def test_budgets_show_spend_bar_percent_forecast_state_and_an_edit_button() -> N
     one, two = (b["text"]["text"] for b in sections)
     assert "*#1 Marketing monthly*" in one and "<#C_SPEND>" in one
     assert "`██████░░░░░░`" in one and "*6,000 CU* of 12,000 CU" in one and "*50 %*" in one
-    assert "📈 13,000 CU" in one
+    assert "📈 likely 13,000–14,000 CU" in one
     assert "🔔 alerted at 50 %" in one and "and on forecast" in one
     assert "*#2 Team daily*" in two and "*25 %*" in two
     assert "💤 snoozed until Thu 26 Nov 16:00" in two

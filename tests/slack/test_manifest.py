@@ -95,6 +95,9 @@ SCOPES_FOR_METHOD: dict[str, frozenset[str]] = {
     "views.push": frozenset(),
     "auth.test": frozenset(),
     "team.info": frozenset({"team:read"}),
+    # Socket Mode: called with the app-level token, whose `connections:write` is an app
+    # scope (Basic Information → App-Level Tokens), not a bot scope of the manifest.
+    "apps.connections.open": frozenset(),
 }
 # Bot events → the scopes Slack requires before it delivers them.
 SCOPES_FOR_EVENT: dict[str, frozenset[str]] = {

@@ -8,6 +8,9 @@ from sqlite_utils import Database
 from bot.store.db import StoreError, migrate, open_db
 from migrations.migrations import migrations
 
+# Tables a migration folds into another, with how to count their rows there.
+FOLDED = {"acknowledgements": "SELECT COUNT(*) FROM alerts WHERE acknowledged_by IS NOT NULL"}
+
 
 def _names() -> list[str]:
     return [m.name for m in migrations._migrations]
@@ -41,6 +44,10 @@ def test_a_database_at_every_step_upgrades_without_losing_rows(
     applied = migrate(db)
     assert applied[0] == stop_before
     for table, count in before.items():
+        if table in FOLDED and not db[table].exists():
+            # m002: each acknowledgement lives on as its alert's acknowledged_by.
+            assert db.execute(FOLDED[table]).fetchone()[0] == count, table
+            continue
         assert db[table].count == count, table
     assert migrations.pending(db) == []
 

@@ -1,5 +1,6 @@
-"""Store repositories against a real temporary SQLite file: budgets, audit, alert state,
-snoozes, acknowledgements and the outbox."""
+"""Store repositories against a real temporary SQLite file: budgets and their audit trail,
+snoozes, and the outbox (expiry, revisions, pruning). Alerts and their events, and the
+migration that introduced them: test_alert_store.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlite_utils import Database
 
-from bot.budgets.evaluate import AlertKind, FiredAlert
+from bot.budgets.evaluate import AlertChange, AlertState, Event, EventKind
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.store import alerts, audit, outbox
@@ -21,11 +22,12 @@ from bot.store.budgets import (
     NewBudget,
     create_budget,
     delete_budget,
+    find_budget,
     get_budget,
     list_budgets,
     update_budget,
 )
-from bot.store.db import from_text, migrate, open_db, to_text
+from bot.store.db import from_text, immediate, migrate, open_db, to_text
 from bot.store.outbox import OutboxAction, OutboxStatus
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -136,32 +138,61 @@ def test_update_refuses_fields_that_are_not_editable(db: Database) -> None:
     assert audit_count(db) == 1
 
 
-def test_delete_budget_removes_it_its_state_and_audits(db: Database) -> None:
+def test_delete_budget_removes_it_its_alerts_and_its_unsent_messages(db: Database) -> None:
     budget = create_budget(db, new_budget(), now=T0)
-    alert_id = alerts.record_alert(
-        db,
-        budget_id=budget.id,
-        period_key="monthly:2026-11@UTC",
-        kind=AlertKind.THRESHOLD,
-        level=50,
-        spend_cu=6_100,
-        limit_cu=12_000,
-        now=T0,
-    )
-    assert alert_id is not None
+    other = create_budget(db, new_budget(), now=T0)
+    alert_id = open_alert(db, budget)
+    open_alert(db, other)
+    alerts.acknowledge(db, WS, alert_id, actor="UADMIN", now=T0)
     alerts.snooze(db, WS, budget.id, T0 + timedelta(hours=4), actor="UADMIN", now=T0)
+    for key, budget_id in [("post", budget.id), ("failed", budget.id), ("sent", budget.id)]:
+        enqueue(db, key, budget_id=budget_id)
+    enqueue(db, "theirs", budget_id=other.id)
+    enqueue(db, "digest")
+    outbox.mark_failed(db, item(db, "failed").id, error="not_in_channel")
+    outbox.mark_sent(db, item(db, "sent"), ts="1.1", now=T0)
+    assert db["alert_events"].count == 4  # two LEVEL, ACKNOWLEDGED, SNOOZED
 
     removed = delete_budget(db, WS, budget.id, actor="UADMIN", now=T0 + timedelta(days=1))
 
     assert removed == budget
     with pytest.raises(BudgetNotFound):
         get_budget(db, WS, budget.id)
-    assert list_budgets(db, WS) == []
-    assert db["alert_state"].count == 0  # cascaded
+    assert find_budget(db, budget.id) is None
+    assert [b.id for b in list_budgets(db, WS)] == [other.id]
+    # Cascaded: the alert, its events and its history; the other budget's stay.
+    assert [row["budget_id"] for row in db["alerts"].rows] == [other.id]
+    assert [row["kind"] for row in db["alert_events"].rows] == ["level"]
+    assert [row["budget_id"] for row in db["alert_state"].rows] == [other.id]
     assert alerts.snoozed_until(db, budget.id) is None
+    assert statuses(db) == {
+        "post": OutboxStatus.DROPPED,
+        "failed": OutboxStatus.DROPPED,
+        "sent": OutboxStatus.SENT,
+        "theirs": OutboxStatus.PENDING,
+        "digest": OutboxStatus.PENDING,
+    }
+    assert {item(db, key).last_error for key in ("post", "failed")} == {"budget removed"}
+    assert {key: done_at(db, key) for key in ("post", "failed", "sent", "theirs")} == {
+        "post": T0 + timedelta(days=1),
+        "failed": T0 + timedelta(days=1),
+        "sent": T0,  # settled when it was sent
+        "theirs": None,
+    }
+    assert [i.dedup_key for i in outbox.due_items(db, T0 + timedelta(days=1))] == [
+        "theirs",
+        "digest",
+    ]
     latest = audit.history(db, WS)[0]
     assert (latest.action, latest.after) == ("budget.remove", None)
     assert latest.before["id"] == budget.id
+
+
+def test_find_budget_is_for_the_bots_own_ids_across_workspaces(db: Database) -> None:
+    theirs = create_budget(db, new_budget(OTHER_WS), now=T0)
+
+    assert find_budget(db, theirs.id) == theirs
+    assert find_budget(db, theirs.id + 1) is None
 
 
 def test_budget_ids_are_scoped_to_their_workspace(db: Database) -> None:
@@ -199,7 +230,7 @@ def test_audit_history_is_newest_first_and_filters_by_target(db: Database) -> No
     assert len(audit.history(db, WS, limit=1)) == 1
 
 
-# --- alert state -----------------------------------------------------------------------
+# --- snoozes (the alerts they touch: test_alert_store.py) ------------------------------
 
 
 @pytest.fixture
@@ -207,99 +238,25 @@ def budget(db: Database) -> Budget:
     return create_budget(db, new_budget(), now=T0)
 
 
-def record(
-    db: Database,
-    budget_id: int,
-    period_key: str,
-    level: int = 50,
-    kind: AlertKind = AlertKind.THRESHOLD,
-    now: datetime = T0,
-) -> int | None:
-    return alerts.record_alert(
-        db,
-        budget_id=budget_id,
-        period_key=period_key,
-        kind=kind,
-        level=level,
-        spend_cu=6_000.0,
-        limit_cu=12_000.0,
-        now=now,
+def open_alert(db: Database, budget: Budget, *, now: datetime = T0) -> int:
+    """The budget's alert of this month, passed 50 %, as a check writes it."""
+    period = period_at(budget.period, now, "UTC")
+    change = AlertChange(
+        AlertState(period.key, frozenset({50})), (Event(EventKind.LEVEL, 50),), True
     )
-
-
-def test_record_alert_happens_once_per_budget_period_kind_and_level(
-    db: Database, budget: Budget
-) -> None:
-    first = record(db, budget.id, "monthly:2026-11@UTC", 50)
-    again = record(db, budget.id, "monthly:2026-11@UTC", 50, now=T0 + timedelta(minutes=5))
-
-    assert isinstance(first, int)
-    assert again is None
-    assert db["alert_state"].count == 1
-    assert record(db, budget.id, "monthly:2026-11@UTC", 80) is not None
-    assert record(db, budget.id, "monthly:2026-12@UTC", 50) is not None
-    assert record(db, budget.id, "monthly:2026-11@UTC", 50, AlertKind.FORECAST) is not None
-    assert db["alert_state"].count == 4
-
-
-def test_alerts_in_period_are_its_key_and_its_episodes_only(db: Database, budget: Budget) -> None:
-    other = create_budget(db, new_budget(), now=T0)
-    rolling = period_at(PeriodKind.ROLLING_24H, T0, "UTC")
-    daily = period_at(PeriodKind.DAILY, T0, "Etc/GMT+1")
-    assert (rolling.key, daily.key) == ("rolling:24h", "daily:2026-11-26@Etc/GMT+1")
-    wanted = [
-        record(db, budget.id, "rolling:24h#1", 50),
-        record(db, budget.id, "rolling:24h#2", 50),
-        record(db, budget.id, "rolling:24h#1", 80),
-    ]
-    record(db, budget.id, "rolling:7d#1", 50)
-    record(db, other.id, "rolling:24h#1", 50)
-    wanted_daily = [record(db, budget.id, "daily:2026-11-26@Etc/GMT+1", 50)]
-    record(db, budget.id, "daily:2026-11-25@Etc/GMT+1", 50)  # the day before
-    record(db, budget.id, "daily:2026-11-26@Etc/GMT+10", 50)  # its key starts with ours
-    record(db, budget.id, "daily:2026-11-26@Etc/GMT+1x", 80)
-
-    assert [a.id for a in alerts.alerts_in_period(db, budget.id, rolling)] == wanted
-    assert [a.id for a in alerts.alerts_in_period(db, budget.id, daily)] == wanted_daily
-    [row] = alerts.alerts_in_period(db, budget.id, daily)
-    assert row.as_fired() == FiredAlert("daily:2026-11-26@Etc/GMT+1", AlertKind.THRESHOLD, 50)
-
-
-def test_resolve_alert_closes_the_open_threshold_alert_once(db: Database, budget: Budget) -> None:
-    record(db, budget.id, "rolling:24h#1", 50)
-    record(db, budget.id, "rolling:24h#1", 80)
-    later = T0 + timedelta(hours=2)
-
-    assert alerts.resolve_alert(
-        db, budget_id=budget.id, period_key="rolling:24h#1", level=50, now=later
-    )
-    assert not alerts.resolve_alert(
-        db, budget_id=budget.id, period_key="rolling:24h#1", level=50, now=later
-    )
-    assert not alerts.resolve_alert(
-        db, budget_id=budget.id, period_key="rolling:24h#9", level=50, now=later
-    )
-
-    by_level = {
-        a.level: a for a in alerts.alerts_in_period(db, budget.id, period_at("24h", T0, "UTC"))
-    }
-    assert by_level[50].resolved_at == later
-    assert by_level[50].as_fired().resolved is True
-    assert by_level[80].resolved_at is None
-
-
-def test_recent_alerts_are_newest_first_within_the_workspace(db: Database, budget: Budget) -> None:
-    theirs = create_budget(db, new_budget(OTHER_WS), now=T0)
-    older = record(db, budget.id, "monthly:2026-11@UTC", 50, now=T0)
-    newer = record(db, budget.id, "monthly:2026-11@UTC", 80, now=T0 + timedelta(hours=1))
-    record(db, theirs.id, "monthly:2026-11@UTC", 50, now=T0 + timedelta(hours=2))
-    second = create_budget(db, new_budget(), now=T0)
-    elsewhere = record(db, second.id, "monthly:2026-11@UTC", 50, now=T0 + timedelta(minutes=30))
-
-    assert [a.id for a in alerts.recent_alerts(db, WS)] == [newer, elsewhere, older]
-    assert [a.id for a in alerts.recent_alerts(db, WS, budget_id=budget.id)] == [newer, older]
-    assert [a.id for a in alerts.recent_alerts(db, WS, limit=1)] == [newer]
-    assert alerts.recent_alerts(db, WS, budget_id=theirs.id) == []
+    with immediate(db):
+        return alerts.apply_change(
+            db,
+            budget_id=budget.id,
+            channel_id=budget.channel_id,
+            change=change,
+            period=period,
+            spend_cu=6_100.0,
+            limit_cu=budget.limit_cu,
+            projection=None,
+            attribution=None,
+            now=now,
+        )
 
 
 def test_snooze_and_unsnooze_are_audited(db: Database, budget: Budget) -> None:
@@ -311,9 +268,12 @@ def test_snooze_and_unsnooze_are_audited(db: Database, budget: Budget) -> None:
     longer = until + timedelta(days=1)
     alerts.snooze(db, WS, budget.id, longer, actor="U2", now=T0 + timedelta(minutes=1))
     assert alerts.snoozed_until(db, budget.id) == longer
+    snooze = alerts.get_snooze(db, budget.id)
+    assert snooze == alerts.Snooze(budget.id, longer, "U2", T0 + timedelta(minutes=1))
 
     assert alerts.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=2))
     assert alerts.snoozed_until(db, budget.id) is None
+    assert alerts.get_snooze(db, budget.id) is None
     assert not alerts.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=3))
 
     entries = audit.history(db, WS, target=f"budget:{budget.id}")[:3]
@@ -328,29 +288,12 @@ def test_snooze_and_unsnooze_are_audited(db: Database, budget: Budget) -> None:
     assert entries[1].before == {"snoozed_until": str(until)}
     assert entries[0].before == {"snoozed_until": str(longer)}
     assert entries[0].after == {"snoozed_until": None}
-
-
-def test_acknowledging_twice_changes_nothing_the_second_time(db: Database, budget: Budget) -> None:
-    alert_id = record(db, budget.id, "monthly:2026-11@UTC", 80)
-    assert alert_id is not None
-    audits = audit_count(db)
-
-    assert alerts.acknowledge(db, WS, alert_id, actor="U1", now=T0) is True
-    assert alerts.acknowledge(db, WS, alert_id, actor="U2", now=T0 + timedelta(seconds=1)) is False
-
-    assert db["acknowledgements"].count == 1
-    assert next(db["acknowledgements"].rows)["user_id"] == "U1"
-    assert audit_count(db) == audits + 1
-    latest = audit.history(db, WS)[0]
-    assert (latest.action, latest.target, latest.actor) == (
-        "alert.acknowledge",
-        f"alert:{alert_id}",
-        "U1",
-    )
-    assert latest.after == {"acknowledged_by": "U1"}
+    assert db["alert_events"].count == 0  # no alert to tell
 
 
 # --- outbox ----------------------------------------------------------------------------
+
+DAY = timedelta(days=1)
 
 
 def enqueue(
@@ -358,9 +301,11 @@ def enqueue(
     key: str,
     *,
     now: datetime = T0,
+    expires_at: datetime = T0 + DAY,
     workspace: str = WS,
     budget_id: int | None = None,
     text: str = "hello",
+    thread_key: str | None = None,
 ) -> bool:
     return outbox.enqueue(
         db,
@@ -370,38 +315,78 @@ def enqueue(
         action=OutboxAction.POST,
         payload={"text": text, "blocks": [{"type": "divider"}]},
         now=now,
+        expires_at=expires_at,
         budget_id=budget_id,
+        thread_key=thread_key,
+    )
+
+
+def item(db: Database, key: str) -> outbox.OutboxItem:
+    found = outbox.get_item(db, key)
+    assert found is not None, key
+    return found
+
+
+def statuses(db: Database) -> dict[str, OutboxStatus]:
+    return {row["dedup_key"]: OutboxStatus(row["status"]) for row in db["outbox"].rows}
+
+
+def done_at(db: Database, key: str) -> datetime | None:
+    """When the row was settled (sent or dropped)."""
+    text = db.execute("SELECT done_at FROM outbox WHERE dedup_key = ?", [key]).fetchone()[0]
+    return from_text(text) if text else None
+
+
+def revise(
+    db: Database, key: str, text: str, *, now: datetime = T0, expires_at: datetime = T0 + DAY
+) -> None:
+    outbox.revise(
+        db,
+        dedup_key=key,
+        workspace_id=WS,
+        channel_id="C1",
+        payload={"text": text},
+        now=now,
+        expires_at=expires_at,
+        budget_id=1,
+        thread_key="alert:1",
     )
 
 
 def test_enqueue_deduplicates_on_the_key(db: Database) -> None:
-    assert enqueue(db, "alert:1:80", text="first") is True
+    assert enqueue(db, "alert:1:80", text="first", thread_key="alert:1") is True
     assert enqueue(db, "alert:1:80", text="second", now=T0 + timedelta(minutes=5)) is False
 
     assert db["outbox"].count == 1
-    item = outbox.get_item(db, "alert:1:80")
-    assert item is not None
-    assert item.payload == {"text": "first", "blocks": [{"type": "divider"}]}
-    assert (item.status, item.attempts, item.next_attempt_at, item.created_at) == (
+    first = item(db, "alert:1:80")
+    assert first.payload == {"text": "first", "blocks": [{"type": "divider"}]}
+    assert (first.status, first.attempts, first.next_attempt_at, first.created_at) == (
         OutboxStatus.PENDING,
         0,
         T0,
         T0,
+    )
+    assert (first.action, first.thread_key, first.expires_at, first.revision) == (
+        OutboxAction.POST,
+        "alert:1",
+        T0 + DAY,
+        0,
     )
     assert outbox.get_item(db, "nope") is None
 
 
 def test_due_items_are_pending_due_rows_oldest_first(db: Database) -> None:
     for key in ("a", "b", "c", "d", "e", "f"):
-        enqueue(db, key)
-    ids = {key: outbox.get_item(db, key).id for key in "abcdef"}  # type: ignore[union-attr]
+        enqueue(db, key, workspace=OTHER_WS if key == "f" else WS)
+    ids = {key: item(db, key).id for key in "abcdef"}
     outbox.reschedule(db, ids["a"], error="ratelimited", at=T0 + timedelta(seconds=30))
     outbox.reschedule(db, ids["b"], error="500 fatal", at=T0 + timedelta(seconds=10))
-    outbox.mark_sent(db, ids["c"], ts="1.000001", now=T0)
+    assert outbox.mark_sent(db, item(db, "c"), ts="1.000001", now=T0)
     outbox.mark_failed(db, ids["d"], error="is_archived")
 
     assert [i.dedup_key for i in outbox.due_items(db, T0)] == ["e", "f"]
     assert [i.dedup_key for i in outbox.due_items(db, T0, limit=1)] == ["e"]
+    assert [i.dedup_key for i in outbox.due_items(db, T0, workspace_id=WS)] == ["e"]
     assert [i.dedup_key for i in outbox.due_items(db, T0 + timedelta(seconds=10))] == [
         "b",
         "e",
@@ -414,34 +399,202 @@ def test_due_items_are_pending_due_rows_oldest_first(db: Database) -> None:
 
 def test_mark_sent_records_the_ts_and_clears_the_error(db: Database) -> None:
     enqueue(db, "k")
-    item = outbox.get_item(db, "k")
-    assert item is not None
-    outbox.reschedule(db, item.id, error="500 fatal", at=T0)
+    outbox.reschedule(db, item(db, "k").id, error="500 fatal", at=T0)
 
-    outbox.mark_sent(db, item.id, ts="1700000000.000001", now=T0)
+    assert outbox.mark_sent(db, item(db, "k"), ts="1700000000.000001", now=T0) is True
 
-    sent = outbox.get_item(db, "k")
-    assert sent is not None
+    sent = item(db, "k")
     assert (sent.status, sent.ts, sent.last_error) == (OutboxStatus.SENT, "1700000000.000001", None)
     assert db.execute("SELECT sent_at FROM outbox").fetchone()[0] == to_text(T0)
+    assert done_at(db, "k") == T0
 
 
 def test_claim_counts_the_attempt_and_hides_the_row_until_the_lease_ends(db: Database) -> None:
     enqueue(db, "k")
-    item = outbox.get_item(db, "k")
-    assert item is not None
+    read = item(db, "k")
     lease_end = T0 + timedelta(minutes=2)
 
-    assert outbox.claim(db, item, lease_until=lease_end) is True
-    assert outbox.claim(db, item, lease_until=lease_end) is False  # a stale read loses
+    assert outbox.claim(db, read, lease_until=lease_end) is True
+    assert outbox.claim(db, read, lease_until=lease_end) is False  # a stale read loses
 
-    claimed = outbox.get_item(db, "k")
-    assert claimed is not None
+    claimed = item(db, "k")
     assert (claimed.attempts, claimed.next_attempt_at) == (1, lease_end)
     assert outbox.due_items(db, lease_end - timedelta(microseconds=1)) == []
-    assert [i.id for i in outbox.due_items(db, lease_end)] == [item.id]
-    outbox.mark_sent(db, item.id, ts="1.1", now=T0)
+    assert [i.id for i in outbox.due_items(db, lease_end)] == [read.id]
+    assert outbox.mark_sent(db, claimed, ts="1.1", now=T0)
     assert outbox.claim(db, claimed, lease_until=lease_end) is False  # sent rows stay sent
+
+
+def test_revise_creates_the_edit_row_then_replaces_its_content(db: Database) -> None:
+    revise(db, "alert:1:edit", "first", expires_at=T0 + DAY)
+
+    created = item(db, "alert:1:edit")
+    assert (created.action, created.thread_key, created.budget_id) == (
+        OutboxAction.UPDATE,
+        "alert:1",
+        1,
+    )
+    assert (created.status, created.revision, created.payload) == (
+        OutboxStatus.PENDING,
+        0,
+        {"text": "first"},
+    )
+    assert outbox.mark_sent(db, created, ts="1.1", now=T0)
+    outbox.reschedule(db, created.id, error="old error", at=T0)
+    later = T0 + timedelta(minutes=5)
+
+    revise(db, "alert:1:edit", "second", now=later, expires_at=T0 + timedelta(hours=1))
+
+    revised = item(db, "alert:1:edit")
+    assert db["outbox"].count == 1
+    assert (revised.id, revised.status, revised.revision) == (created.id, OutboxStatus.PENDING, 1)
+    assert (revised.payload, revised.last_error, revised.next_attempt_at) == (
+        {"text": "second"},
+        None,
+        later,
+    )
+    assert revised.expires_at == T0 + DAY  # the later of the two expiries
+    assert [i.id for i in outbox.due_items(db, later)] == [revised.id]
+    revise(db, "alert:1:edit", "third", now=later, expires_at=T0 + 2 * DAY)
+    assert (item(db, "alert:1:edit").revision, item(db, "alert:1:edit").expires_at) == (
+        2,
+        T0 + 2 * DAY,
+    )
+
+
+def test_a_row_revised_after_it_was_read_cannot_be_claimed_or_marked_sent(db: Database) -> None:
+    revise(db, "alert:1:edit", "old")
+    read = item(db, "alert:1:edit")
+    revise(db, "alert:1:edit", "new", now=T0 + timedelta(seconds=1))
+
+    assert outbox.claim(db, read, lease_until=T0 + timedelta(minutes=2)) is False
+    assert item(db, "alert:1:edit").attempts == 0
+
+    fresh = item(db, "alert:1:edit")
+    assert outbox.claim(db, fresh, lease_until=T0 + timedelta(minutes=2)) is True
+    revise(db, "alert:1:edit", "newer", now=T0 + timedelta(seconds=2))  # during the attempt
+
+    assert outbox.mark_sent(db, fresh, ts="1.5", now=T0 + timedelta(seconds=3)) is False
+
+    row = item(db, "alert:1:edit")
+    assert (row.status, row.payload, row.revision) == (
+        OutboxStatus.PENDING,
+        {"text": "newer"},
+        2,
+    )
+    assert row.ts == "1.5"  # still known, for the thread that hangs from it
+    assert db.execute("SELECT sent_at FROM outbox").fetchone()[0] is None
+    assert done_at(db, "alert:1:edit") is None
+    assert outbox.mark_sent(db, row, ts="1.5", now=T0 + timedelta(seconds=4)) is True
+    assert done_at(db, "alert:1:edit") == T0 + timedelta(seconds=4)
+
+
+def test_rewrite_unsent_only_replaces_a_post_nobody_tried_to_send(db: Database) -> None:
+    enqueue(db, "alert:1")
+    enqueue(db, "failed")
+    outbox.mark_failed(db, item(db, "failed").id, error="not_in_channel")
+    enqueue(db, "sent")
+    outbox.mark_sent(db, item(db, "sent"), ts="1.1", now=T0)
+
+    assert outbox.rewrite_unsent(db, "alert:1", {"text": "latest"}) is True
+    rewritten = item(db, "alert:1")
+    assert (rewritten.payload, rewritten.revision, rewritten.attempts) == ({"text": "latest"}, 1, 0)
+    assert outbox.rewrite_unsent(db, "failed", {"text": "x"}) is False
+    assert outbox.rewrite_unsent(db, "sent", {"text": "x"}) is False
+    assert outbox.rewrite_unsent(db, "nope", {"text": "x"}) is False
+
+    assert outbox.claim(db, rewritten, lease_until=T0 + timedelta(minutes=2))
+    assert outbox.rewrite_unsent(db, "alert:1", {"text": "too late"}) is False
+    assert item(db, "alert:1").payload == {"text": "latest"}
+    assert item(db, "failed").payload["text"] == "hello"
+
+
+def test_drop_expired_drops_unsent_rows_at_their_expiry_and_no_others(db: Database) -> None:
+    enqueue(db, "pending-past", expires_at=T0 - timedelta(hours=1))
+    enqueue(db, "pending-now", expires_at=T0)
+    enqueue(db, "pending-later", expires_at=T0 + timedelta(microseconds=1))
+    enqueue(db, "failed-past", expires_at=T0 - timedelta(hours=1))
+    outbox.mark_failed(db, item(db, "failed-past").id, error="not_in_channel")
+    enqueue(db, "sent-past", expires_at=T0 - timedelta(hours=1))
+    outbox.mark_sent(db, item(db, "sent-past"), ts="1.1", now=T0)
+    enqueue(db, "never")  # a row written before expiries existed
+    db.execute("UPDATE outbox SET expires_at = NULL WHERE dedup_key = 'never'")
+
+    assert outbox.drop_expired(db, T0) == 3
+
+    assert statuses(db) == {
+        "pending-past": OutboxStatus.DROPPED,
+        "pending-now": OutboxStatus.DROPPED,
+        "pending-later": OutboxStatus.PENDING,
+        "failed-past": OutboxStatus.DROPPED,
+        "sent-past": OutboxStatus.SENT,
+        "never": OutboxStatus.PENDING,
+    }
+    assert item(db, "pending-now").last_error == "expired"
+    assert item(db, "failed-past").last_error == "not_in_channel"  # why it never went out
+    assert {key: done_at(db, key) for key in statuses(db)} == {
+        "pending-past": T0,
+        "pending-now": T0,
+        "pending-later": None,
+        "failed-past": T0,
+        "sent-past": T0,  # when it was sent
+        "never": None,
+    }
+    assert outbox.due_items(db, T0 + DAY) == [item(db, "pending-later"), item(db, "never")]
+    assert outbox.drop_expired(db, T0) == 0
+
+
+def test_mark_dropped_keeps_the_row_with_its_reason(db: Database) -> None:
+    enqueue(db, "k")
+
+    outbox.mark_dropped(db, item(db, "k").id, reason="message_not_found", now=T0 + DAY)
+
+    dropped = item(db, "k")
+    assert (dropped.status, dropped.last_error) == (OutboxStatus.DROPPED, "message_not_found")
+    assert done_at(db, "k") == T0 + DAY
+    assert outbox.due_items(db, T0 + DAY) == []
+
+
+def test_prune_deletes_sent_and_dropped_rows_two_days_after_they_were_settled(
+    db: Database, budget: Budget
+) -> None:
+    alert_id = open_alert(db, budget)
+    root_key = f"alert:{alert_id}"
+    long_ago = T0 - outbox.KEEP_AFTER_EXPIRY - timedelta(microseconds=1)
+    queued = long_ago - DAY
+    enqueue(db, "expired-old", now=queued, expires_at=long_ago)
+    assert outbox.drop_expired(db, long_ago) == 1
+    for key in ("sent-old", "dropped-old", "pending-old", "failed-old", root_key):
+        enqueue(db, key, now=queued)
+    enqueue(db, "budget-removed-old", now=queued, budget_id=budget.id)
+    # Kept: settled recently, though they were queued, and expired, long ago.
+    enqueue(db, "sent-just-kept", now=queued, expires_at=long_ago)
+    enqueue(db, "sent-recent", now=queued, expires_at=long_ago)
+    enqueue(db, "sent-no-expiry", now=queued)
+    db.execute("UPDATE outbox SET expires_at = NULL WHERE dedup_key = 'sent-no-expiry'")
+    for key in ("sent-old", root_key):
+        outbox.mark_sent(db, item(db, key), ts="1.1", now=long_ago)
+    outbox.mark_dropped(db, item(db, "dropped-old").id, reason="message_not_found", now=long_ago)
+    assert outbox.drop_for_budget(db, budget.id, now=long_ago) == 1
+    outbox.mark_sent(db, item(db, "sent-just-kept"), ts="1.2", now=T0 - outbox.KEEP_AFTER_EXPIRY)
+    outbox.mark_sent(db, item(db, "sent-recent"), ts="1.3", now=T0 - timedelta(hours=1))
+    outbox.mark_sent(db, item(db, "sent-no-expiry"), ts="1.4", now=T0)
+    outbox.mark_failed(db, item(db, "failed-old").id, error="is_archived")
+
+    assert outbox.prune(db, T0) == 4
+
+    assert statuses(db) == {
+        "pending-old": OutboxStatus.PENDING,  # never settled: never pruned
+        "failed-old": OutboxStatus.FAILED,  # an admin may still get it sent
+        root_key: OutboxStatus.SENT,  # the alert's message: a late Acknowledge threads under it
+        "sent-just-kept": OutboxStatus.SENT,
+        "sent-recent": OutboxStatus.SENT,
+        "sent-no-expiry": OutboxStatus.SENT,
+    }
+    assert outbox.prune(db, T0) == 0
+    alerts.move_message(db, alert_id, "C2")  # no longer the alert's message
+    assert outbox.prune(db, T0) == 1
+    assert root_key not in statuses(db)
 
 
 def test_delivery_problems_show_the_latest_failure_per_budget(db: Database) -> None:
@@ -454,13 +607,13 @@ def test_delivery_problems_show_the_latest_failure_per_budget(db: Database) -> N
         ("f", 4, OTHER_WS),
     ]:
         enqueue(db, key, budget_id=budget_id, workspace=workspace)
-    rows = {i.dedup_key: i.id for i in outbox.due_items(db, T0)}
-    outbox.mark_failed(db, rows["a"], error="not_in_channel")
-    outbox.mark_failed(db, rows["b"], error="is_archived")
-    outbox.reschedule(db, rows["c"], error="500 fatal", at=T0 + timedelta(minutes=1))
-    outbox.mark_failed(db, rows["d"], error="invalid_auth")
+    rows = {i.dedup_key: i for i in outbox.due_items(db, T0)}
+    outbox.mark_failed(db, rows["a"].id, error="not_in_channel")
+    outbox.mark_failed(db, rows["b"].id, error="is_archived")
+    outbox.reschedule(db, rows["c"].id, error="500 fatal", at=T0 + timedelta(minutes=1))
+    outbox.mark_failed(db, rows["d"].id, error="invalid_auth")
     outbox.mark_sent(db, rows["e"], ts="1.1", now=T0)
-    outbox.mark_failed(db, rows["f"], error="channel_not_found")
+    outbox.mark_failed(db, rows["f"].id, error="channel_not_found")
 
     assert outbox.delivery_problems(db, WS) == {1: "is_archived", None: "invalid_auth"}
     assert outbox.delivery_problems(db, OTHER_WS) == {4: "channel_not_found"}
@@ -470,8 +623,8 @@ def test_delivery_problems_show_the_latest_failure_per_budget(db: Database) -> N
 def test_a_delivery_problem_clears_once_a_later_message_gets_through(db: Database) -> None:
     for key in ("first", "second"):
         enqueue(db, key, budget_id=1)
-    rows = {i.dedup_key: i.id for i in outbox.due_items(db, T0)}
-    outbox.mark_failed(db, rows["first"], error="not_in_channel")
+    rows = {i.dedup_key: i for i in outbox.due_items(db, T0)}
+    outbox.mark_failed(db, rows["first"].id, error="not_in_channel")
     assert outbox.delivery_problems(db, WS) == {1: "not_in_channel"}
     outbox.mark_sent(db, rows["second"], ts="1.2", now=T0)
     assert outbox.delivery_problems(db, WS) == {}

@@ -1,0 +1,179 @@
+"""Alert events into Slack messages: the first event of an alert posts its message, every
+later one edits that message (it always shows the latest state) and adds one reply to its
+thread. One transaction per call: an event is published together with its outbox rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from bot.budgets.evaluate import EventKind
+from bot.budgets.types import PeriodKind
+from bot.scenario.links import team_url
+from bot.slack import blocks
+from bot.store import alerts, outbox
+from bot.store.alerts import Alert, AlertEvent
+from bot.store.budgets import Budget, find_budget
+from bot.store.db import from_text, immediate
+from bot.store.outbox import OutboxAction
+from bot.store.workspaces import get_workspace
+
+Json = dict[str, Any]
+
+
+def announce(
+    db: Database,
+    *,
+    app_url: str,
+    default_tz: str,
+    now: datetime,
+    workspace_id: str | None = None,
+) -> list[Json]:
+    """Publish every unpublished event (of one workspace, if given); returns the new rows."""
+    with immediate(db):
+        return announce_pending(
+            db, app_url=app_url, default_tz=default_tz, now=now, workspace_id=workspace_id
+        )
+
+
+def announce_pending(
+    db: Database,
+    *,
+    app_url: str,
+    default_tz: str,
+    now: datetime,
+    workspace_id: str | None = None,
+) -> list[Json]:
+    """As `announce`, inside the caller's transaction."""
+    written: list[Json] = []
+    posted: set[str] = set()  # messages created by this call: later events fold into them
+    for event in alerts.unpublished_events(db, workspace_id=workspace_id):
+        alert = alerts.alert_by_id(db, event.alert_id)
+        budget = find_budget(db, alert.budget_id) if alert else None
+        if alert is not None and budget is not None:
+            _publish(db, budget, alert, event, app_url, default_tz, now, posted, written)
+        alerts.mark_published(db, event.id)
+    return written
+
+
+def _publish(
+    db: Database,
+    budget: Budget,
+    alert: Alert,
+    event: AlertEvent,
+    app_url: str,
+    default_tz: str,
+    now: datetime,
+    posted: set[str],
+    written: list[Json],
+) -> None:
+    """One event: the message's first post, or an edit of it and one reply in its thread.
+    Events that come together with the first post (a level and the forecast in one check)
+    are folded into that post rather than replied to a message nobody has seen yet."""
+    root_key = alert.root_key
+    if alert.channel_id != budget.channel_id:
+        # The budget alerts elsewhere now: its story goes on in a new message there.
+        root_key = alerts.move_message(db, alert.id, budget.channel_id)
+    workspace = get_workspace(db, budget.workspace_id)
+    tz = workspace.timezone_or(default_tz) if workspace else default_tz
+    message = blocks.alert_message(view_of(db, budget, alert, tz, app_url, now))
+    common = {
+        "workspace_id": budget.workspace_id,
+        "channel_id": budget.channel_id,
+        "budget_id": budget.id,
+        "now": now,
+        "expires_at": event.expires_at,
+    }
+
+    def wrote(key: str, action: OutboxAction, payload: Json) -> None:
+        written.append({"key": key, "channel": budget.channel_id, "action": action, **payload})
+
+    if outbox.get_item(db, root_key) is None:
+        outbox.enqueue(db, dedup_key=root_key, action=OutboxAction.POST, payload=message, **common)
+        posted.add(root_key)
+        wrote(root_key, OutboxAction.POST, message)
+        return
+    if root_key in posted:
+        outbox.rewrite_unsent(db, root_key, message)
+        for row in written:
+            if row["key"] == root_key:
+                row.update(message)
+        return
+    if not outbox.rewrite_unsent(db, root_key, message):
+        outbox.revise(
+            db, dedup_key=f"{root_key}:edit", payload=message, thread_key=root_key, **common
+        )
+        wrote(f"{root_key}:edit", OutboxAction.UPDATE, message)
+    answer = reply_for(event, alert, tz)
+    key = f"alert-event:{event.id}"
+    outbox.enqueue(
+        db, dedup_key=key, action=OutboxAction.POST, payload=answer, thread_key=root_key, **common
+    )
+    wrote(key, OutboxAction.POST, answer)
+
+
+def view_of(
+    db: Database, budget: Budget, alert: Alert, tz: str, app_url: str, now: datetime
+) -> blocks.AlertView:
+    snooze = alerts.get_snooze(db, budget.id)
+    time_left = None
+    if alert.period_end is not None and alert.period_end > now:
+        time_left = alert.period_end - now
+    return blocks.AlertView(
+        alert_id=alert.id,
+        budget_id=budget.id,
+        budget_label=f"Budget {budget.label}",
+        period_label=period_label(budget.period, alert.period_start, tz),
+        tz=tz,
+        top_level=alert.state.top_level,
+        forecast_announced=alert.state.forecast,
+        spend_cu=alert.spend_cu,
+        limit_cu=budget.limit_cu,
+        time_left=time_left,
+        forecast=alert.projection if alert.state.forecast else None,
+        period_end=alert.period_end,
+        attribution=alert.attribution,
+        open_url=team_url(app_url),
+        acknowledged=(alert.acknowledged_by, alert.acknowledged_at)
+        if alert.acknowledged_by and alert.acknowledged_at
+        else None,
+        snoozed=(snooze.created_by, snooze.until) if snooze and snooze.until > now else None,
+    )
+
+
+def reply_for(event: AlertEvent, alert: Alert, tz: str) -> Json:
+    spend, limit = event.spend_cu or 0.0, event.limit_cu or 0.0
+    actor = event.actor or "?"
+    match event.kind:
+        case EventKind.LEVEL:
+            return blocks.level_reply(event.level or 0, spend, limit)
+        case EventKind.FORECAST:
+            return blocks.forecast_reply(alert.projection, tz, alert.period_end)
+        case EventKind.BACK_UNDER:
+            return blocks.back_under_reply(event.level or 0, spend, limit)
+        case EventKind.EDITED:
+            thresholds = [int(t) for t in event.detail.get("thresholds", [])]
+            return blocks.edited_reply(actor, limit, thresholds, spend)
+        case EventKind.SNOOZED:
+            return blocks.snoozed_reply(actor, from_text(event.detail["until"]), tz)
+        case EventKind.UNSNOOZED:
+            return blocks.unsnoozed_reply(actor)
+        case EventKind.ACKNOWLEDGED:
+            return blocks.acknowledged_reply(actor)
+
+
+def period_label(kind: PeriodKind, start: datetime | None, tz: str) -> str:
+    if kind.is_rolling or start is None:
+        return f"the rolling {kind.value} window" if kind.is_rolling else "this period"
+    local = start.astimezone(ZoneInfo(tz))
+    names = {
+        PeriodKind.DAILY: local.strftime("%a %d %b"),
+        PeriodKind.WEEKLY: f"the week of {local.strftime('%d %b')}",
+        PeriodKind.MONTHLY: local.strftime("%B %Y"),
+        PeriodKind.BILLING: "this billing period",
+    }
+    return f"{names[kind]} ({tz})"
