@@ -472,17 +472,7 @@ def snooze(
             after={"snoozed_until": until},
             now=now,
         )
-        alert = open_alert_of(db, budget_id, now)
-        if alert is not None:
-            add_event(
-                db,
-                alert.id,
-                EventKind.SNOOZED,
-                now=now,
-                expires_at=_action_expiry(alert, now),
-                actor=actor,
-                detail={"until": to_text(until)},
-            )
+        _on_open_alert(db, budget_id, EventKind.SNOOZED, actor, now, {"until": to_text(until)})
 
 
 def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now: datetime) -> bool:
@@ -502,17 +492,30 @@ def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now
             after={"snoozed_until": None},
             now=now,
         )
-        alert = open_alert_of(db, budget_id, now)
-        if alert is not None:
-            add_event(
-                db,
-                alert.id,
-                EventKind.UNSNOOZED,
-                now=now,
-                expires_at=_action_expiry(alert, now),
-                actor=actor,
-            )
+        _on_open_alert(db, budget_id, EventKind.UNSNOOZED, actor, now)
     return True
+
+
+def _on_open_alert(
+    db: Database,
+    budget_id: int,
+    kind: EventKind,
+    actor: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Someone's change, told on the budget's current message (if it has one)."""
+    alert = open_alert_of(db, budget_id, now)
+    if alert is not None:
+        add_event(
+            db,
+            alert.id,
+            kind,
+            now=now,
+            expires_at=_action_expiry(alert, now),
+            actor=actor,
+            detail=detail,
+        )
 
 
 def acknowledge(
@@ -537,8 +540,6 @@ def acknowledge(
             after={"acknowledged_by": actor},
             now=now,
         )
-        alert = alert_by_id(db, alert_id)
-        assert alert is not None
         add_event(
             db,
             alert_id,
