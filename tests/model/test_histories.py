@@ -194,7 +194,10 @@ steps = st.sampled_from(KINDS).flatmap(STEPS.__getitem__)
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[str, datetime, list[BudgetDraft], list[tuple[Any, ...]]]:
     tz = draw(st.sampled_from(ZONES))
+    # Checks happen at :30 seconds (clock moves are whole minutes), periods start at :00
+    # and jobs at neither: no job or check ever sits exactly on a boundary.
     start = draw(st.sampled_from(ANCHORS)) - timedelta(minutes=draw(st.integers(0, 600)))
+    start += timedelta(seconds=30)
     budgets = draw(st.lists(budget_drafts(), min_size=1, max_size=3))
     return tz, start, budgets, draw(st.lists(steps, min_size=20, max_size=80))
 
