@@ -46,14 +46,15 @@ def _budgets(team: SyntheticTeam, now: datetime) -> list[NewBudget]:
     return [
         NewBudget(
             period=PeriodKind.MONTHLY,
-            limit_cu=round(max(month, 1) * 1.6, -2),
+            # Never 0: early in a month (or a day) there is little to size the limit from.
+            limit_cu=max(round(month * 1.6, -2), 100),
             scope=Scope(ScopeKind.TEAM),
             forecast=True,
             **common,
         ),
         NewBudget(
             period=PeriodKind.DAILY,
-            limit_cu=round(max(project_today, 1) * 0.9, -1),
+            limit_cu=max(round(project_today * 0.9, -1), 10),
             scope=Scope(ScopeKind.PROJECT, project.id),
             scope_name=project.name,
             **common,

@@ -265,18 +265,26 @@ def _alerts_from_history(db: Database) -> None:
         )
     }
     groups: dict[tuple[int, str], list[dict]] = {}
+    window_rows: dict[tuple[int, str], list[dict]] = {}  # every line of a rolling window
     for row in rows:
         key = row["period_key"]
         if key.startswith("rolling:"):
+            key = key.split("#")[0] + "#migrated"
+            window_rows.setdefault((row["budget_id"], key), []).append(row)
             if row["kind"] != "threshold" or row["resolved_at"] is not None:
                 continue
-            key = key.split("#")[0] + "#migrated"
         groups.setdefault((row["budget_id"], key), []).append(row)
     for (budget_id, key), group in groups.items():
         passed = sorted(
             {r["level"] for r in group if r["kind"] == "threshold" and r["resolved_at"] is None}
         )
-        keys = [f"alert:{budget_id}:{r['period_key']}:{r['kind']}:{r['level']}" for r in group]
+        # The thread may hang from a level that has re-armed since: look among all lines.
+        lines = window_rows.get((budget_id, key), group)
+        # The newest top-level post of a level: later levels were replies under it, and
+        # after a channel change (or a new rolling episode) the newest one is where the
+        # story went on. The old release posted a forecast on its own: only if nothing else.
+        ordered = sorted(lines, key=lambda r: (r["kind"] == "threshold", r["id"]), reverse=True)
+        keys = [f"alert:{budget_id}:{r['period_key']}:{r['kind']}:{r['level']}" for r in ordered]
         root = next((k for k in keys if k in posts), f"alert:migrated:{budget_id}:{key}")
         acked = sorted(
             (acks[r["id"]] for r in group if r["id"] in acks), key=lambda a: a["created_at"]

@@ -19,10 +19,12 @@ from bot.store import alerts, outbox
 from bot.store.alerts import Alert, AlertEvent
 from bot.store.budgets import Budget, find_budget
 from bot.store.db import from_text, immediate
-from bot.store.outbox import OutboxAction
+from bot.store.outbox import OutboxAction, OutboxStatus
 from bot.store.workspaces import get_workspace
 
 Json = dict[str, Any]
+# What a check finds; the others are people's actions on a message that already exists.
+CHECK_EVENTS = frozenset({EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER})
 
 
 def announce(
@@ -74,25 +76,37 @@ def _publish(
     """One event: the message's first post, or an edit of it and one reply in its thread.
     Events that come together with the first post (a level and the forecast in one check)
     are folded into that post rather than replied to a message nobody has seen yet."""
-    root_key = alert.root_key
-    if alert.channel_id != budget.channel_id:
-        # The budget alerts elsewhere now: its story goes on in a new message there.
-        root_key = alerts.move_message(db, alert.id, budget.channel_id)
+    root_key, channel = alert.root_key, alert.channel_id
+    root = outbox.get_item(db, root_key)
+    if event.kind in CHECK_EVENTS and alert.is_current(now):
+        if channel != budget.channel_id:
+            # The budget alerts elsewhere now: its story goes on in a new message there.
+            channel = budget.channel_id
+            root_key = alerts.new_message(db, alert.id, channel, f"alert:{alert.id}:in:{channel}")
+            root = outbox.get_item(db, root_key)
+        elif root is not None and root.status in (OutboxStatus.FAILED, OutboxStatus.DROPPED):
+            # Its first message never reached Slack: a reply to it would not either. The
+            # story goes on in a new message with everything so far (the old one is dropped,
+            # so that it can never be sent late).
+            if root.status is OutboxStatus.FAILED:
+                outbox.mark_dropped(db, root.id, reason="replaced by a later message", now=now)
+            root_key = alerts.new_message(db, alert.id, channel, f"alert:{alert.id}:e{event.id}")
+            root = None
     workspace = get_workspace(db, budget.workspace_id)
     tz = workspace.timezone_or(default_tz) if workspace else default_tz
     message = blocks.alert_message(view_of(db, budget, alert, tz, app_url, now))
     common = {
         "workspace_id": budget.workspace_id,
-        "channel_id": budget.channel_id,
+        "channel_id": channel,
         "budget_id": budget.id,
         "now": now,
         "expires_at": event.expires_at,
     }
 
     def wrote(key: str, action: OutboxAction, payload: Json) -> None:
-        written.append({"key": key, "channel": budget.channel_id, "action": action, **payload})
+        written.append({"key": key, "channel": channel, "action": action.value, **payload})
 
-    if outbox.get_item(db, root_key) is None:
+    if root is None:
         outbox.enqueue(db, dedup_key=root_key, action=OutboxAction.POST, payload=message, **common)
         posted.add(root_key)
         wrote(root_key, OutboxAction.POST, message)

@@ -40,7 +40,7 @@ from bot.scenario.models import UsagesResponse, UsageType
 from bot.slack import blocks
 from bot.store import alerts, health, outbox
 from bot.store.alerts import Alert
-from bot.store.budgets import Budget, list_budgets
+from bot.store.budgets import Budget, find_budget, list_budgets
 from bot.store.db import immediate
 from bot.store.outbox import OutboxAction
 from bot.store.workspaces import Workspace, list_workspaces
@@ -142,7 +142,13 @@ async def check_workspace(
         change = health.record_success(db, workspace.team_id, now=now)
         if change.tell:
             _tell_admins(db, workspace, budgets, settings, change, None, now, result)
-        for budget in budgets:
+        for read in budgets:
+            # The budget as it is now: it may have been edited or removed while Scenario
+            # was being read. An edited one is decided at the next cycle, with its new rule
+            # (the edit re-armed its alert in its own transaction).
+            budget = find_budget(db, read.id)
+            if budget is None or budget.updated_at != read.updated_at:
+                continue
             period = periods[budget.id]
             # Decided again inside the transaction: another cycle may have written first.
             decisions, current, spend = _decide(db, budget, period, responses, now)

@@ -120,7 +120,10 @@ def open_alert_of(db: Database, budget_id: int, now: datetime) -> Alert | None:
 
 
 def get_alert(db: Database, workspace_id: str, alert_id: int) -> Alert | None:
-    """The alert, only if its budget belongs to this workspace (button values are untrusted)."""
+    """The alert, only if its budget belongs to this workspace (button values are untrusted).
+
+    A button posted before m002 carries the ID of a line of the history (`alert_state`,
+    whose IDs m002 kept); it names the alert of that line's budget and period."""
     rows = list(
         db.query(
             "SELECT a.* FROM alerts a JOIN budgets b ON b.id = a.budget_id"
@@ -128,7 +131,25 @@ def get_alert(db: Database, workspace_id: str, alert_id: int) -> Alert | None:
             [alert_id, workspace_id],
         )
     )
+    if not rows:
+        rows = list(
+            db.query(
+                "SELECT a.* FROM alert_state s JOIN budgets b ON b.id = s.budget_id"
+                " JOIN alerts a ON a.budget_id = s.budget_id AND (a.period_key = s.period_key"
+                "  OR (s.period_key LIKE 'rolling:%' AND a.period_key ="
+                "      substr(s.period_key, 1, instr(s.period_key, '#')) || 'migrated'))"
+                " WHERE s.id = ? AND b.workspace_id = ? AND s.id < ?",
+                [alert_id, workspace_id, _first_alert_id(db)],
+            )
+        )
     return _alert(rows[0]) if rows else None
+
+
+def _first_alert_id(db: Database) -> int:
+    """Alert IDs start above every ID the history had at the upgrade (see m002): lines
+    under that are the ones old buttons name."""
+    row = db.execute("SELECT MIN(id) FROM alerts").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def alert_by_id(db: Database, alert_id: int) -> Alert | None:
@@ -328,9 +349,9 @@ def mark_published(db: Database, event_id: int) -> None:
     db.execute("UPDATE alert_events SET published = 1 WHERE id = ?", [event_id])
 
 
-def move_message(db: Database, alert_id: int, channel_id: str) -> str:
-    """The budget now alerts elsewhere: the alert's next event starts a message there."""
-    root_key = f"alert:{alert_id}:in:{channel_id}"
+def new_message(db: Database, alert_id: int, channel_id: str, root_key: str) -> str:
+    """The alert's story goes on in a new message (the budget alerts in another channel
+    now, or its first message never reached Slack): its next event posts it."""
     db.execute(
         "UPDATE alerts SET channel_id = ?, root_key = ? WHERE id = ?",
         [channel_id, root_key, alert_id],

@@ -521,11 +521,11 @@ def test_events_stay_unpublished_until_marked_and_filter_by_workspace(db: Databa
     assert [e.id for e in alerts.events_of(db, my_alert)] == [everything[0].id, snoozed.id]
 
 
-def test_move_message_starts_the_alerts_message_in_the_new_channel(db: Database) -> None:
+def test_new_message_starts_the_alerts_message_in_the_new_channel(db: Database) -> None:
     budget = make_budget(db)
     alert_id = write(db, budget, opening(MONTH.key, 50))
 
-    root_key = alerts.move_message(db, alert_id, "C2")
+    root_key = alerts.new_message(db, alert_id, "C2", f"alert:{alert_id}:in:C2")
 
     alert = only_alert(db)
     assert root_key == alert.root_key == f"alert:{alert_id}:in:C2"

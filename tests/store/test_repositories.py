@@ -592,7 +592,7 @@ def test_prune_deletes_sent_and_dropped_rows_two_days_after_they_were_settled(
         "sent-no-expiry": OutboxStatus.SENT,
     }
     assert outbox.prune(db, T0) == 0
-    alerts.move_message(db, alert_id, "C2")  # no longer the alert's message
+    alerts.new_message(db, alert_id, "C2", "alert:new")  # no longer the alert's message
     assert outbox.prune(db, T0) == 1
     assert root_key not in statuses(db)
 
