@@ -27,7 +27,7 @@ from bot.budgets.evaluate import (
     rearm,
 )
 from bot.budgets.forecast import Forecast
-from bot.budgets.periods import Period
+from bot.budgets.periods import Period, calendar_period_of_key
 from bot.store.audit import record_change
 from bot.store.db import from_text, immediate, to_text
 
@@ -357,6 +357,28 @@ def new_message(db: Database, alert_id: int, channel_id: str, root_key: str) -> 
         [channel_id, root_key, alert_id],
     )
     return root_key
+
+
+def follow_timezone(db: Database, workspace_id: str, timezone: str, *, now: datetime) -> None:
+    """Inside a timezone change's transaction: the current alerts of calendar budgets
+    become the same period's in the new zone (`monthly:2026-11@UTC` →
+    `monthly:2026-11@Europe/Paris`), so that the next check goes on with their message
+    instead of posting a second one for the same budget and month."""
+    rows = db.query(
+        "SELECT a.* FROM alerts a JOIN budgets b ON b.id = a.budget_id"
+        " WHERE b.workspace_id = ? AND a.closed_at IS NULL AND a.period_end > ?",
+        [workspace_id, to_text(now)],
+    )
+    for row in list(rows):
+        key = row["period_key"].rsplit("@", 1)[0] + "@" + timezone
+        period = calendar_period_of_key(key)
+        if period is None or key == row["period_key"]:
+            continue
+        db.execute(
+            "UPDATE OR IGNORE alerts SET period_key = ?, period_start = ?, period_end = ?"
+            " WHERE id = ?",
+            [key, to_text(period.start), to_text(period.end), row["id"]],
+        )
 
 
 def _action_expiry(alert: Alert, now: datetime) -> datetime:

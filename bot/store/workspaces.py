@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from bot.store.alerts import follow_timezone
 from bot.store.audit import record_change
 from bot.store.db import immediate, to_text
 
@@ -45,6 +46,7 @@ def set_timezone(db: Database, team_id: str, timezone: str, *, actor: str, now: 
         ensure_workspace(db, team_id, now=now)
         before = get_workspace(db, team_id)
         db.execute("UPDATE workspaces SET timezone = ? WHERE team_id = ?", [timezone, team_id])
+        follow_timezone(db, team_id, timezone, now=now)
         record_change(
             db,
             workspace_id=team_id,

@@ -107,8 +107,8 @@ async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -
     assert answer.status_code == 200
     [update] = await bot.wait_for(lambda: bot.slack.calls_to("chat.update"), what="chat.update")
     assert update.args["channel"] == CHANNEL and update.args["ts"] == message.ts
-    # One reply in the alert's thread says who snoozed it, until when.
-    [reply] = bot.slack.replies(CHANNEL, message.ts)
+    # One reply in the alert's thread says who snoozed it, until when (posted just after).
+    [reply] = await bot.wait_for(lambda: bot.slack.replies(CHANNEL, message.ts), what="reply")
     assert reply.text.startswith(f"💤 <@{ADMIN}> snoozed this budget until <!date^")
 
     until = ANCHOR + timedelta(hours=24)
@@ -191,7 +191,7 @@ async def test_anyone_acknowledges_once_and_pressing_again_changes_nothing(bot: 
     assert len(changes(bot, "alert.acknowledge")) == 1
     assert len(bot.slack.calls_to("chat.update")) == 1
     assert status_lines(message, STATUS_ACK) == [line]
-    [reply] = bot.slack.replies(CHANNEL, message.ts)
+    [reply] = await bot.wait_for(lambda: bot.slack.replies(CHANNEL, message.ts), what="reply")
     assert reply.text == f"👀 <@{MEMBER}> acknowledged this alert."
     first = alerts.get_alert(bot.db, TEAM_ID, alert_id)
     assert first is not None and first.acknowledged_by == MEMBER
@@ -240,7 +240,14 @@ async def test_an_escalation_after_an_acknowledgement_keeps_it_and_replies_in_th
     assert bot.slack.top_level(CHANNEL) == [message]
     assert "100 % of budget reached" in message.text
     assert status_lines(message, STATUS_ACK)  # still there after the rebuild
-    replies = [r.text for r in bot.slack.replies(CHANNEL, message.ts)]
+    thread = await bot.wait_for(
+        lambda: (
+            len(bot.slack.replies(CHANNEL, message.ts)) >= 2
+            and bot.slack.replies(CHANNEL, message.ts)
+        ),
+        what="two replies",
+    )
+    replies = [r.text for r in thread]
     assert len(replies) == 2
     assert replies[0].startswith("👀") and replies[1].startswith("⬆️ Now at 105 %: crossed 100 %")
     assert alerts.snoozed_until(bot.db, budget.id) is None

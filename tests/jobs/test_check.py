@@ -21,7 +21,7 @@ from bot.store import alerts, outbox
 from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db
 from bot.store.health import health_of
-from bot.store.workspaces import Workspace
+from bot.store.workspaces import Workspace, set_timezone
 
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
 SETTINGS = CheckSettings(default_tz="Europe/Paris", app_url="https://app.example")
@@ -303,3 +303,30 @@ async def test_an_acknowledgement_after_the_budget_moved_edits_the_message_where
         ("C1", "post"),
     ]
     assert all(outbox.get_item(db, r["key"]).thread_key == root.dedup_key for r in written)  # type: ignore[union-attr]
+
+
+async def test_a_timezone_change_in_mid_period_goes_on_with_the_same_message(
+    db: Database, simulator: Simulator
+) -> None:
+    """Review: period keys hold the zone, so `/budget timezone` in mid-month made the next
+    check post a second top-level message for the same budget and month."""
+    month_start = datetime(2026, 10, 31, 23, tzinfo=UTC)  # 1 November in Paris
+    later = ANCHOR + timedelta(days=3)
+    spent, spent_later = (TEAM.cu_between(month_start, t) for t in (ANCHOR, later))
+    limit = spent / 0.55
+    second = int(spent_later / limit * 100)
+    create_budget(
+        db,
+        NewBudget("T1", PeriodKind.MONTHLY, limit, "C1", "U1", thresholds=(50, second)),
+        now=ANCHOR,
+    )
+    await run_check(db, scenario_for(simulator), SETTINGS, ANCHOR)
+    set_timezone(db, "T1", "America/New_York", actor="U1", now=ANCHOR)
+    simulator.clock.set(later)  # type: ignore[attr-defined]
+    [result] = await run_check(db, scenario_for(simulator), SETTINGS, later)
+    # The next level is one reply in the same message's thread: no second top-level post.
+    [reply] = result.enqueued
+    assert f"crossed {second} %" in reply["text"]
+    assert outbox.get_item(db, reply["key"]).thread_key == "alert:1"  # type: ignore[union-attr]
+    [key] = [row["period_key"] for row in db.query("SELECT period_key FROM alerts")]
+    assert key == "monthly:2026-11@America/New_York"
