@@ -321,37 +321,6 @@ def _write_budget(
         )
 
 
-def _enqueue(
-    db: Database,
-    result: WorkspaceResult,
-    *,
-    key: str,
-    workspace_id: str,
-    channel_id: str,
-    action: OutboxAction,
-    payload: dict[str, Any],
-    now: datetime,
-    budget_id: int | None = None,
-    thread_key: str | None = None,
-) -> None:
-    """One outbox row, reported in `result` only if it is new (the key makes it once)."""
-    if outbox.enqueue(
-        db,
-        dedup_key=key,
-        workspace_id=workspace_id,
-        channel_id=channel_id,
-        action=action,
-        payload=payload,
-        now=now,
-        expires_at=now + HEALTH_NOTICE_TTL,
-        budget_id=budget_id,
-        thread_key=thread_key,
-    ):
-        result.enqueued.append(
-            {"key": key, "channel": channel_id, "action": action.value, **payload}
-        )
-
-
 def _scenario_failed(
     db: Database,
     workspace: Workspace,
@@ -395,13 +364,17 @@ def _tell_admins(
         admins=tuple(sorted(settings.admin_ids)),
     )
     for channel in sorted({b.channel_id for b in budgets}):
-        _enqueue(
+        key = f"health:{workspace.team_id}:{change.streak}:{change.tell}:{channel}"
+        if outbox.enqueue(
             db,
-            result,
-            key=f"health:{workspace.team_id}:{change.streak}:{change.tell}:{channel}",
+            dedup_key=key,
             workspace_id=workspace.team_id,
             channel_id=channel,
             action=OutboxAction.POST,
             payload=payload,
             now=now,
-        )
+            expires_at=now + HEALTH_NOTICE_TTL,
+        ):  # reported only if new: the key makes it once
+            result.enqueued.append(
+                {"key": key, "channel": channel, "action": OutboxAction.POST.value, **payload}
+            )

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlite_utils import Database
 
@@ -15,13 +14,14 @@ from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings, run_check
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator, create_app
+from bot.scenario.simulator import ManualClock, Simulator
 from bot.scenario.synthetic import SyntheticTeam
 from bot.store import alerts, outbox
 from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db
 from bot.store.health import health_of
 from bot.store.workspaces import Workspace, set_timezone
+from tests.simulated import simulator_client
 
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
 SETTINGS = CheckSettings(default_tz="Europe/Paris", app_url="https://app.example")
@@ -43,16 +43,7 @@ def simulator() -> Simulator:
 
 def scenario_for(simulator: Simulator):
     async def get(workspace: Workspace) -> ScenarioClient:
-        async def no_wait(seconds: float) -> None:
-            return None
-
-        return ScenarioClient(
-            base_url="http://simulator/v1",
-            api_key="test-key",
-            api_secret="test-secret",
-            transport=httpx.ASGITransport(create_app(simulator)),
-            sleep=no_wait,
-        )
+        return simulator_client(simulator)
 
     return get
 

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
@@ -24,7 +23,7 @@ from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import CheckSettings, run_check
 from bot.jobs.delivery import drain
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator, create_app
+from bot.scenario.simulator import ManualClock, Simulator
 from bot.scenario.synthetic import Job, Model, Project, SyntheticTeam, User
 from bot.serving import serve_app
 from bot.slack import fake_api
@@ -33,6 +32,7 @@ from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import from_text, migrate, open_db
 from bot.store.outbox import OutboxStatus
 from bot.store.workspaces import Workspace
+from tests.simulated import simulator_client
 
 TZ = "Europe/Paris"
 ZONE = ZoneInfo(TZ)
@@ -204,16 +204,7 @@ async def test_35_days_of_checks_alert_exactly_the_oracles_crossings(
     clock = ManualClock(START)
     simulator = Simulator(replay.team, clock=clock)
 
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    scenario = ScenarioClient(
-        base_url="http://simulator/v1",
-        api_key="test-key",
-        api_secret="test-secret",
-        transport=httpx.ASGITransport(create_app(simulator)),
-        sleep=no_wait,
-    )
+    scenario = simulator_client(simulator)
 
     async def scenario_for(workspace: Workspace) -> ScenarioClient:
         return scenario

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -41,7 +40,7 @@ from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings, run_check
 from bot.jobs.delivery import drain
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator, create_app
+from bot.scenario.simulator import ManualClock, Simulator
 from bot.scenario.synthetic import Job, Model, Project, SyntheticTeam, User
 from bot.serving import serve_app
 from bot.slack import fake_api
@@ -51,6 +50,7 @@ from bot.store.budgets import NewBudget, create_budget, delete_budget, update_bu
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, set_timezone
 from tests.model import reference as ref
+from tests.simulated import simulator_client
 
 WORKSPACE = "T1"
 CHANNEL = "C_ALERTS"
@@ -230,16 +230,7 @@ class Bot:
         simulator = Simulator(team, clock=ManualClock(self.now))
         simulator.faults.outage = self.scenario_down
 
-        async def no_wait(seconds: float) -> None:
-            return None
-
-        client = ScenarioClient(
-            base_url="http://simulator/v1",
-            api_key="test-key",
-            api_secret="test-secret",
-            transport=httpx.ASGITransport(create_app(simulator)),
-            sleep=no_wait,
-        )
+        client = simulator_client(simulator)
 
         async def scenario_for(workspace: Workspace) -> ScenarioClient:
             return client
