@@ -1,7 +1,7 @@
 """Time Slack's acknowledgements under load: N concurrent `/usage` commands, slow Scenario.
 
 The real app (`create_app` + `create_server`) is served on loopback, with a fake Slack Web
-API (`bot.slack.fake_api`) and the Scenario simulator, which waits `--latency` seconds
+API (`bot.sim.slack_api`) and the Scenario simulator, which waits `--latency` seconds
 (default 2 s, `Faults(latency=2.0)`) before answering every request. `--commands` signed
 `/usage <text>` commands (default 50, text `7d`) are sent at once, each with its own
 `response_url` pointing at the fake Slack; measured from the moment each one is sent:
@@ -54,14 +54,14 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.asgi_server import serve_app
 from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.scenario.simulator import Faults, ManualClock, Simulator, serve_simulator
-from bot.scenario.synthetic import SyntheticTeam
-from bot.server import create_server
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.jobs.runtime import Runtime
+from bot.sim import slack_api
+from bot.sim.scenario import Faults, ManualClock, Simulator, serve_simulator
+from bot.sim.team import SyntheticTeam
 from bot.slack.app import create_app
+from bot.web import create_server
 
 # The same world as the end-to-end tests (tests/e2e/conftest.py), rebuilt here so that
 # the bench does not import a pytest conftest.
@@ -132,16 +132,16 @@ class ResponseClock:
 
 @dataclass
 class SlackSide:
-    slack: fake_api.FakeSlack
+    slack: slack_api.FakeSlack
     clock: ResponseClock
     origin: str
 
 
 @contextlib.asynccontextmanager
 async def slack_served() -> AsyncIterator[SlackSide]:
-    slack = fake_api.FakeSlack(team_id=TEAM_ID)
+    slack = slack_api.FakeSlack(team_id=TEAM_ID)
     slack.users[USER] = {"name": "ada", "is_admin": True, "tz": "Europe/Paris"}
-    response_clock = ResponseClock(fake_api.create_app(slack))
+    response_clock = ResponseClock(slack_api.create_app(slack))
     async with serve_app(response_clock) as origin:
         slack.origin = origin
         yield SlackSide(slack, response_clock, origin)

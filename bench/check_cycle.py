@@ -54,14 +54,14 @@ from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import CheckSettings, WorkspaceResult, run_check
 from bot.scenario.client import ScenarioClient
 from bot.scenario.models import ACTIVITY_PAGE_SIZE
-from bot.scenario.simulator import (
+from bot.sim.scenario import (
     Faults,
     ManualClock,
     RecordedRequest,
     Simulator,
     serve_simulator,
 )
-from bot.scenario.synthetic import SyntheticTeam
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, list_workspaces, set_timezone

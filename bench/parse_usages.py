@@ -20,7 +20,7 @@ from bot.scenario.models import (
     total_cu,
     totals_per_user,
 )
-from bot.scenario.simulator import big_usages_body
+from bot.sim.scenario import big_usages_body
 
 RUNS = 7
 

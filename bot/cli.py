@@ -42,8 +42,8 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.jobs.check import run_check
-    from bot.runtime import Runtime
-    from bot.slack.terminal import render
+    from bot.jobs.runtime import Runtime
+    from bot.messages.terminal import render
 
     # Missing credentials are a configuration error, found before any work.
     settings.require_scenario_credentials()
@@ -85,11 +85,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from bot.asgi_server import EmbeddedServer, listen, origin
+    from bot.jobs.runtime import Runtime
     from bot.jobs.scheduler import Scheduler
-    from bot.runtime import Runtime
-    from bot.server import create_health_server, create_server
-    from bot.serving import EmbeddedServer, listen, origin
     from bot.slack.app import create_app
+    from bot.web import create_health_server, create_server
 
     # Every check reads Scenario: without credentials, say so now, not once per cycle.
     settings.require_scenario_credentials()
@@ -218,8 +218,8 @@ async def _socket_url(app: AsyncApp, app_token: str) -> str | None:
 
 def _digest(args: argparse.Namespace, settings: Settings) -> int:
     from bot.jobs.digest import run_digest
-    from bot.runtime import Runtime
-    from bot.slack.terminal import render
+    from bot.jobs.runtime import Runtime
+    from bot.messages.terminal import render
     from bot.store.digests import list_digests
 
     settings.require_scenario_credentials()
@@ -286,7 +286,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.scenario.simulator import run_from_cli
+    from bot.sim.scenario import run_from_cli
 
     return run_from_cli(args, settings)
 
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser("simulate", help="serve the Scenario API simulator locally")
-    from bot.scenario.simulator import add_cli_arguments
+    from bot.sim.scenario import add_cli_arguments
 
     add_cli_arguments(simulate)
     simulate.set_defaults(run=_simulate)

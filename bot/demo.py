@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.config import Settings, load_settings
 from bot.jobs.check import run_check
 from bot.jobs.digest import run_digest
-from bot.runtime import Runtime
-from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
-from bot.scenario.synthetic import SyntheticTeam
-from bot.serving import serve_app
-from bot.slack import fake_api
-from bot.slack.terminal import render
+from bot.jobs.runtime import Runtime
+from bot.messages.terminal import render
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, serve_simulator
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.digests import list_digests, set_digest
 
@@ -74,11 +74,11 @@ async def run_demo(settings: Settings, *, as_json: bool, out_dir: Path) -> int:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     team = SyntheticTeam.build(7, now)
     simulator = Simulator(team, clock=ManualClock(now))
-    slack = fake_api.FakeSlack(team_id=WORKSPACE)
+    slack = slack_api.FakeSlack(team_id=WORKSPACE)
     with tempfile.TemporaryDirectory(prefix="budget-bot-demo-") as scratch:
         async with (
             serve_simulator(simulator) as scenario_url,
-            serve_app(fake_api.create_app(slack)) as slack_origin,
+            serve_app(slack_api.create_app(slack)) as slack_origin,
         ):
             slack.origin = slack_origin
             demo_settings = load_settings(

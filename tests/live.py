@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.scenario.synthetic import SyntheticTeam, floor_hour
+from bot.sim.team import SyntheticTeam, floor_hour
 
 
 def live_now() -> datetime:

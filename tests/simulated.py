@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import Simulator, create_app
+from bot.sim.scenario import Simulator, create_app
 
 
 async def _no_wait(seconds: float) -> None:

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.asgi_server import serve_app
+from bot.sim import slack_api
 from tests.live import live_now
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ async def test_socket_mode_serves_healthz_on_port(tmp_path: Path, ending: str) -
     """Socket Mode, against a local fake Slack that holds apps.connections.open until the
     test has read /healthz (there is no WebSocket to connect to), then refuses the token
     or the bot is stopped with SIGTERM while it is still connecting."""
-    slack = fake_api.FakeSlack()
+    slack = slack_api.FakeSlack()
     asked, answer = asyncio.Event(), asyncio.Event()
 
     async def connections_open(request: Request) -> JSONResponse:
@@ -194,7 +194,7 @@ async def test_socket_mode_serves_healthz_on_port(tmp_path: Path, ending: str) -
     fake = Starlette(
         routes=[
             Route("/api/apps.connections.open", connections_open, methods=["POST"]),
-            Mount("/", fake_api.create_app(slack)),
+            Mount("/", slack_api.create_app(slack)),
         ]
     )
     async with serve_app(fake) as slack_origin:

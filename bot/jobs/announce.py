@@ -13,8 +13,18 @@ from sqlite_utils import Database
 
 from bot.budgets.evaluate import EventKind
 from bot.budgets.types import PeriodKind
+from bot.messages.alerts import (
+    AlertView,
+    acknowledged_reply,
+    alert_message,
+    back_under_reply,
+    edited_reply,
+    forecast_reply,
+    level_reply,
+    snoozed_reply,
+    unsnoozed_reply,
+)
 from bot.scenario.links import team_url
-from bot.slack import blocks
 from bot.store import alerts, outbox
 from bot.store.alerts import Alert, AlertEvent
 from bot.store.budgets import Budget, find_budget
@@ -94,7 +104,7 @@ def _publish(
             root = None
     workspace = get_workspace(db, budget.workspace_id)
     tz = workspace.timezone_or(default_tz) if workspace else default_tz
-    message = blocks.alert_message(view_of(db, budget, alert, tz, app_url, now))
+    message = alert_message(view_of(db, budget, alert, tz, app_url, now))
     common = {
         "workspace_id": budget.workspace_id,
         "channel_id": channel,
@@ -132,12 +142,12 @@ def _publish(
 
 def view_of(
     db: Database, budget: Budget, alert: Alert, tz: str, app_url: str, now: datetime
-) -> blocks.AlertView:
+) -> AlertView:
     snooze = alerts.get_snooze(db, budget.id)
     time_left = None
     if alert.period_end is not None and alert.period_end > now:
         time_left = alert.period_end - now
-    return blocks.AlertView(
+    return AlertView(
         alert_id=alert.id,
         budget_id=budget.id,
         budget_label=f"Budget {budget.label}",
@@ -164,20 +174,20 @@ def reply_for(event: AlertEvent, alert: Alert, tz: str) -> Json:
     actor = event.actor or "?"
     match event.kind:
         case EventKind.LEVEL:
-            return blocks.level_reply(event.level or 0, spend, limit)
+            return level_reply(event.level or 0, spend, limit)
         case EventKind.FORECAST:
-            return blocks.forecast_reply(alert.projection, tz, alert.period_end)
+            return forecast_reply(alert.projection, tz, alert.period_end)
         case EventKind.BACK_UNDER:
-            return blocks.back_under_reply(event.level or 0, spend, limit)
+            return back_under_reply(event.level or 0, spend, limit)
         case EventKind.EDITED:
             thresholds = [int(t) for t in event.detail.get("thresholds", [])]
-            return blocks.edited_reply(actor, limit, thresholds, spend)
+            return edited_reply(actor, limit, thresholds, spend)
         case EventKind.SNOOZED:
-            return blocks.snoozed_reply(actor, from_text(event.detail["until"]), tz)
+            return snoozed_reply(actor, from_text(event.detail["until"]), tz)
         case EventKind.UNSNOOZED:
-            return blocks.unsnoozed_reply(actor)
+            return unsnoozed_reply(actor)
         case EventKind.ACKNOWLEDGED:
-            return blocks.acknowledged_reply(actor)
+            return acknowledged_reply(actor)
 
 
 def period_label(kind: PeriodKind, start: datetime | None, tz: str) -> str:

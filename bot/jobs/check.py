@@ -19,25 +19,23 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.budgets.attribution import Attribution, attribute
+from bot.budgets.culprits import Attribution, attribute
 from bot.budgets.evaluate import BudgetRule, Decisions, EventKind, evaluate
 from bot.budgets.forecast import forecast
-from bot.budgets.periods import Period, period_at
+from bot.budgets.periods import Period
 from bot.budgets.spend import (
     Window,
-    plan_windows,
     scope_series,
     scope_spend,
-    types_needed,
     window_for,
 )
-from bot.budgets.types import PeriodKind
 from bot.config import ConfigError
 from bot.jobs.announce import announce_pending
+from bot.messages.alerts import scenario_health_message
+from bot.reports.reads import periods_for, read_activity, read_windows
 from bot.scenario.client import ScenarioClient
-from bot.scenario.errors import BillingPeriodUnavailable, ScenarioError
-from bot.scenario.models import UsagesResponse, UsageType
-from bot.slack import blocks
+from bot.scenario.errors import ScenarioError
+from bot.scenario.models import UsagesResponse
 from bot.store import alerts, health, outbox
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
@@ -136,7 +134,7 @@ async def check_workspace(
 
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
-    activity = await _read_activity(client, alerting, periods, now)
+    activity = await read_activity(client, alerting, periods, now)
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
@@ -180,85 +178,6 @@ def _in_transaction(db: Database, dry_run: bool, write: Callable[[], None]) -> N
                 raise _DryRun
     except _DryRun:
         pass
-
-
-async def periods_for(
-    client: ScenarioClient, budgets: list[Budget], tz: str, now: datetime
-) -> tuple[dict[int, Period], BillingPeriodUnavailable | None]:
-    """Each budget's current period. Billing budgets need the plan period from Scenario;
-    when it cannot be read they are left out, with the reason — the other budgets of the
-    workspace are still checked (a failure that concerns one budget stays its own)."""
-    billing: tuple[datetime, datetime] | None = None
-    problem: BillingPeriodUnavailable | None = None
-    if any(b.period is PeriodKind.BILLING for b in budgets):
-        if not client.team_id:
-            problem = BillingPeriodUnavailable(
-                "billing budgets need SCENARIO_TEAM_ID, to read the plan period"
-            )
-        else:
-            try:
-                limits = await client.team_limits()
-            except ScenarioError as exc:
-                problem = BillingPeriodUnavailable(f"the plan period is unreadable: {exc.message}")
-            else:
-                if limits.period and limits.period.start and limits.period.end:
-                    billing = (limits.period.start, limits.period.end)
-    periods: dict[int, Period] = {}
-    for budget in budgets:
-        if budget.period is PeriodKind.BILLING and problem is not None:
-            continue
-        try:
-            periods[budget.id] = period_at(budget.period, now, tz, billing=billing)
-        except ValueError as exc:  # the plan period is missing or stale
-            problem = BillingPeriodUnavailable(str(exc))
-    return periods, problem
-
-
-async def read_windows(
-    client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
-) -> dict[Window, UsagesResponse]:
-    windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
-    by_window: dict[Window, list[Budget]] = {w: [] for w in windows}
-    for budget in budgets:
-        by_window[window_for(budget.scope, periods[budget.id], now)].append(budget)
-
-    async def read(window: Window) -> UsagesResponse:
-        if window.end <= window.start:  # a period that starts this very instant: nothing yet
-            return UsagesResponse()
-        return await client.usages(
-            start=window.start,
-            end=window.end,
-            project_ids=(window.project_id,) if window.project_id else (),
-            types=types_needed(
-                (b.scope for b in by_window[window]),
-                forecast=any(b.forecast for b in by_window[window]),
-            ),
-        )
-
-    found = await asyncio.gather(*(read(w) for w in windows))
-    return dict(zip(windows, found, strict=True))
-
-
-async def _read_activity(
-    client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
-) -> dict[Window, UsagesResponse]:
-    windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
-
-    async def read(window: Window) -> UsagesResponse | None:
-        try:
-            return await client.usages_with_all_activity(
-                start=window.start,
-                end=window.end,
-                project_ids=(window.project_id,) if window.project_id else (),
-                # The first page also brings the per-model totals the alert ranks.
-                types=(UsageType.ACTIVITY, UsageType.MODEL_USAGES),
-            )
-        except ScenarioError as exc:  # the alert still goes out, with less detail
-            log.warning("activity for attribution unavailable: %s", exc.cause)
-            return None
-
-    found = await asyncio.gather(*(read(w) for w in windows))
-    return {w: r for w, r in zip(windows, found, strict=True) if r is not None}
 
 
 def _decide(
@@ -356,7 +275,7 @@ def _tell_admins(
     """In every channel the workspace's budgets alert in — where people watch for alerts —
     mentioning the admins of `BUDGET_BOT_ADMINS` (a DM would sit in a Messages tab the app
     does not show)."""
-    payload = blocks.scenario_health_message(
+    payload = scenario_health_message(
         failing=change.tell == "down",
         cause=exc.cause if exc else "",
         detail=exc.message if exc else "",

@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.jobs.check import run_check
 from bot.jobs.digest import CATCH_UP, is_due, run_digest
-from bot.runtime import Runtime
+from bot.jobs.runtime import Runtime
 from bot.store.digests import Digest, list_digests
 from bot.store.workspaces import get_workspace
 

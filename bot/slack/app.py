@@ -1,11 +1,10 @@
-"""The Bolt AsyncApp: one factory, and the dependencies every listener receives."""
+"""The Bolt AsyncApp: one factory that registers every listener, by kind."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -13,53 +12,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlite_utils import Database
 
 from bot.config import ConfigError, Settings
-from bot.runtime import Runtime
-from bot.scenario.client import ScenarioClient
+from bot.jobs.runtime import Runtime
+from bot.scenario.names import DirectoryCache
+from bot.slack import actions, commands, events, views
 from bot.slack.admins import AdminCheck
-from bot.slack.directory import DirectoryCache
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
+from bot.slack.deps import Deps, utc_now
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Deps:
-    """What listeners need, passed in once instead of read from globals."""
-
-    runtime: Runtime
-    clock: Callable[[], datetime]
-    admins: AdminCheck
-    directory: DirectoryCache
-
-    @property
-    def db(self) -> Database:
-        return self.runtime.db
-
-    @property
-    def settings(self) -> Settings:
-        return self.runtime.settings
-
-    async def scenario_for(self, team_id: str) -> ScenarioClient:
-        """The Scenario client of a workspace (single-workspace mode: the configured one)."""
-        return self.runtime.scenario
-
-    def timezone_of(self, team_id: str) -> str:
-        return self.runtime.timezone_of(team_id)
-
-    async def deliver_now(self, team_id: str) -> None:
-        """After a change that an alert message shows (a snooze, an acknowledgement, an
-        edit): edit it now, while the person looks, rather than at the next delivery."""
-        try:
-            await self.runtime.deliver(self.clock, workspace_id=team_id)
-        except Exception:  # the scheduler delivers it soon anyway; the change is recorded
-            log.exception("delivery after a change failed")
 
 
 def web_client(settings: Settings) -> AsyncWebClient:
@@ -99,8 +60,6 @@ def create_app(
         admins=AdminCheck(settings.admin_ids, clock),
         directory=DirectoryCache(clock),
     )
-    # Listener modules each register their handlers (one module per kind of interaction).
-    from bot.slack import listeners
-
-    listeners.register(app, deps)
+    for listeners in (commands, actions, views, events):
+        listeners.register(app, deps)
     return app, deps

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.evaluate import (
     FORECAST_LEVEL,
     AlertChange,

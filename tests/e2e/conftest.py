@@ -18,14 +18,15 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlite_utils import Database
 
+from bot.asgi_server import serve_app
 from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
-from bot.scenario.synthetic import SyntheticTeam
-from bot.server import create_server
-from bot.serving import serve_app
-from bot.slack import fake_api
-from bot.slack.app import Deps, create_app
+from bot.jobs.runtime import Runtime
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, serve_simulator
+from bot.sim.team import SyntheticTeam
+from bot.slack.app import create_app
+from bot.slack.deps import Deps
+from bot.web import create_server
 
 SIGNING_SECRET = "test-signing-secret"
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -37,7 +38,7 @@ TEAM = SyntheticTeam.build(7, ANCHOR)
 @dataclass
 class Bot:
     url: str
-    slack: fake_api.FakeSlack
+    slack: slack_api.FakeSlack
     slack_origin: str
     simulator: Simulator
     clock: ManualClock
@@ -140,7 +141,7 @@ AsyncBot = Callable[..., Awaitable[Bot]]
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    slack = fake_api.FakeSlack(team_id=TEAM_ID)
+    slack = slack_api.FakeSlack(team_id=TEAM_ID)
     slack.users.update(
         {
             ADMIN: {"name": "ada", "is_admin": True, "tz": "Europe/Paris"},
@@ -152,7 +153,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
     simulator = Simulator(TEAM, clock=clock)
     async with (
         serve_simulator(simulator) as scenario_url,
-        serve_app(fake_api.create_app(slack)) as slack_origin,
+        serve_app(slack_api.create_app(slack)) as slack_origin,
     ):
         slack.origin = slack_origin
         settings = load_settings(

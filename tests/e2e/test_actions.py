@@ -11,14 +11,14 @@ import pytest
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
 from bot.jobs.delivery import drain
-from bot.slack.blocks import (
+from bot.messages.alerts import (
     ACTION_ACKNOWLEDGE,
     ACTION_OPEN,
     ACTION_SNOOZE,
     STATUS_ACK,
     STATUS_SNOOZE,
 )
-from bot.slack.fake_api import Message
+from bot.sim.slack_api import Message
 from bot.store import alerts, audit
 from bot.store.budgets import Budget, NewBudget, create_budget
 from tests.e2e.conftest import ADMIN, ANCHOR, CONFIGURED_ADMIN, MEMBER, TEAM, TEAM_ID, Bot

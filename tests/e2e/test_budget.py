@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.budgets.types import PeriodKind
 from bot.jobs.check import run_check
-from bot.slack import fake_api
+from bot.sim import slack_api
 from bot.slack.admins import REFUSAL
 from bot.store import outbox
 from bot.store.budgets import NewBudget, create_budget
@@ -366,7 +366,7 @@ async def test_add_or_edit_alone_opens_the_form_with_the_commands_trigger(bot: B
 async def test_when_slack_refuses_the_form_the_answer_says_why_and_the_way_around(
     bot: Bot,
 ) -> None:
-    bot.slack.fail_next("views.open", fake_api.Fault(error="expired_trigger_id"))
+    bot.slack.fail_next("views.open", slack_api.Fault(error="expired_trigger_id"))
     answer = await ask(bot, "add")
     text = everything(answer)
     assert "I couldn't open the form — Slack said `expired_trigger_id`" in text

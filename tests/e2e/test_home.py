@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
-from bot.slack import home
-from bot.slack.modals import BLOCK_CHANNEL, BLOCK_LIMIT
+from bot.messages import home
+from bot.slack.views.budget_modal import BLOCK_CHANNEL, BLOCK_LIMIT
 from bot.store import audit
 from bot.store.budgets import Budget, NewBudget, create_budget, list_budgets
 from bot.store.digests import list_digests, set_digest

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.slack import modals
-from bot.slack.modals import (
+from bot.messages import modals
+from bot.slack.views import budget_modal
+from bot.slack.views.budget_modal import (
     BLOCK_CHANNEL,
     BLOCK_FORECAST,
     BLOCK_LIMIT,
@@ -277,7 +278,7 @@ async def test_editing_a_budget_removed_meanwhile_saves_nothing(bot: Bot) -> Non
 async def test_when_scenario_is_slow_the_answer_is_on_time_and_save_again_works(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(modals, "RESOLVE_WITHIN", 0.2)
+    monkeypatch.setattr(budget_modal, "RESOLVE_WITHIN", 0.2)
     bot.simulator.faults.latency = 0.4
     # Built directly, not opened: opening would start loading Scenario's names already.
     view = modals.budget_modal_view(team_id=TEAM_ID, channel_id="C_GENERAL", budget=None)
@@ -286,12 +287,12 @@ async def test_when_scenario_is_slow_the_answer_is_on_time_and_save_again_works(
     assert time.monotonic() - started < 1.5  # not the ~1.2 s+ a full lookup takes
     assert answer == {
         "response_action": "errors",
-        "errors": {BLOCK_SCOPE_NAME: modals.SCENARIO_SLOW},
+        "errors": {BLOCK_SCOPE_NAME: budget_modal.SCENARIO_SLOW},
     }
     assert list_budgets(bot.db, TEAM_ID) == []
 
     # The lookup went on in the background and filled the cache: Save again succeeds.
-    await bot.wait_for(lambda: not modals._background, what="the background lookup")
+    await bot.wait_for(lambda: not budget_modal._background, what="the background lookup")
     answer = await submit(bot, view, kind="project", name="Marketing", limit="5k")
     assert answer["response_action"] == "update"
     [saved] = list_budgets(bot.db, TEAM_ID)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.server import create_health_server, health_report
+from bot.web import create_health_server, health_report
 from tests.e2e.conftest import Bot
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from bot.budgets.periods import this_month
-from bot.slack.blocks import cu
+from bot.messages.mrkdwn import cu
 from tests.e2e.conftest import ANCHOR, TEAM, Bot
 
 Json = dict[str, Any]

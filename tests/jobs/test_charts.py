@@ -2,7 +2,7 @@ import struct
 import zlib
 from datetime import date, timedelta
 
-from bot.jobs.charts import HEIGHT_PX, WIDTH_PX, daily_chart
+from bot.messages.charts import HEIGHT_PX, WIDTH_PX, daily_chart
 
 DAYS = [date(2026, 11, 12) + timedelta(days=d) for d in range(14)]
 

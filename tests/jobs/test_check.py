@@ -14,8 +14,8 @@ from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings, run_check
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator
-from bot.scenario.synthetic import SyntheticTeam
+from bot.sim.scenario import ManualClock, Simulator
+from bot.sim.team import SyntheticTeam
 from bot.store import alerts, outbox
 from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db

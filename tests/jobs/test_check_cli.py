@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, serve_simulator
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from tests.live import live_team
@@ -53,11 +53,11 @@ async def test_dry_run_prints_the_alert_and_changes_nothing_then_a_real_run_post
 ) -> None:
     db_path = tmp_path / "bot.db"
     make_db(db_path)
-    slack = fake_api.FakeSlack()
+    slack = slack_api.FakeSlack()
     simulator = Simulator(TEAM, clock=ManualClock(ANCHOR))
     async with (
         serve_simulator(simulator) as scenario_url,
-        serve_app(fake_api.create_app(slack)) as slack_origin,
+        serve_app(slack_api.create_app(slack)) as slack_origin,
     ):
         slack.origin = slack_origin
         env = {

@@ -30,8 +30,8 @@ from sqlite_utils import Database
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import CheckSettings, WorkspaceResult, run_check
 from bot.scenario.client import DEFAULT_TIMEOUT, ScenarioClient, format_iso
-from bot.scenario.simulator import UNKNOWN_JOB_TYPE, ManualClock, Simulator, create_app
-from bot.scenario.synthetic import SyntheticTeam
+from bot.sim.scenario import UNKNOWN_JOB_TYPE, ManualClock, Simulator, create_app
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from bot.store.health import RECOVERED_AFTER, TELL_ADMINS_AFTER, health_of

@@ -21,14 +21,14 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import CheckSettings, run_check
 from bot.jobs.delivery import LEASE, drain
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator, create_app
-from bot.scenario.synthetic import SyntheticTeam
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, create_app
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from bot.store.outbox import OutboxStatus
@@ -79,7 +79,7 @@ def connect(path: Path, saboteur: Saboteur | None) -> Database:
 @dataclass
 class Rig:
     template: Path
-    slack: fake_api.FakeSlack
+    slack: slack_api.FakeSlack
     web: AsyncWebClient
     simulator: Simulator
     clock: ManualClock
@@ -136,7 +136,7 @@ class Rig:
         return saboteur
 
 
-def posted_keys(slack: fake_api.FakeSlack) -> list[str]:
+def posted_keys(slack: slack_api.FakeSlack) -> list[str]:
     return sorted(
         m.metadata["event_payload"]["dedup_key"] for m in slack.all_messages() if m.metadata
     )
@@ -162,9 +162,9 @@ def template(tmp_path: Path) -> Iterator[Path]:
 async def test_a_crash_at_any_write_neither_loses_nor_duplicates_a_message(
     template: Path, tmp_path: Path
 ) -> None:
-    slack = fake_api.FakeSlack()
+    slack = slack_api.FakeSlack()
     clock = ManualClock(STEPS[0])
-    async with serve_app(fake_api.create_app(slack)) as origin:
+    async with serve_app(slack_api.create_app(slack)) as origin:
         slack.origin = origin
         web = AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
         rig = Rig(template, slack, web, Simulator(TEAM, clock=clock), clock)

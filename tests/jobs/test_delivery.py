@@ -26,9 +26,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.asgi_server import serve_app
 from bot.jobs.delivery import LEASE, DrainReport, backoff, drain, metadata_for
-from bot.serving import serve_app
-from bot.slack.fake_api import FakeSlack, Fault, Message, create_app
+from bot.sim.slack_api import FakeSlack, Fault, Message, create_app
 from bot.store import outbox
 from bot.store.db import migrate, open_db
 from bot.store.outbox import OutboxAction, OutboxItem, OutboxStatus

@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.asgi_server import serve_app
 from bot.budgets.periods import day_start
 from bot.budgets.types import PeriodKind
 from bot.jobs.delivery import drain
@@ -24,12 +25,11 @@ from bot.jobs.digest import (
     is_due,
     run_digest,
 )
+from bot.messages.digest import digest_message
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator, create_app
-from bot.scenario.synthetic import SyntheticTeam
-from bot.serving import serve_app
-from bot.slack import fake_api
-from bot.slack.digest_blocks import digest_message
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, create_app
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from bot.store.digests import Digest, list_digests, set_digest
@@ -157,9 +157,9 @@ def test_due_at_the_local_time_within_the_hour(now: datetime, sent: str | None, 
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[tuple[fake_api.FakeSlack, AsyncWebClient]]:
-    fake = fake_api.FakeSlack()
-    async with serve_app(fake_api.create_app(fake)) as origin:
+async def slack() -> AsyncIterator[tuple[slack_api.FakeSlack, AsyncWebClient]]:
+    fake = slack_api.FakeSlack()
+    async with serve_app(slack_api.create_app(fake)) as origin:
         fake.origin = origin
         yield fake, AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
 
@@ -170,7 +170,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 async def test_once_per_day_with_the_chart_uploaded_into_its_thread(
-    db: Database, slack: tuple[fake_api.FakeSlack, AsyncWebClient]
+    db: Database, slack: tuple[slack_api.FakeSlack, AsyncWebClient]
 ) -> None:
     fake, web = slack
     digest = make_digest(db)
@@ -203,13 +203,13 @@ async def test_once_per_day_with_the_chart_uploaded_into_its_thread(
 
 
 async def test_a_lost_upload_answer_is_not_uploaded_twice(
-    db: Database, slack: tuple[fake_api.FakeSlack, AsyncWebClient]
+    db: Database, slack: tuple[slack_api.FakeSlack, AsyncWebClient]
 ) -> None:
     fake, web = slack
     digest = make_digest(db)
     data = await gather(db, client(), digest, TZ, NOW, "https://app.example")
     enqueue_digest(db, digest, data, NOW)
-    fake.fail_next("files.completeUploadExternal", fake_api.Fault(status=500, after_effect=True))
+    fake.fail_next("files.completeUploadExternal", slack_api.Fault(status=500, after_effect=True))
 
     async def client_for(workspace_id: str) -> AsyncWebClient:
         return web

@@ -19,14 +19,14 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import CheckSettings, run_check
 from bot.jobs.delivery import drain
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator
-from bot.scenario.synthetic import Job, Model, Project, SyntheticTeam, User
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator
+from bot.sim.team import Job, Model, Project, SyntheticTeam, User
 from bot.store import alerts
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import from_text, migrate, open_db
@@ -217,8 +217,8 @@ async def test_35_days_of_checks_alert_exactly_the_oracles_crossings(
         )
     settings = CheckSettings(default_tz=TZ, app_url="https://app.example")
 
-    slack = fake_api.FakeSlack()
-    async with serve_app(fake_api.create_app(slack)) as origin:
+    slack = slack_api.FakeSlack()
+    async with serve_app(slack_api.create_app(slack)) as origin:
         slack.origin = origin
         web = AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
 

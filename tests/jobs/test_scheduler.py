@@ -18,14 +18,14 @@ import httpx
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.config import load_settings
+from bot.jobs.runtime import Runtime
 from bot.jobs.scheduler import Scheduler
-from bot.runtime import Runtime
-from bot.scenario.simulator import ManualClock, Simulator, serve_simulator
-from bot.scenario.synthetic import SyntheticTeam
-from bot.serving import serve_app
-from bot.slack import fake_api
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator, serve_simulator
+from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.digests import set_digest, turn_off
 from bot.store.workspaces import set_timezone
@@ -40,12 +40,12 @@ FAST = timedelta(milliseconds=100)
 @contextlib.asynccontextmanager
 async def world(
     tmp_path: Path, team: SyntheticTeam = TEAM, now: datetime = ANCHOR
-) -> AsyncIterator[tuple[Runtime, Simulator, fake_api.FakeSlack, dict[str, str]]]:
-    slack = fake_api.FakeSlack()
+) -> AsyncIterator[tuple[Runtime, Simulator, slack_api.FakeSlack, dict[str, str]]]:
+    slack = slack_api.FakeSlack()
     simulator = Simulator(team, clock=ManualClock(now))
     async with (
         serve_simulator(simulator) as scenario_url,
-        serve_app(fake_api.create_app(slack)) as slack_origin,
+        serve_app(slack_api.create_app(slack)) as slack_origin,
     ):
         slack.origin = slack_origin
         env = {

@@ -35,16 +35,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings, run_check
 from bot.jobs.delivery import drain
+from bot.messages.alerts import STATUS_ACK, STATUS_SNOOZE
 from bot.scenario.client import ScenarioClient
-from bot.scenario.simulator import ManualClock, Simulator
-from bot.scenario.synthetic import Job, Model, Project, SyntheticTeam, User
-from bot.serving import serve_app
-from bot.slack import fake_api
-from bot.slack.blocks import STATUS_ACK, STATUS_SNOOZE
+from bot.sim import slack_api
+from bot.sim.scenario import ManualClock, Simulator
+from bot.sim.team import Job, Model, Project, SyntheticTeam, User
 from bot.store import alerts
 from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db
@@ -93,7 +93,7 @@ class SlackServer:
     (each in its own event loop) can reach it."""
 
     def __init__(self) -> None:
-        self.slack = fake_api.FakeSlack()
+        self.slack = slack_api.FakeSlack()
         self.origin = ""
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -106,7 +106,7 @@ class SlackServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with serve_app(fake_api.create_app(self.slack)) as origin:
+        async with serve_app(slack_api.create_app(self.slack)) as origin:
             self.origin = self.slack.origin = origin
             self._ready.set()
             await self._stop.wait()
@@ -287,7 +287,7 @@ def read_reply(text: str) -> tuple[Any, ...]:
     raise AssertionError(f"a reply the model does not know: {text!r}")
 
 
-def read_top(message: fake_api.Message, now: datetime) -> tuple[Any, ...]:
+def read_top(message: slack_api.Message, now: datetime) -> tuple[Any, ...]:
     level = re.search(r": (\d+) % of budget reached", message.text)
     limit = re.search(rf" of {_CU} \(", message.text)
     assert limit is not None, message.text
@@ -302,7 +302,7 @@ def read_top(message: fake_api.Message, now: datetime) -> tuple[Any, ...]:
     return (int(level[1]) if level else None, _cu(limit[1]), ack, snoozed)
 
 
-def slack_view(bot: Bot, slack: fake_api.FakeSlack) -> dict[ref.MessageId, tuple[Any, ...]]:
+def slack_view(bot: Bot, slack: slack_api.FakeSlack) -> dict[ref.MessageId, tuple[Any, ...]]:
     """Every top-level message in Slack: its latest state and its replies, by the
     reference's message id (found through the alert that owns the message)."""
     view: dict[ref.MessageId, tuple[Any, ...]] = {}
@@ -445,9 +445,9 @@ async def run_history(
         elif kind == "slack_fails":
             _, status, times = step
             if status == "500 after posting":  # Slack did it, but the bot cannot know
-                fault = fake_api.Fault(status=500, after_effect=True)
+                fault = slack_api.Fault(status=500, after_effect=True)
             else:
-                fault = fake_api.Fault(status=status, retry_after=1 if status == 429 else None)
+                fault = slack_api.Fault(status=status, retry_after=1 if status == 429 else None)
             for method in ("chat.postMessage", "chat.update"):
                 server.slack.fail_next(method, fault, times)
         elif kind == "restart":

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.scenario.simulator import (
+from bot.sim.scenario import (
     EXTRA_KEY,
     GRANULARITY_MS,
     TIME_RANGES,
@@ -33,7 +33,7 @@ from bot.scenario.simulator import (
     create_app,
     granularity_for,
 )
-from bot.scenario.synthetic import Job, Model, Project, SyntheticTeam, User, iso_ms, to_ms
+from bot.sim.team import Job, Model, Project, SyntheticTeam, User, iso_ms, to_ms
 
 ANCHOR = datetime(2025, 3, 12, 12, tzinfo=UTC)  # a Wednesday
 TEAM = SyntheticTeam.build(seed=7, anchor=ANCHOR)

@@ -16,7 +16,7 @@ import scenario_sdk
 from scenario_sdk.types import usage_list_response as usage_types
 from scenario_sdk.types.job_retrieve_response import Job as SdkJob
 
-from bot.scenario.simulator import (
+from bot.sim.scenario import (
     UNKNOWN_ACTION,
     UNKNOWN_ASSET_KIND,
     UNKNOWN_JOB_TYPE,
@@ -26,7 +26,7 @@ from bot.scenario.simulator import (
     Simulator,
     serve_simulator,
 )
-from bot.scenario.synthetic import SyntheticTeam, iso_ms
+from bot.sim.team import SyntheticTeam, iso_ms
 
 ANCHOR = datetime(2025, 3, 12, 12, tzinfo=UTC)
 TEAM = SyntheticTeam.build(seed=7, anchor=ANCHOR)

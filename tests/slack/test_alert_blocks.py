@@ -8,9 +8,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.forecast import Forecast
-from bot.slack.blocks import (
+from bot.messages.alerts import (
     ACTION_ACKNOWLEDGE,
     ACTION_OPEN,
     ACTION_SNOOZE,
@@ -22,9 +22,9 @@ from bot.slack.blocks import (
     back_under_reply,
     edited_reply,
     level_reply,
-    progress_bar,
     scenario_health_message,
 )
+from bot.messages.mrkdwn import progress_bar
 
 MODEL = Culprit("model_k", "Kling Video", 5200.0, "https://app.example/models/model_k")
 KEY = Culprit("apiu_ci", "API key CI", 5100.0, "https://app.example/settings/api", True)

@@ -16,9 +16,9 @@ from bot.budgets.evaluate import AlertKind
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import period_at
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
-from bot.jobs.status import BudgetStatus
-from bot.slack import budget_blocks as render
-from bot.slack.grammar import HELP_TEXT, help_text
+from bot.commands.grammar import HELP_TEXT, help_text
+from bot.messages import budgets as budget_messages
+from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
@@ -100,7 +100,7 @@ def assert_valid(message: Json, *, max_blocks: int = 50) -> str:
 
 
 def test_an_empty_list_hints_how_to_add_one() -> None:
-    text = assert_valid(render.budget_list([], tz=TZ, now=NOW))
+    text = assert_valid(budget_messages.budget_list([], tz=TZ, now=NOW))
     assert "No budgets yet" in text
     assert "`/budget add 12k monthly project:Marketing #gen-ai-spend" in text
 
@@ -119,7 +119,7 @@ def test_each_budget_shows_spend_bar_percent_forecast_state_channel_thresholds_p
         make_status(make_budget(3, channel_id="C_GONE"), spend=100.0, problem="channel_not_found"),
         make_status(make_budget(4, period=PeriodKind.WEEKLY, forecast=False), spend=10.0),
     ]
-    message = render.budget_list(statuses, tz=TZ, now=NOW)
+    message = budget_messages.budget_list(statuses, tz=TZ, now=NOW)
     text = assert_valid(message)
     first = message["blocks"][1]["text"]["text"]
     assert "*#1 Marketing monthly*" in first
@@ -145,7 +145,7 @@ def test_each_budget_shows_spend_bar_percent_forecast_state_channel_thresholds_p
 
 def test_without_spend_the_budgets_are_still_listed_with_the_reason() -> None:
     statuses = [make_status(spend=None), make_status(make_budget(2), spend=None, alerted=None)]
-    message = render.budget_list(
+    message = budget_messages.budget_list(
         statuses, tz=TZ, now=NOW, error="Scenario refused the API key and secret."
     )
     text = assert_valid(message)
@@ -158,7 +158,7 @@ def test_without_spend_the_budgets_are_still_listed_with_the_reason() -> None:
 
 def test_more_than_ten_budgets_become_compact_lines_all_shown() -> None:
     statuses = [make_status(make_budget(i), spend=i * 100.0, alerted=80) for i in range(1, 12)]
-    message = render.budget_list(statuses, tz=TZ, now=NOW)
+    message = budget_messages.budget_list(statuses, tz=TZ, now=NOW)
     text = assert_valid(message)
     assert all(f"*#{i} Marketing monthly*" in text for i in range(1, 12))
     assert "more" not in text
@@ -175,7 +175,7 @@ def test_hundreds_of_budgets_stay_within_slack_limits_and_say_how_many_are_left_
         make_status(make_budget(i, scope_name=long_name), spend=float(i), problem="x" * 300)
         for i in range(1, 501)
     ]
-    message = render.budget_list(statuses, tz=TZ, now=NOW)
+    message = budget_messages.budget_list(statuses, tz=TZ, now=NOW)
     text = assert_valid(message)
     shown = sum(f"*#{i} " in text for i in range(1, 501))
     assert 10 < shown < 500
@@ -197,7 +197,7 @@ def test_any_list_is_a_valid_message(
         make_status(make_budget(i, scope_name=name), spend=spend, problem=problem or None)
         for i in range(1, count + 1)
     ]
-    text = assert_valid(render.budget_list(statuses, tz=TZ, now=NOW, error="down" * 100))
+    text = assert_valid(budget_messages.budget_list(statuses, tz=TZ, now=NOW, error="down" * 100))
     if count:
         assert "#1 " in text
 
@@ -208,7 +208,7 @@ def test_any_list_is_a_valid_message(
 
 
 def test_a_saved_budget_shows_what_it_is_and_its_current_spend() -> None:
-    message = render.saved_budget(make_status(spend=3_000.0), tz=TZ, now=NOW)
+    message = budget_messages.saved_budget(make_status(spend=3_000.0), tz=TZ, now=NOW)
     text = assert_valid(message)
     assert "✅ Budget #1 Marketing monthly added" in text
     assert "12,000 CU monthly · project Marketing · alerts at 50, 90, 100 % + forecast" in text
@@ -228,7 +228,7 @@ def test_an_edited_budget_says_what_changed_before_and_after() -> None:
         scope_name="Flux Dev",
         period=PeriodKind.ROLLING_7D,
     )
-    message = render.saved_budget(make_status(after), tz=TZ, now=NOW, before=before)
+    message = budget_messages.saved_budget(make_status(after), tz=TZ, now=NOW, before=before)
     text = assert_valid(message)
     assert "updated" in text
     assert "• limit: 12,000 CU → 15,000 CU" in text
@@ -241,22 +241,26 @@ def test_an_edited_budget_says_what_changed_before_and_after() -> None:
 
 def test_an_edit_that_changes_nothing_says_so() -> None:
     budget = make_budget()
-    text = assert_valid(render.saved_budget(make_status(budget), tz=TZ, now=NOW, before=budget))
+    text = assert_valid(
+        budget_messages.saved_budget(make_status(budget), tz=TZ, now=NOW, before=budget)
+    )
     assert "nothing changed" in text
     assert "Changed" not in text
 
 
 def test_a_saved_budget_without_spend_says_why() -> None:
-    message = render.saved_budget(make_status(spend=None), tz=TZ, now=NOW, error="Scenario is down")
+    message = budget_messages.saved_budget(
+        make_status(spend=None), tz=TZ, now=NOW, error="Scenario is down"
+    )
     text = assert_valid(message)
     assert "spend unavailable" in text
     assert "Current spend is unavailable: Scenario is down" in text
 
 
 def test_changes_ignore_unknown_and_missing_fields() -> None:
-    assert render.changes({"color": "red"}, {"color": "blue"}) == []
-    assert render.changes({}, {"limit_cu": 5.5}) == ["limit: – → 5.5 CU"]
-    assert render.changes({"thresholds": [100, 50]}, {"thresholds": [50, 100]}) == []
+    assert budget_messages.changes({"color": "red"}, {"color": "blue"}) == []
+    assert budget_messages.changes({}, {"limit_cu": 5.5}) == ["limit: – → 5.5 CU"]
+    assert budget_messages.changes({"thresholds": [100, 50]}, {"thresholds": [50, 100]}) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +269,7 @@ def test_changes_ignore_unknown_and_missing_fields() -> None:
 
 
 def test_the_removal_question_has_a_danger_remove_button_and_keep_it() -> None:
-    message = render.remove_confirmation(make_budget(7))
+    message = budget_messages.remove_confirmation(make_budget(7))
     text = assert_valid(message)
     assert "Remove budget *#7 Marketing monthly*?" in text
     actions = message["blocks"][-1]
@@ -285,17 +289,17 @@ def test_the_removal_question_has_a_danger_remove_button_and_keep_it() -> None:
 
 
 def test_the_answers_to_the_removal_buttons() -> None:
-    removed = assert_valid(render.removed(make_budget(7), "U_ADMIN"))
+    removed = assert_valid(budget_messages.removed(make_budget(7), "U_ADMIN"))
     assert "Removed budget *#7 Marketing monthly*" in removed and "<@U_ADMIN>" in removed
-    assert "already gone" in assert_valid(render.already_removed(7))
-    assert assert_valid(render.kept(make_budget(7), 7)).startswith("Kept.")
-    assert "#7" in assert_valid(render.kept(None, 7))
+    assert "already gone" in assert_valid(budget_messages.already_removed(7))
+    assert assert_valid(budget_messages.kept(make_budget(7), 7)).startswith("Kept.")
+    assert "#7" in assert_valid(budget_messages.kept(None, 7))
 
 
 def test_a_refused_form_suggests_typing_the_command() -> None:
-    add = assert_valid(render.form_refused("expired_trigger_id", None))
+    add = assert_valid(budget_messages.form_refused("expired_trigger_id", None))
     assert "`expired_trigger_id`" in add and "`/budget add 12k monthly" in add
-    assert "`/budget edit 3 " in assert_valid(render.form_refused(None, 3))
+    assert "`/budget edit 3 " in assert_valid(budget_messages.form_refused(None, 3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,33 +309,41 @@ def test_a_refused_form_suggests_typing_the_command() -> None:
 
 def test_snooze_answers_give_the_local_end_time() -> None:
     text = assert_valid(
-        render.snoozed(make_budget(), NOW + timedelta(hours=4), TZ, until_reset=False)
+        budget_messages.snoozed(make_budget(), NOW + timedelta(hours=4), TZ, until_reset=False)
     )
     assert "snoozed until *Thu 26 Nov 17:00* Europe/Paris." in text
-    reset = assert_valid(render.snoozed(make_budget(), NOW, "UTC", until_reset=True))
+    reset = assert_valid(budget_messages.snoozed(make_budget(), NOW, "UTC", until_reset=True))
     assert "when its current period ends" in reset
-    assert "no longer snoozed" in assert_valid(render.unsnoozed(make_budget(), was_snoozed=True))
-    assert "wasn't snoozed" in assert_valid(render.unsnoozed(make_budget(), was_snoozed=False))
+    assert "no longer snoozed" in assert_valid(
+        budget_messages.unsnoozed(make_budget(), was_snoozed=True)
+    )
+    assert "wasn't snoozed" in assert_valid(
+        budget_messages.unsnoozed(make_budget(), was_snoozed=False)
+    )
 
 
 def test_digest_and_timezone_answers() -> None:
     assert "every day at *09:00* (Europe/Paris) in <#C1>" in assert_valid(
-        render.digest_set("C1", time(9), TZ, before=None)
+        budget_messages.digest_set("C1", time(9), TZ, before=None)
     )
-    assert "(was 08:00)" in assert_valid(render.digest_set("C1", time(9), TZ, before=time(8)))
+    assert "(was 08:00)" in assert_valid(
+        budget_messages.digest_set("C1", time(9), TZ, before=time(8))
+    )
     assert (
         "nothing changed"
-        in assert_valid(render.digest_set("C1", time(9), TZ, before=time(9))).casefold()
+        in assert_valid(budget_messages.digest_set("C1", time(9), TZ, before=time(9))).casefold()
     )
     assert "turned off (it was at 09:00 Europe/Paris)" in assert_valid(
-        render.digest_off("C1", before=time(9), tz=TZ)
+        budget_messages.digest_off("C1", before=time(9), tz=TZ)
     )
-    assert "no daily digest" in assert_valid(render.digest_off("C1", before=None, tz=TZ))
-    changed = assert_valid(render.timezone_set("America/New_York", was=TZ, now=NOW, changed=True))
+    assert "no daily digest" in assert_valid(budget_messages.digest_off("C1", before=None, tz=TZ))
+    changed = assert_valid(
+        budget_messages.timezone_set("America/New_York", was=TZ, now=NOW, changed=True)
+    )
     assert "*America/New_York* (was Europe/Paris)" in changed
     assert "Thu 26 Nov 07:00" in changed
     assert "nothing changed" in assert_valid(
-        render.timezone_set(TZ, was=TZ, now=NOW, changed=False)
+        budget_messages.timezone_set(TZ, was=TZ, now=NOW, changed=False)
     )
 
 
@@ -409,7 +421,7 @@ def test_history_lists_alerts_and_changes_readably_in_local_time() -> None:
         entry("budget.add", None, snapshot, minutes=1),
         entry("budget.paint", {"color": "red"}, {"color": "blue"}, minutes=0),
     ]
-    message = render.history(
+    message = budget_messages.history(
         alert_rows, entries, labels={1: "#1 Marketing monthly"}, tz=TZ, budget_id=1
     )
     text = assert_valid(message)
@@ -437,14 +449,14 @@ def test_history_lists_alerts_and_changes_readably_in_local_time() -> None:
 
 def test_history_names_budgets_by_their_current_label_when_the_entry_does_not() -> None:
     entries = [entry("budget.unsnooze", {}, {}, target="budget:4")]
-    text = assert_valid(render.history([], entries, labels={4: "#4 Team daily"}, tz="UTC"))
+    text = assert_valid(budget_messages.history([], entries, labels={4: "#4 Team daily"}, tz="UTC"))
     assert "unsnoozed *#4 Team daily*" in text
     assert "No alerts yet." in text
     assert "History of this workspace" in text
 
 
 def test_an_empty_history_says_so() -> None:
-    text = assert_valid(render.history([], [], labels={}, tz=TZ))
+    text = assert_valid(budget_messages.history([], [], labels={}, tz=TZ))
     assert "No alerts yet." in text and "No changes recorded yet." in text
 
 
@@ -454,7 +466,7 @@ def test_a_long_history_stays_within_limits() -> None:
     alert_rows = [
         AlertRow(i, 1, "k", AlertKind.THRESHOLD, 100, 1e12, 1.0, NOW, NOW) for i in range(10)
     ]
-    text = assert_valid(render.history(alert_rows, entries, labels={1: "L" * 3000}, tz=TZ))
+    text = assert_valid(budget_messages.history(alert_rows, entries, labels={1: "L" * 3000}, tz=TZ))
     assert text.count("added") == 20
     assert "back under since" in text
 
@@ -466,7 +478,7 @@ def test_a_long_history_stays_within_limits() -> None:
 
 @pytest.mark.parametrize("topic", [None, "add", "snooze", "usage"])
 def test_help_is_the_grammar(topic: str | None) -> None:
-    text = assert_valid(render.help_message(help_text(topic)))
+    text = assert_valid(budget_messages.help_message(help_text(topic)))
     if topic is None:
         assert all(line in text for line in HELP_TEXT.split("\n") if line)
     else:
@@ -474,6 +486,6 @@ def test_help_is_the_grammar(topic: str | None) -> None:
 
 
 def test_notice_splits_a_long_text_over_sections() -> None:
-    message = render.notice("\n".join(["word " * 100] * 12))
+    message = budget_messages.notice("\n".join(["word " * 100] * 12))
     assert_valid(message)
     assert len(message["blocks"]) > 1

@@ -18,18 +18,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.budgets.attribution import Culprit
+from bot.budgets.culprits import Culprit
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.jobs.digest import DayAlert, DigestData
-from bot.jobs.status import BudgetStatus
-from bot.slack import budget_blocks, home, modals
-from bot.slack.blocks import escape
-from bot.slack.digest_blocks import digest_message
-from bot.slack.directory import Ambiguous, Entry, Unknown, describe
-from bot.slack.grammar import RangePreset
-from bot.slack.usage_blocks import Filter, UsageView, usage_message
+from bot.commands.grammar import RangePreset
+from bot.messages import budgets as budget_views
+from bot.messages import home, modals
+from bot.messages.digest import digest_message
+from bot.messages.mrkdwn import escape
+from bot.messages.names import describe
+from bot.messages.usage import Filter, UsageView, usage_message
+from bot.reports.digest import DayAlert, DigestData
+from bot.reports.status import BudgetStatus
+from bot.scenario.names import Ambiguous, Entry, Unknown
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
@@ -225,19 +227,19 @@ def budget_messages(name: str) -> list[Json]:
         AuditEntry(4, "T1", "U_ADMIN", NOW, "budget.snooze", "budget:1", {}, {}),
     ]
     return [
-        budget_blocks.budget_list([status], tz=TZ, now=NOW),
-        budget_blocks.budget_list(many, tz=TZ, now=NOW),
-        budget_blocks.budget_list([make_status(budget, None)], tz=TZ, now=NOW, error=SERVER),
-        budget_blocks.saved_budget(status, tz=TZ, now=NOW),
-        budget_blocks.saved_budget(status, tz=TZ, now=NOW, before=before, error=SERVER),
-        budget_blocks.saved_budget(status, tz=TZ, now=NOW, before=budget),
-        budget_blocks.remove_confirmation(budget),
-        budget_blocks.removed(budget, "U_ADMIN"),
-        budget_blocks.kept(budget, budget.id),
-        budget_blocks.snoozed(budget, NOW + timedelta(days=1), TZ, until_reset=False),
-        budget_blocks.unsnoozed(budget, was_snoozed=True),
-        budget_blocks.unsnoozed(budget, was_snoozed=False),
-        budget_blocks.history(
+        budget_views.budget_list([status], tz=TZ, now=NOW),
+        budget_views.budget_list(many, tz=TZ, now=NOW),
+        budget_views.budget_list([make_status(budget, None)], tz=TZ, now=NOW, error=SERVER),
+        budget_views.saved_budget(status, tz=TZ, now=NOW),
+        budget_views.saved_budget(status, tz=TZ, now=NOW, before=before, error=SERVER),
+        budget_views.saved_budget(status, tz=TZ, now=NOW, before=budget),
+        budget_views.remove_confirmation(budget),
+        budget_views.removed(budget, "U_ADMIN"),
+        budget_views.kept(budget, budget.id),
+        budget_views.snoozed(budget, NOW + timedelta(days=1), TZ, until_reset=False),
+        budget_views.unsnoozed(budget, was_snoozed=True),
+        budget_views.unsnoozed(budget, was_snoozed=False),
+        budget_views.history(
             [make_alert()], audit, labels={1: budget.label}, tz=TZ, budget_id=None
         ),
     ]
@@ -283,7 +285,7 @@ def test_budget_answers(index: int) -> None:
 
 
 def test_budget_answers_name_what_a_server_error_says_without_obeying_it() -> None:
-    listed = budget_blocks.budget_list(
+    listed = budget_views.budget_list(
         [make_status(make_budget(), None)], tz=TZ, now=NOW, error=SERVER
     )
     assert_inert(listed, SERVER)
@@ -295,7 +297,7 @@ def test_a_scope_change_in_the_history_names_both_scopes_escaped() -> None:
     entry = AuditEntry(
         1, "T1", "U_ADMIN", NOW, "budget.edit", "budget:1", before.as_audit(), after.as_audit()
     )
-    message = budget_blocks.history([], [entry], labels={}, tz=TZ)
+    message = budget_views.history([], [entry], labels={}, tz=TZ)
     assert_inert(message, PROJECT, MODEL)
     assert "<@U_ADMIN>" in "\n".join(mrkdwn_texts(message))  # the bot's own mention stays
 
@@ -328,7 +330,7 @@ def test_candidates_of_an_ambiguous_or_unknown_name() -> None:
 
 def test_a_field_error_of_the_form_shows_names_as_they_are() -> None:
     text = describe(Unknown("x", (Entry("p1", PROJECT),)), "project")
-    assert PROJECT in modals.plain(text)  # plain text: Slack shows it literally
+    assert PROJECT in modals.field_error(text)  # plain text: Slack shows it literally
 
 
 # ---------------------------------------------------------------------------------------------

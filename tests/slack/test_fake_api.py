@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.serving import serve_app
-from bot.slack.fake_api import FakeSlack, Fault, create_app
+from bot.asgi_server import serve_app
+from bot.sim.slack_api import FakeSlack, Fault, create_app
 
 # One loopback server for the module (uvicorn takes ~0.2 s to stop); each test plugs a
 # fresh fake into it.

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
-from bot.slack.grammar import (
+from bot.commands.grammar import (
     HELP_TEXT,
     MAX_LIMIT,
     MAX_RANGE_DAYS,

@@ -11,8 +11,9 @@ from slack_sdk.models.views import View
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.forecast import Forecast
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
-from bot.jobs.status import BudgetStatus
-from bot.slack import home
+from bot.messages import home
+from bot.reports.status import BudgetStatus
+from bot.slack.views.digest_settings import read_digest_form
 from bot.store.alerts import AlertRow
 from bot.store.budgets import Budget
 from bot.store.digests import Digest
@@ -234,5 +235,5 @@ def test_the_digest_form_starts_from_the_current_digest_and_reads_back() -> None
         "digest_time": {"time": {"selected_time": "08:15"}},
         "digest_off": {"off": {"selected_options": [{"value": "off"}]}},
     }
-    assert home.read_digest_form(values) == ("C_B", "08:15", True)
-    assert home.read_digest_form({}) == (None, None, False)
+    assert read_digest_form(values) == ("C_B", "08:15", True)
+    assert read_digest_form({}) == (None, None, False)

@@ -38,8 +38,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.slack import listeners
+from bot.jobs.runtime import Runtime
+from bot.slack import events as event_listeners
 from bot.slack.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ MANIFEST = REPO / "manifest.yml"
 # the repository so that the test never depends on where CI puts shared/.
 SCHEMA_DIR = Path(__file__).parent / "manifest_schema"
 SCHEMA_VERSIONS = ("1.0.0", "2.0.0")
-EVENTS_PATH = "/slack/events"  # bot/server.py serves commands, events and interactivity here
+EVENTS_PATH = "/slack/events"  # bot/web.py serves commands, events and interactivity here
 CODE_ROOT = REPO / "bot"
 
 # The Bolt methods that register a listener, and what each kind needs in the manifest.
@@ -397,10 +397,10 @@ async def test_interactivity_matches_the_listeners(built: BuiltApp) -> None:
 async def test_introspection_sees_what_listener_modules_register(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The recording itself works: listeners added through `listeners.register`, in the
+    """The recording itself works: listeners added through a package's `register`, in the
     ways listener modules add them, are all read back (else the tests above prove nothing).
     """
-    real_register = listeners.register
+    real_register = event_listeners.register
 
     def register_more(app: AsyncApp, deps: Any) -> None:
         real_register(app, deps)
@@ -421,7 +421,7 @@ async def test_introspection_sees_what_listener_modules_register(
         app.action("probe_button")(probe_ack)
         app.global_shortcut("probe_shortcut")(probe_ack)
 
-    monkeypatch.setattr(listeners, "register", register_more)
+    monkeypatch.setattr(event_listeners, "register", register_more)
     async for built in build_app(monkeypatch, tmp_path):
         assert len(built.app._async_listeners) == len(built.registrations)
         probes = built.registrations[-6:]

@@ -11,10 +11,10 @@ import pytest
 from slack_sdk.models.views import View
 
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
-from bot.slack import modals
-from bot.slack.budget_ops import Draft
-from bot.slack.grammar import ChannelRef, ScopeRef, parse_limit
-from bot.slack.modals import (
+from bot.commands.grammar import ChannelRef, ScopeRef, parse_limit
+from bot.messages import modals
+from bot.slack.changes import Draft
+from bot.slack.views.budget_modal import (
     BLOCK_CHANNEL,
     BLOCK_FORECAST,
     BLOCK_LIMIT,
@@ -300,8 +300,8 @@ def test_the_confirmations_are_valid_modals() -> None:
 
 
 def test_plain_turns_mrkdwn_into_readable_plain_text() -> None:
-    assert modals.plain("I don't know a project called “Mrkting”. Did you mean `Marketing`?") == (
-        "I don't know a project called “Mrkting”. Did you mean “Marketing”?"
-    )
-    assert modals.plain("*bold* and `code`") == "bold and “code”"
-    assert len(modals.plain("x" * 5000)) <= 500
+    assert modals.field_error(
+        "I don't know a project called “Mrkting”. Did you mean `Marketing`?"
+    ) == ("I don't know a project called “Mrkting”. Did you mean “Marketing”?")
+    assert modals.field_error("*bold* and `code`") == "bold and “code”"
+    assert len(modals.field_error("x" * 5000)) <= 500

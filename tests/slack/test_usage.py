@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.slack.grammar import DateRange, RangePreset, UsageRange
-from bot.slack.usage import span_of
+from bot.commands.grammar import DateRange, RangePreset, UsageRange
+from bot.slack.commands.usage import span_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # a Thursday, 13:00 in Paris
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.budgets.attribution import Culprit
-from bot.slack.grammar import DateRange, RangePreset
-from bot.slack.usage_blocks import (
+from bot.budgets.culprits import Culprit
+from bot.commands.grammar import DateRange, RangePreset
+from bot.messages.usage import (
     Filter,
     UsageView,
     change_text,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.evaluate import (
     FORECAST_LEVEL,
     AlertChange,

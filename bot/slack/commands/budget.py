@@ -18,17 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.periods import ROLLING_LENGTHS
-from bot.config import ConfigError
-from bot.jobs.check import periods_for
-from bot.jobs.status import BudgetStatus, read_statuses
-from bot.scenario.errors import ScenarioError
-from bot.slack import budget_blocks as render
-from bot.slack import budget_ops
-from bot.slack.admins import REFUSAL
-from bot.slack.app import Deps
-from bot.slack.blocks import Json, escape
-from bot.slack.budget_ops import Draft, Refusal
-from bot.slack.grammar import (
+from bot.commands.grammar import (
     BudgetAdd,
     BudgetDigest,
     BudgetEdit,
@@ -45,8 +35,19 @@ from bot.slack.grammar import (
     help_text,
     parse_budget,
 )
+from bot.config import ConfigError
+from bot.jobs.check import periods_for
+from bot.messages import budgets as budget_messages
+from bot.messages.mrkdwn import Json, escape
+from bot.reports.status import BudgetStatus, read_statuses
+from bot.scenario.errors import ScenarioError
+from bot.slack import changes
+from bot.slack.admins import REFUSAL
+from bot.slack.changes import Draft, Refusal
+from bot.slack.deps import Deps
+from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, audit, digests, outbox
-from bot.store.budgets import Budget, BudgetNotFound, delete_budget, get_budget, list_budgets
+from bot.store.budgets import Budget, BudgetNotFound, get_budget, list_budgets
 from bot.store.workspaces import get_workspace, set_timezone
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ COMMAND = "/budget"
 _READ_ONLY = (BudgetList, BudgetHelp, BudgetHistory)
 HISTORY_ALERTS = 10
 HISTORY_CHANGES = 20
-OOPS = (
-    "Sorry — something went wrong on my side while doing that. It has been logged;"
-    " `/budget list` shows where things stand."
-)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -72,25 +69,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()  # within Slack's 3 s; everything else answers through response_url
         await handle_command(deps, client, respond, command)
 
-    async def on_remove_confirm(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        await handle_remove_confirm(deps, client, respond, body)
-
-    async def on_remove_cancel(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        await handle_remove_cancel(deps, client, respond, body)
-
     app.command(COMMAND)(on_budget)
-    app.action(render.ACTION_REMOVE_CONFIRM)(on_remove_confirm)
-    app.action(render.ACTION_REMOVE_CANCEL)(on_remove_cancel)
 
 
 @dataclass(frozen=True, slots=True)
-class _Asked:
+class BudgetCommand:
     """One `/budget` request and where to answer it."""
 
     deps: Deps
@@ -123,7 +106,7 @@ async def handle_command(
     deps: Deps, client: AsyncWebClient, respond: AsyncRespond, command: dict[str, Any]
 ) -> None:
     parsed = parse_budget(command.get("text") or "")
-    asked = _Asked(
+    asked = BudgetCommand(
         deps=deps,
         client=client,
         respond=respond,
@@ -135,49 +118,48 @@ async def handle_command(
     )
     try:
         if isinstance(parsed, GrammarError):
-            await asked.privately(render.notice(parsed.text))
+            await asked.privately(budget_messages.notice(parsed.text))
         elif not isinstance(parsed, _READ_ONLY) and not await deps.admins.is_admin(
             client, asked.team_id, asked.user_id
         ):
-            await asked.privately(render.notice(REFUSAL))
+            await asked.privately(budget_messages.notice(REFUSAL))
         else:
             await _dispatch(asked, parsed)
     except Refusal as refusal:
-        await asked.privately(render.notice(str(refusal)))
+        await asked.privately(budget_messages.notice(str(refusal)))
     except BudgetNotFound as missing:
-        await asked.privately(render.notice(_not_found(missing)))
+        await asked.privately(budget_messages.notice(_not_found(missing)))
     except Exception:
         # Never a stack trace, never silence: the person hears something went wrong.
         log.exception("/budget %r failed", command.get("text"))
-        await asked.privately(render.notice(OOPS))
+        await asked.privately(budget_messages.notice(budget_messages.OOPS))
 
 
 def _not_found(missing: BudgetNotFound) -> str:
     return f"There is no budget #{missing.budget_id} in this workspace — `/budget list` shows them."
 
 
-async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
+async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
     deps, now = asked.deps, asked.deps.clock()
     match request:
         case BudgetList():
             await _list(asked, now)
         case BudgetHelp(topic=topic):
-            await asked.answer(render.help_message(help_text(topic)))
+            await asked.answer(budget_messages.help_message(help_text(topic)))
         case BudgetHistory(budget_id=budget_id):
             await _history(asked, budget_id)
         case OpenBudgetModal(budget_id=budget_id):
             budget = None if budget_id is None else get_budget(deps.db, asked.team_id, budget_id)
-            # Imported here: the modal module is its own listener and may import this one.
-            from bot.slack import modals
-
             try:
-                await modals.open_budget_modal(
+                await open_budget_modal(
                     asked.client, asked.trigger_id, deps, asked.team_id, asked.channel_id, budget
                 )
             except SlackApiError as exc:  # e.g. the trigger expired: say so, and the way around
-                await asked.privately(render.form_refused(exc.response.get("error"), budget_id))
+                await asked.privately(
+                    budget_messages.form_refused(exc.response.get("error"), budget_id)
+                )
         case BudgetAdd():
-            budget = await budget_ops.add_budget(
+            budget = await changes.add_budget(
                 deps,
                 asked.client,
                 team_id=asked.team_id,
@@ -188,7 +170,7 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
             await _saved(asked, budget, None, now)
         case BudgetEdit():
             before = get_budget(deps.db, asked.team_id, request.budget_id)
-            budget = await budget_ops.edit_budget(
+            budget = await changes.edit_budget(
                 deps,
                 asked.client,
                 team_id=asked.team_id,
@@ -199,14 +181,14 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
             await _saved(asked, budget, before, now)
         case BudgetRemove(budget_id=budget_id):
             budget = get_budget(deps.db, asked.team_id, budget_id)
-            await asked.answer(render.remove_confirmation(budget))
+            await asked.answer(budget_messages.remove_confirmation(budget))
         case BudgetSnooze():
             await _snooze(asked, request, now)
         case BudgetUnsnooze(budget_id=budget_id):
             budget = get_budget(deps.db, asked.team_id, budget_id)
             was = alerts.unsnooze(deps.db, asked.team_id, budget.id, actor=asked.user_id, now=now)
             await deps.deliver_now(asked.team_id)
-            await asked.answer(render.unsnoozed(budget, was_snoozed=was))
+            await asked.answer(budget_messages.unsnoozed(budget, was_snoozed=was))
         case BudgetDigest():
             await _digest(asked, request, now)
         case BudgetTimezone(name=name):
@@ -216,11 +198,13 @@ async def _dispatch(asked: _Asked, request: BudgetRequest) -> None:
             if changed:
                 set_timezone(deps.db, asked.team_id, name, actor=asked.user_id, now=now)
                 deps.runtime.digests_changed()  # digests follow the new zone at once
-            await asked.answer(render.timezone_set(name, was=was, now=now, changed=changed))
+            await asked.answer(
+                budget_messages.timezone_set(name, was=was, now=now, changed=changed)
+            )
 
 
 async def _statuses(
-    asked: _Asked, budgets: list[Budget], now: datetime
+    asked: BudgetCommand, budgets: list[Budget], now: datetime
 ) -> tuple[list[BudgetStatus], str | None]:
     """Budget statuses with spend, or without it and the reason Scenario couldn't be read."""
     db = asked.deps.db
@@ -239,20 +223,22 @@ async def _statuses(
     return statuses, error.message if error else None
 
 
-async def _list(asked: _Asked, now: datetime) -> None:
+async def _list(asked: BudgetCommand, now: datetime) -> None:
     budgets = list_budgets(asked.deps.db, asked.team_id)
     statuses, error = await _statuses(asked, budgets, now) if budgets else ([], None)
-    await asked.answer(render.budget_list(statuses, tz=asked.tz, now=now, error=error))
+    await asked.answer(budget_messages.budget_list(statuses, tz=asked.tz, now=now, error=error))
 
 
-async def _saved(asked: _Asked, budget: Budget, before: Budget | None, now: datetime) -> None:
+async def _saved(
+    asked: BudgetCommand, budget: Budget, before: Budget | None, now: datetime
+) -> None:
     [status], error = await _statuses(asked, [budget], now)
     await asked.answer(
-        render.saved_budget(status, tz=asked.tz, now=now, before=before, error=error)
+        budget_messages.saved_budget(status, tz=asked.tz, now=now, before=before, error=error)
     )
 
 
-async def _snooze(asked: _Asked, request: BudgetSnooze, now: datetime) -> None:
+async def _snooze(asked: BudgetCommand, request: BudgetSnooze, now: datetime) -> None:
     deps = asked.deps
     budget = get_budget(deps.db, asked.team_id, request.budget_id)
     if request.duration is not None:
@@ -261,10 +247,12 @@ async def _snooze(asked: _Asked, request: BudgetSnooze, now: datetime) -> None:
         until = await _period_end(asked, budget, now)
     alerts.snooze(deps.db, asked.team_id, budget.id, until, actor=asked.user_id, now=now)
     await deps.deliver_now(asked.team_id)
-    await asked.answer(render.snoozed(budget, until, asked.tz, until_reset=request.until_reset))
+    await asked.answer(
+        budget_messages.snoozed(budget, until, asked.tz, until_reset=request.until_reset)
+    )
 
 
-async def _period_end(asked: _Asked, budget: Budget, now: datetime) -> datetime:
+async def _period_end(asked: BudgetCommand, budget: Budget, now: datetime) -> datetime:
     """When `until-reset` ends: the end of the current period; a rolling window never
     resets, so one window length from now (by then today's spend has left the window)."""
     if budget.period.is_rolling:
@@ -288,14 +276,14 @@ async def _period_end(asked: _Asked, budget: Budget, now: datetime) -> datetime:
     return periods[budget.id].end
 
 
-async def _digest(asked: _Asked, request: BudgetDigest, now: datetime) -> None:
+async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) -> None:
     deps = asked.deps
-    channel = budget_ops.channel_id_of(request.channel, asked.channel_id)
+    channel = changes.channel_id_of(request.channel, asked.channel_id)
     if request.at is None:
         removed = digests.turn_off(deps.db, asked.team_id, channel, actor=asked.user_id, now=now)
         deps.runtime.digests_changed()
         before = removed.local_time if removed else None
-        await asked.answer(render.digest_off(channel, before=before, tz=asked.tz))
+        await asked.answer(budget_messages.digest_off(channel, before=before, tz=asked.tz))
         return
     old, _ = digests.set_digest(
         deps.db,
@@ -308,10 +296,10 @@ async def _digest(asked: _Asked, request: BudgetDigest, now: datetime) -> None:
     )
     deps.runtime.digests_changed()
     before = old.local_time if old else None
-    await asked.answer(render.digest_set(channel, request.at, asked.tz, before=before))
+    await asked.answer(budget_messages.digest_set(channel, request.at, asked.tz, before=before))
 
 
-async def _history(asked: _Asked, budget_id: int | None) -> None:
+async def _history(asked: BudgetCommand, budget_id: int | None) -> None:
     db, team = asked.deps.db, asked.team_id
     target = None if budget_id is None else f"budget:{budget_id}"
     alert_rows = alerts.recent_alerts(db, team, budget_id=budget_id, limit=HISTORY_ALERTS)
@@ -320,78 +308,12 @@ async def _history(asked: _Asked, budget_id: int | None) -> None:
         get_budget(db, team, budget_id)  # BudgetNotFound: a number that never existed here
     labels = {b.id: b.label for b in list_budgets(db, team)}
     await asked.answer(
-        render.history(alert_rows, entries, labels=labels, tz=asked.tz, budget_id=budget_id)
+        budget_messages.history(
+            alert_rows, entries, labels=labels, tz=asked.tz, budget_id=budget_id
+        )
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # The removal buttons
 # ---------------------------------------------------------------------------------------------
-
-
-def _pressed(body: dict[str, Any]) -> tuple[str, str, int | None]:
-    """Team, user and the budget ID the button carries (None if the value was tampered)."""
-    user = body.get("user") or {}
-    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
-    value = ((body.get("actions") or [{}])[0]).get("value") or ""
-    return team, user.get("id") or "", int(value) if value.isdigit() else None
-
-
-async def _refuse_non_admin(
-    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, team_id: str, user_id: str
-) -> bool:
-    """Either button of the removal question is for admins: refuse anyone else (True)."""
-    if await deps.admins.is_admin(client, team_id, user_id):
-        return False
-    # The question stays up for an admin to answer; only the presser sees the refusal.
-    message = render.notice(REFUSAL)
-    await respond(
-        text=message["text"],
-        blocks=message["blocks"],
-        response_type="ephemeral",
-        replace_original=False,
-    )
-    return True
-
-
-async def handle_remove_confirm(
-    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
-) -> None:
-    team_id, user_id, budget_id = _pressed(body)
-    try:
-        if budget_id is None:
-            return
-        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
-            return
-        try:
-            budget = delete_budget(deps.db, team_id, budget_id, actor=user_id, now=deps.clock())
-        except BudgetNotFound:
-            message = render.already_removed(budget_id)  # pressed twice, or removed meanwhile
-        else:
-            message = render.removed(budget, user_id)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
-    except Exception:
-        log.exception("removing budget %s failed", budget_id)
-        message = render.notice(OOPS)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=False)
-
-
-async def handle_remove_cancel(
-    deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
-) -> None:
-    team_id, user_id, budget_id = _pressed(body)
-    try:
-        if budget_id is None:
-            return
-        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
-            return
-        try:
-            budget: Budget | None = get_budget(deps.db, team_id, budget_id)
-        except BudgetNotFound:
-            budget = None
-        message = render.kept(budget, budget_id)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
-    except Exception:
-        log.exception("keeping budget %s failed", budget_id)
-        message = render.notice(OOPS)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=False)

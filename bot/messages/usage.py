@@ -12,19 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.budgets.attribution import Culprit
-from bot.slack.blocks import (
-    Json,
-    context,
-    cu,
-    culprit_line,
-    duration,
-    header,
-    link,
-    local_time,
-    section,
-)
-from bot.slack.grammar import DateRange, RangePreset, UsageRange
+from bot.budgets.culprits import Culprit
+from bot.commands.grammar import DateRange, RangePreset, UsageRange
+from bot.messages.culprits import culprit_line
+from bot.messages.mrkdwn import Json, context, cu, duration, header, link, local_time, section
 
 SPARKS = "▁▂▃▄▅▆▇█"
 MAX_SPARK_CELLS = 32

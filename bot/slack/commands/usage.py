@@ -22,11 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budgets.attribution import Culprit, top_n
+from bot.budgets.culprits import Culprit, top_n
 from bot.budgets.periods import day_start, local_day_range, this_month, this_week
 from bot.budgets.spend import scope_series, scope_spend, types_needed
 from bot.budgets.types import TEAM, Scope, ScopeKind
+from bot.commands.grammar import (
+    DateRange,
+    GrammarError,
+    RangePreset,
+    ScopeRef,
+    UsageRange,
+    UsageRequest,
+    parse_usage,
+)
 from bot.config import ConfigError
+from bot.messages.mrkdwn import Json, escape
+from bot.messages.usage import Filter, UsageView, range_label, usage_message
 from bot.scenario.errors import MAX_RANGE_DAYS, RangeTooLong, ScenarioError
 from bot.scenario.links import api_keys_url, model_url
 from bot.scenario.models import (
@@ -37,24 +48,13 @@ from bot.scenario.models import (
     cu_per_model,
     totals_per_user,
 )
-from bot.slack.blocks import Json, escape
-from bot.slack.budget_ops import Refusal, resolve_scope
-from bot.slack.directory import Directory
-from bot.slack.grammar import (
-    DateRange,
-    GrammarError,
-    RangePreset,
-    ScopeRef,
-    UsageRange,
-    UsageRequest,
-    parse_usage,
-)
-from bot.slack.usage_blocks import Filter, UsageView, range_label, usage_message
+from bot.scenario.names import Directory
+from bot.slack.changes import Refusal, resolve_scope
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.slack.app import Deps
+    from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
 TOP = 5

@@ -20,8 +20,8 @@ from typing import Any
 
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.types import PeriodKind, ScopeKind
-from bot.jobs.status import BudgetStatus
-from bot.slack.blocks import (
+from bot.messages.alerts import forecast_line
+from bot.messages.mrkdwn import (
     SECTION_LIMIT,
     Json,
     button,
@@ -30,13 +30,13 @@ from bot.slack.blocks import (
     cu,
     duration,
     escape,
-    forecast_line,
     header,
     local_time,
     percent,
     progress_bar,
     section,
 )
+from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
@@ -52,6 +52,12 @@ LINES_PER_SECTION = 8
 LINE_LIMIT = 400
 TEXT_LIMIT = 3000  # the top-level `text`: a notification, not the whole message
 TEXT_BUDGETS = 10
+
+# When a command or button fails on our side: nothing half-done is left, and it is logged.
+OOPS = (
+    "Sorry — something went wrong on my side while doing that. It has been logged;"
+    " `/budget list` shows where things stand."
+)
 
 ADD_EXAMPLE = "/budget add 12k monthly project:Marketing #gen-ai-spend at 50,80,100 forecast"
 
@@ -155,7 +161,7 @@ def status_text(status: BudgetStatus, tz: str, now: datetime) -> str:
     lines = [f"*{mrkdwn_label(budget)}* — {summary(budget)}", _spend_line(status, now)]
     if (forecast := _forecast_line(status, tz)) is not None:
         lines.append(forecast)
-    lines.append(f"State: {status.state(tz, now)}")
+    lines.append(f"State: {status_state(status, tz, now)}")
     return clip("\n".join(lines), 1500)
 
 
@@ -172,7 +178,7 @@ def status_line(status: BudgetStatus, tz: str, now: datetime) -> str:
     parts = [f"• *{mrkdwn_label(budget)}* {spend}"]
     if status.forecast is not None:
         parts.append(f"📈 {cu(status.forecast.projected_cu)}")
-    parts += [status.state(tz, now), f"<#{budget.channel_id}>"]
+    parts += [status_state(status, tz, now), f"<#{budget.channel_id}>"]
     return clip(" · ".join(parts), LINE_LIMIT)
 
 
@@ -595,3 +601,14 @@ def _instant(value: Any) -> datetime | None:
 
 def help_message(text: str) -> Json:
     return {"text": clip(text.split("\n", 1)[0], TEXT_LIMIT), "blocks": _packed(text.split("\n"))}
+
+
+def status_state(status: BudgetStatus, tz: str, now: datetime) -> str:
+    """ok / alerted at N % / snoozed until … / delivery problem: …"""
+    if status.delivery_problem:
+        return f"⚠️ delivery problem: `{status.delivery_problem}`"
+    if status.snoozed_until is not None and now < status.snoozed_until:
+        return f"💤 snoozed until {local_time(status.snoozed_until, tz)}"
+    if status.alerted_level is not None:
+        return f"🔔 alerted at {status.alerted_level} %"
+    return "✅ ok"

@@ -11,11 +11,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, ScopeKind
+from bot.commands.grammar import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
+from bot.messages.mrkdwn import escape
+from bot.messages.names import describe
 from bot.scenario.errors import ScenarioError
-from bot.slack.app import Deps
-from bot.slack.blocks import escape
-from bot.slack.directory import Found, describe, match
-from bot.slack.grammar import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
+from bot.scenario.names import Found, match
+from bot.slack.deps import Deps
 from bot.store.budgets import Budget, BudgetNotFound, NewBudget, create_budget, update_budget
 
 

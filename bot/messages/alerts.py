@@ -1,4 +1,5 @@
-"""Block Kit renderers: plain data in, `{"text", "blocks"}` out. Pure.
+"""Budget alerts as Slack messages: the one message per budget and period, the thread
+replies that tell its story, and the notice that Scenario can't be read. Pure.
 
 Every message carries a top-level `text` (notifications, screen readers) and stays within
 Slack's limits whatever the data: lists are cut to a few lines and every text is clipped.
@@ -8,16 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.budgets.attribution import Attribution, Culprit, JobCulprit
+from bot.budgets.culprits import Attribution
 from bot.budgets.forecast import Forecast
-
-Json = dict[str, Any]
-SECTION_LIMIT = 3000
-HEADER_LIMIT = 150
-BAR_CELLS = 12
+from bot.messages.culprits import culprit_sections
+from bot.messages.mrkdwn import (
+    Json,
+    button,
+    clip,
+    context,
+    cu,
+    duration,
+    escape,
+    header,
+    local_time,
+    percent,
+    progress_bar,
+    reply,
+    section,
+    slack_date,
+)
 
 ACTION_SNOOZE = "budget_snooze_24h"
 ACTION_ACKNOWLEDGE = "alert_acknowledge"
@@ -48,79 +60,6 @@ class AlertView:
     snoozed: tuple[str, datetime] | None = None  # who, until
 
 
-def cu(value: float) -> str:
-    """`12,345 CU`, with one decimal under 100 where it matters."""
-    if abs(value) < 100 and value != int(value):
-        return f"{value:,.1f} CU"
-    return f"{value:,.0f} CU"
-
-
-def percent(spend: float, limit: float) -> str:
-    return f"{spend / limit * 100:.0f} %" if limit else "–"
-
-
-def progress_bar(spend: float, limit: float, cells: int = BAR_CELLS) -> str:
-    share = 0.0 if limit <= 0 else max(0.0, spend / limit)
-    filled = min(cells, round(share * cells))
-    bar = "█" * filled + "░" * (cells - filled)
-    return f"`{bar}`" + (" ⚠️" if share > 1 else "")
-
-
-def duration(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
-
-
-def local_time(instant: datetime, tz: str) -> str:
-    return instant.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M")
-
-
-def clip(text: str, limit: int = SECTION_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def escape(text: str) -> str:
-    """Text from Scenario as plain text in mrkdwn: a member called `<!channel>` pings nobody."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def link(url: str | None, label: str) -> str:
-    # Slack's link syntax also breaks on "|" inside the label.
-    safe = escape(label).replace("|", "¦")
-    return f"<{url}|{safe}>" if url else safe
-
-
-def section(text: str) -> Json:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
-
-
-def header(text: str) -> Json:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_LIMIT)}}
-
-
-def context(text: str) -> Json:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text)}]}
-
-
-def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None) -> Json:
-    element: Json = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text[:75]},
-        "action_id": action_id,
-    }
-    if value is not None:
-        element["value"] = value[:2000]
-    if url is not None:
-        element["url"] = url[:3000]
-    return element
-
-
 def alert_title(view: AlertView) -> tuple[str, str]:
     """The icon and the plain title (a header is plain text: nothing in it is parsed)."""
     if view.top_level is not None:
@@ -132,7 +71,7 @@ def alert_title(view: AlertView) -> tuple[str, str]:
     return "✅", f"{view.budget_label}: back under its thresholds ({used})"
 
 
-def likely_range(projection: Forecast) -> str:
+def forecast_range(projection: Forecast) -> str:
     """`9,800–11,200 CU`: the cautious end (which alerts) to the end at today's pace."""
     low, high = cu(projection.projected_cu), cu(projection.high_cu)
     return low if low == high else f"{low.removesuffix(' CU')}–{high}"
@@ -145,7 +84,7 @@ def forecast_line(projection: Forecast, tz: str, end: datetime | None) -> str:
         if end
         else ""
     )
-    line = f"📈 Forecast: likely {likely_range(projection)}{by}"
+    line = f"📈 Forecast: likely {forecast_range(projection)}{by}"
     if projection.exhaustion_at is not None:
         line += f"; the limit is reached around {local_time(projection.exhaustion_at, tz)}"
     return line
@@ -166,16 +105,16 @@ def alert_message(view: AlertView) -> Json:
         lines.append(forecast_line(view.forecast, view.tz, view.period_end))
 
     blocks: list[Json] = [header(f"{icon} {title}"), section("\n".join(lines))]
-    blocks += _culprit_sections(view.attribution, view.spend_cu)
+    blocks += culprit_sections(view.attribution, view.spend_cu)
     if view.attribution.partial:
         blocks.append(context("Job list based on the most recent activity only."))
     if view.snoozed is not None:
         who, until = view.snoozed
-        line = context(f"💤 Snoozed by <@{who}> until {when(until, view.tz)}")
+        line = context(f"💤 Snoozed by <@{who}> until {slack_date(until, view.tz)}")
         blocks.append(line | {"block_id": STATUS_SNOOZE})
     if view.acknowledged is not None:
         who, at = view.acknowledged
-        line = context(f"✅ Acknowledged by <@{who}> · {when(at, view.tz)}")
+        line = context(f"✅ Acknowledged by <@{who}> · {slack_date(at, view.tz)}")
         blocks.append(line | {"block_id": STATUS_ACK})
     blocks.append(
         {
@@ -189,49 +128,6 @@ def alert_message(view: AlertView) -> Json:
         }
     )
     return {"text": text, "blocks": blocks}
-
-
-def when(instant: datetime, tz: str) -> str:
-    """A time every reader sees in their own timezone; the workspace's local time otherwise."""
-    fallback = f"{local_time(instant, tz)} ({tz})"
-    return f"<!date^{int(instant.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _culprit_sections(attribution: Attribution, total: float) -> list[Json]:
-    blocks = []
-    if attribution.models:
-        lines = [culprit_line(c, total) for c in attribution.models]
-        blocks.append(section("*Top models*\n" + "\n".join(lines)))
-    if attribution.users:
-        lines = [culprit_line(c, total) for c in attribution.users]
-        blocks.append(section("*Top users and API keys*\n" + "\n".join(lines)))
-    if attribution.jobs:
-        lines = [_job_line(j) for j in attribution.jobs]
-        blocks.append(section("*Costliest jobs*\n" + "\n".join(lines)))
-    return blocks
-
-
-def culprit_line(culprit: Culprit, total: float) -> str:
-    share = f" ({culprit.cu / total * 100:.0f} %)" if total > 0 else ""
-    icon = "🔑 " if culprit.is_api_key else ""
-    return clip(f"• {icon}{link(culprit.url, culprit.name)} — {cu(culprit.cu)}{share}", 400)
-
-
-def _job_line(job: JobCulprit) -> str:
-    parts = [f"• `{escape(job.job_id)}` {escape(job.job_type)}"]
-    if job.model:
-        parts.append(f"on {link(job.model.url, job.model.name)}")
-    if job.user:
-        parts.append(f"by {escape(job.user.name)}")
-    line = " ".join(parts) + f" — {cu(job.cu)}"
-    if job.asset_urls:
-        assets = " ".join(link(url, f"asset {i}") for i, url in enumerate(job.asset_urls, 1))
-        line += f" · {assets}"
-    return clip(line, 500)
-
-
-def reply(text: str) -> Json:
-    return {"text": text, "blocks": [section(text)]}
 
 
 def level_reply(level: int, spend: float, limit: float) -> Json:
@@ -258,7 +154,7 @@ def edited_reply(actor: str, limit: float, thresholds: list[int], spend: float) 
 
 
 def snoozed_reply(actor: str, until: datetime, tz: str) -> Json:
-    return reply(f"💤 <@{actor}> snoozed this budget until {when(until, tz)}.")
+    return reply(f"💤 <@{actor}> snoozed this budget until {slack_date(until, tz)}.")
 
 
 def unsnoozed_reply(actor: str) -> Json:

@@ -1,7 +1,7 @@
 """A local fake of the Scenario API (same wire format), backed by a synthetic team.
 
 Used by ``budget-bot demo``, ``budget-bot simulate`` and every test that needs Scenario.
-All answers are computed from :class:`~bot.scenario.synthetic.SyntheticTeam`'s job list,
+All answers are computed from :class:`~bot.sim.team.SyntheticTeam`'s job list,
 so the views of ``GET /v1/usages`` agree with each other and with the team's oracle.
 
 Behaviour worth knowing (the real API documents none of it precisely):
@@ -50,7 +50,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.scenario.synthetic import (
+from bot.asgi_server import listen, origin, serve_app
+from bot.sim.team import (
     ASSET_SOURCES,
     Job,
     SyntheticTeam,
@@ -58,7 +59,6 @@ from bot.scenario.synthetic import (
     iso_ms,
     to_ms,
 )
-from bot.serving import listen, origin, serve_app
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -13,7 +13,6 @@ from bot.budgets.spend import scope_series, scope_spend, window_for
 from bot.jobs.check import periods_for, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
-from bot.slack.blocks import local_time
 from bot.store import alerts, outbox
 from bot.store.budgets import Budget
 
@@ -31,16 +30,6 @@ class BudgetStatus:
     @property
     def percent(self) -> float | None:
         return None if self.spend is None else self.spend / self.budget.limit_cu * 100
-
-    def state(self, tz: str, now: datetime) -> str:
-        """ok / alerted at N % / snoozed until … / delivery problem: …"""
-        if self.delivery_problem:
-            return f"⚠️ delivery problem: `{self.delivery_problem}`"
-        if self.snoozed_until is not None and now < self.snoozed_until:
-            return f"💤 snoozed until {local_time(self.snoozed_until, tz)}"
-        if self.alerted_level is not None:
-            return f"🔔 alerted at {self.alerted_level} %"
-        return "✅ ok"
 
 
 async def read_statuses(

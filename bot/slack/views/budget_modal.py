@@ -8,20 +8,12 @@ bounded wait, so the answer stays within Slack's 3 s), and the save itself. The 
 turns into a confirmation ("update"), which works wherever the form was opened — a channel
 or the Home tab — needs no extra scope, and cannot get lost like a DM (the manifest turns the
 Messages tab off) or an ephemeral message (Home has no channel; the bot may not be in it).
-
-Design of the scope field: a static select of the kind (team, project, member, API key,
-model) and a plain-text name. External selects would list Scenario's names as one types, but
-they need an options endpoint and a Scenario call per keystroke; the name is instead matched
-like in `/budget add` (ID, exact name, unique prefix), and a name that matches nothing or
-several things is answered next to the field with the candidates.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,61 +21,52 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
-from bot.slack import blocks
-from bot.slack.budget_ops import Draft, Refusal, add_budget, edit_budget, resolve_scope
-from bot.slack.grammar import ChannelRef, GrammarError, ScopeRef, parse_limit, parse_thresholds
-from bot.slack.terminal import mrkdwn_to_text
+from bot.budgets.types import PeriodKind, ScopeKind
+from bot.commands.grammar import ChannelRef, GrammarError, ScopeRef, parse_limit, parse_thresholds
+from bot.messages.modals import (
+    BLOCK_CHANNEL,
+    BLOCK_FORECAST,
+    BLOCK_LIMIT,
+    BLOCK_PERIOD,
+    BLOCK_SCOPE_KIND,
+    BLOCK_SCOPE_NAME,
+    BLOCK_THRESHOLDS,
+    CALLBACK_ID,
+    FIRST_BLOCK,
+    FORECAST_ON,
+    Metadata,
+    budget_modal_view,
+    field_error,
+    saved_view,
+    unchanged_view,
+)
+from bot.slack.changes import Draft, Refusal, add_budget, edit_budget, resolve_scope
+from bot.slack.events.home import publish_home
 from bot.store.budgets import Budget, BudgetNotFound, get_budget
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp
 
-    from bot.slack.app import Deps
+    from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 T = TypeVar("T")
 
-CALLBACK_ID = "budget_modal"
-BLOCK_SCOPE_KIND = "budget_scope_kind"
-BLOCK_SCOPE_NAME = "budget_scope_name"
-BLOCK_PERIOD = "budget_period"
-BLOCK_LIMIT = "budget_limit"
-BLOCK_THRESHOLDS = "budget_thresholds"
-BLOCK_FORECAST = "budget_forecast"
-BLOCK_CHANNEL = "budget_channel"
-FIRST_BLOCK = BLOCK_SCOPE_KIND
-FORECAST_ON = "forecast"
 
-# Slack waits 3 s for the acknowledgement; what is checked before it must fit with room for
-# the network. Module attributes, so that a test can shorten them.
-SUBMIT_WITHIN = 2.4  # seconds for everything before the acknowledgement
-RESOLVE_WITHIN = 2.0  # seconds for the Scenario name lookup within that
-
-SCOPE_LABELS: dict[ScopeKind, str] = {
-    ScopeKind.TEAM: "Whole team",
-    ScopeKind.PROJECT: "Project",
-    ScopeKind.USER: "Member (email)",
-    ScopeKind.KEY: "API key",
-    ScopeKind.MODEL: "Model",
-}
 _SCOPE_WHAT: dict[ScopeKind, str] = {
     ScopeKind.PROJECT: "project",
     ScopeKind.USER: "member",
     ScopeKind.KEY: "API key",
     ScopeKind.MODEL: "model",
 }
-PERIOD_LABELS: dict[PeriodKind, str] = {
-    PeriodKind.DAILY: "Daily (calendar day)",
-    PeriodKind.WEEKLY: "Weekly (calendar week)",
-    PeriodKind.MONTHLY: "Monthly (calendar month)",
-    PeriodKind.BILLING: "Billing period (Scenario plan)",
-    PeriodKind.ROLLING_24H: "Rolling 24 hours",
-    PeriodKind.ROLLING_7D: "Rolling 7 days",
-    PeriodKind.ROLLING_30D: "Rolling 30 days",
-}
+
+# Slack waits 3 s for the acknowledgement; what is checked before it must fit with room for
+# the network. Module attributes, so that a test can shorten them.
+SUBMIT_WITHIN = 2.4  # seconds for everything before the acknowledgement
+RESOLVE_WITHIN = 2.0  # seconds for the Scenario name lookup within that
+
 
 NOT_ADMIN = (
     "Only workspace admins and owners (or people in BUDGET_BOT_ADMINS) can add or change "
@@ -98,217 +81,6 @@ SCENARIO_SLOW = (
 # ---------------------------------------------------------------------------------------------
 # The view (pure)
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Metadata:
-    """What the form remembers between opening and submission (`private_metadata`)."""
-
-    team_id: str
-    channel_id: str
-    budget_id: int | None = None
-    from_home: bool = False
-
-    def dump(self) -> str:
-        data = {"team": self.team_id, "channel": self.channel_id, "budget": self.budget_id}
-        if self.from_home:
-            data["home"] = True
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, text: str | None) -> Metadata:
-        try:
-            data = json.loads(text or "{}")
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        budget = data.get("budget")
-        return cls(
-            team_id=str(data.get("team") or ""),
-            channel_id=str(data.get("channel") or ""),
-            budget_id=budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
-            from_home=data.get("home") is True,
-        )
-
-
-def _text(text: str) -> Json:
-    return {"type": "plain_text", "text": text}
-
-
-def _option(label: str, value: str) -> Json:
-    return {"text": _text(label), "value": value}
-
-
-def _input(block_id: str, label: str, element: Json, *, hint: str | None = None) -> Json:
-    block: Json = {"type": "input", "block_id": block_id, "label": _text(label), "element": element}
-    if hint:
-        block["hint"] = _text(hint)
-    return block
-
-
-def budget_modal_view(
-    *, team_id: str, channel_id: str, budget: Budget | None, from_home: bool = False
-) -> Json:
-    """The add form (empty but for defaults) or the edit form (filled from ``budget``)."""
-    scope_kind = budget.scope.kind if budget else ScopeKind.TEAM
-    period = budget.period if budget else PeriodKind.MONTHLY
-    scope_options = [_option(label, kind.value) for kind, label in SCOPE_LABELS.items()]
-    period_options = [_option(label, kind.value) for kind, label in PERIOD_LABELS.items()]
-
-    name_element: Json = {
-        "type": "plain_text_input",
-        "action_id": "name",
-        "max_length": 200,
-        "placeholder": _text("e.g. Marketing, ana@example.com, CI pipeline"),
-    }
-    if budget and budget.scope.ref:
-        name_element["initial_value"] = budget.scope_name or budget.scope.ref
-    name_block = _input(
-        BLOCK_SCOPE_NAME,
-        "Name or ID",
-        name_element,
-        hint="The project's or model's name, the member's email or the API key's name (or "
-        "its ID). Leave empty for the whole team.",
-    )
-    name_block["optional"] = True
-
-    limit_element: Json = {
-        "type": "plain_text_input",
-        "action_id": "limit",
-        "max_length": 30,
-        "placeholder": _text("e.g. 12k, 12.5k or 1,500"),
-    }
-    if budget:
-        limit_element["initial_value"] = _limit_text(budget.limit_cu)
-
-    forecast_option = _option(
-        "Also alert when the period is projected to end over the limit", FORECAST_ON
-    )
-    forecast_element: Json = {
-        "type": "checkboxes",
-        "action_id": "forecast",
-        "options": [forecast_option],
-    }
-    if budget and budget.forecast:
-        forecast_element["initial_options"] = [forecast_option]
-    forecast_block = _input(BLOCK_FORECAST, "Forecast", forecast_element)
-    forecast_block["optional"] = True
-
-    channel_element: Json = {
-        "type": "conversations_select",
-        "action_id": "channel",
-        "placeholder": _text("Pick a channel"),
-        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
-    }
-    initial_channel = budget.channel_id if budget else channel_id
-    if initial_channel:
-        channel_element["initial_conversation"] = initial_channel
-    else:
-        channel_element["default_to_current_conversation"] = True
-
-    form: list[Json] = []
-    if budget:
-        form.append(
-            blocks.context(
-                f"Editing *{blocks.escape(budget.label)}*. Changes go to the audit trail."
-            )
-        )
-    form += [
-        _input(
-            BLOCK_SCOPE_KIND,
-            "What it counts",
-            {
-                "type": "static_select",
-                "action_id": "kind",
-                "options": scope_options,
-                "initial_option": _option(SCOPE_LABELS[scope_kind], scope_kind.value),
-            },
-        ),
-        name_block,
-        _input(
-            BLOCK_PERIOD,
-            "Period",
-            {
-                "type": "static_select",
-                "action_id": "period",
-                "options": period_options,
-                "initial_option": _option(PERIOD_LABELS[period], period.value),
-            },
-            hint="Calendar periods follow the workspace timezone.",
-        ),
-        _input(BLOCK_LIMIT, "Limit (CU)", limit_element),
-        _input(
-            BLOCK_THRESHOLDS,
-            "Alert at (% of the limit)",
-            {
-                "type": "plain_text_input",
-                "action_id": "thresholds",
-                "max_length": 100,
-                "initial_value": ",".join(
-                    str(t) for t in (budget.thresholds if budget else DEFAULT_THRESHOLDS)
-                ),
-            },
-            hint="Whole percentages from 1 to 1000, separated by commas.",
-        ),
-        forecast_block,
-        _input(BLOCK_CHANNEL, "Alerts go to", channel_element),
-    ]
-    title = "New budget"
-    if budget and len(f"Edit budget #{budget.id}") <= 24:
-        title = f"Edit budget #{budget.id}"
-    elif budget:
-        title = "Edit budget"
-    return {
-        "type": "modal",
-        "callback_id": CALLBACK_ID,
-        "title": _text(title),
-        "submit": _text("Save"),
-        "close": _text("Cancel"),
-        "private_metadata": Metadata(
-            team_id, channel_id, budget.id if budget else None, from_home
-        ).dump(),
-        "blocks": form,
-    }
-
-
-def _limit_text(limit: float) -> str:
-    """The stored limit as the form shows it: `12000`, `12.5` — what parse_limit reads back."""
-    value = Decimal(str(limit))
-    return str(int(value)) if value == value.to_integral_value() else f"{value.normalize():f}"
-
-
-def message_view(title: str, text: str) -> Json:
-    """A one-message modal: confirmations and explanations."""
-    return {
-        "type": "modal",
-        "title": _text(title[:24]),
-        "close": _text("Done"),
-        "blocks": [blocks.section(text)],
-    }
-
-
-def saved_view(budget: Budget, *, added: bool) -> Json:
-    thresholds = ", ".join(f"{t} %" for t in budget.thresholds)
-    lines = [
-        f"✅ *Budget {blocks.escape(budget.label)}* {'added' if added else 'saved'}.",
-        f"{blocks.cu(budget.limit_cu)} · {PERIOD_LABELS[budget.period].lower()}"
-        f" · alerts at {thresholds}" + (" · forecast alert on" if budget.forecast else ""),
-        f"Alerts go to <#{budget.channel_id}> — invite me there if I'm not in it yet"
-        " (`/invite @Budget Bot`).",
-    ]
-    return message_view("Budget added" if added else "Budget saved", "\n".join(lines))
-
-
-def unchanged_view(budget: Budget) -> Json:
-    return message_view("Nothing changed", f"Budget *{blocks.escape(budget.label)}* is as it was.")
-
-
-def plain(message: str) -> str:
-    """A mrkdwn message made fit for a field error, which Slack shows as plain text: names
-    escaped for mrkdwn (`&lt;`) are shown as they are again."""
-    text = re.sub(r"`([^`]*)`", r"“\1”", message)
-    return mrkdwn_to_text(re.sub(r"\*([^*\n]+)\*", r"\1", text))[:500]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,10 +163,10 @@ def check_form(form: Form) -> Checked | dict[str, str]:
         errors[BLOCK_PERIOD] = "Pick a period."
     limit = parse_limit(form.limit)
     if isinstance(limit, GrammarError):
-        errors[BLOCK_LIMIT] = plain(limit.message)
+        errors[BLOCK_LIMIT] = field_error(limit.message)
     thresholds = parse_thresholds(form.thresholds)
     if isinstance(thresholds, GrammarError):
-        errors[BLOCK_THRESHOLDS] = plain(thresholds.message)
+        errors[BLOCK_THRESHOLDS] = field_error(thresholds.message)
     if not form.channel:
         errors[BLOCK_CHANNEL] = "Pick the channel where alerts go."
     if errors:
@@ -530,7 +302,7 @@ async def submit_budget_modal(
         except TimeoutError:
             return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
         except Refusal as refusal:
-            return await refuse({BLOCK_SCOPE_NAME: plain(str(refusal))})
+            return await refuse({BLOCK_SCOPE_NAME: field_error(str(refusal))})
 
     # The save looks the name up again (from the cache now) and writes synchronously: a
     # timeout can only cancel it before the write, so "try again" never makes a duplicate.
@@ -552,14 +324,12 @@ async def submit_budget_modal(
     except TimeoutError:
         return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
     except Refusal as refusal:
-        return await refuse({FIRST_BLOCK: plain(str(refusal))})
+        return await refuse({FIRST_BLOCK: field_error(str(refusal))})
     await ack(response_action="update", view=saved_view(saved, added=budget is None))
     log.info("budget %s %s by %s", saved.id, "added" if budget is None else "edited", user_id)
 
     if meta.from_home:
-        from bot.slack import home  # imported here: home opens this form, this refreshes home
-
-        await home.publish_home(client, deps, team_id, user_id)
+        await publish_home(client, deps, team_id, user_id)
 
 
 SOMETHING_WRONG = "Something went wrong on our side and nothing was saved. Please try again."

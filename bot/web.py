@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.runtime import Runtime
+from bot.jobs.runtime import Runtime
 from bot.store.health import health_of
 from bot.store.workspaces import list_workspaces
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import TimeRange, UsageType
-from bot.slack.blocks import escape
 
 CACHE_FOR = timedelta(minutes=5)
 MAX_MODEL_LOOKUPS = 20
@@ -66,19 +65,6 @@ def match(text: str, entries: Sequence[Entry]) -> Match:
     names = {e.name.casefold(): e for e in entries}
     close = difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.5)
     return Unknown(text, tuple(names[n] for n in close))
-
-
-def describe(result: Ambiguous | Unknown, what: str) -> str:
-    """A polite answer naming the candidates, as mrkdwn: Scenario's names and what was typed
-    are escaped (a project called `<!channel>` pings nobody)."""
-    typed = escape(result.text)
-    if isinstance(result, Ambiguous):
-        listed = ", ".join(f"`{escape(e.name)}`" for e in result.candidates)
-        return f"“{typed}” matches several {what}s: {listed}. Which one did you mean?"
-    if result.suggestions:
-        listed = ", ".join(f"`{escape(e.name)}`" for e in result.suggestions)
-        return f"I don't know a {what} called “{typed}”. Did you mean {listed}?"
-    return f"I don't know a {what} called “{typed}”."
 
 
 @dataclass(frozen=True, slots=True)

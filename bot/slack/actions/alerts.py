@@ -16,8 +16,9 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.slack import blocks
-from bot.slack.blocks import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE
+from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE
+from bot.messages.mrkdwn import local_time
+from bot.slack.payloads import interaction
 from bot.store import alerts
 from bot.store.budgets import BudgetNotFound, get_budget
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.slack.app import Deps
+    from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,6 @@ SNOOZE_REFUSAL = (
 )
 
 
-def _ids(body: Json) -> tuple[str, str]:
-    """The team and the user of a press."""
-    team_id = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
-    user_id = (body.get("user") or {}).get("id") or ""
-    return team_id, user_id
-
-
-def _value(body: Json) -> int | None:
-    actions = body.get("actions") or [{}]
-    raw = str(actions[0].get("value") or "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
-
-
 async def _tell(respond: AsyncRespond, text: str) -> None:
     """An ephemeral note to the presser that leaves the alert message as it is."""
     await respond(text=text, response_type="ephemeral", replace_original=False)
@@ -63,8 +51,8 @@ async def _tell(respond: AsyncRespond, text: str) -> None:
 async def snooze_pressed(
     body: Json, client: AsyncWebClient, respond: AsyncRespond, deps: Deps
 ) -> None:
-    team_id, user_id = _ids(body)
-    budget_id = _value(body)
+    pressed = interaction(body)
+    team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
     if not await deps.admins.is_admin(client, team_id, user_id):
         return await _tell(respond, SNOOZE_REFUSAL)
     try:
@@ -78,7 +66,7 @@ async def snooze_pressed(
     current = alerts.get_snooze(deps.db, budget_id)
     tz = deps.timezone_of(team_id)
     if current is not None and current.until >= until - SAME_SNOOZE:
-        local = f"{blocks.local_time(current.until, tz)} ({tz})"
+        local = f"{local_time(current.until, tz)} ({tz})"
         # Nothing changed: say why, rather than leave the press unanswered.
         return await _tell(
             respond, f"Already snoozed until {local} by <@{current.created_by}>; nothing changed."
@@ -90,8 +78,8 @@ async def snooze_pressed(
 async def acknowledge_pressed(
     body: Json, client: AsyncWebClient, respond: AsyncRespond, deps: Deps
 ) -> None:
-    team_id, user_id = _ids(body)
-    alert_id = _value(body)
+    pressed = interaction(body)
+    team_id, user_id, alert_id = pressed.team_id, pressed.user_id, pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
     if alert is None:
         return await _tell(respond, "This alert no longer exists (its budget was removed).")

@@ -9,20 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.slack.blocks import (
-    context,
-    cu,
-    culprit_line,
-    escape,
-    header,
-    percent,
-    progress_bar,
-    section,
-)
+from bot.messages.culprits import culprit_line
+from bot.messages.mrkdwn import context, cu, escape, header, percent, progress_bar, section
 
 if TYPE_CHECKING:
-    from bot.budgets.attribution import Culprit
-    from bot.jobs.digest import DigestData
+    from bot.budgets.culprits import Culprit
+    from bot.reports.digest import DigestData
 
 
 def _change(spend: float, average: float) -> str:

@@ -1,0 +1,98 @@
+"""What Scenario says about a set of budgets: their current periods, and the spend (and, for an
+alert, the activity) in the fewest /usages windows that cover them. Shared by the check, the
+statuses of `/budget list` and Home, and the digest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from bot.budgets.periods import Period, period_at
+from bot.budgets.spend import Window, plan_windows, types_needed, window_for
+from bot.budgets.types import PeriodKind
+from bot.scenario.client import ScenarioClient
+from bot.scenario.errors import BillingPeriodUnavailable, ScenarioError
+from bot.scenario.models import UsagesResponse, UsageType
+from bot.store.budgets import Budget
+
+log = logging.getLogger(__name__)
+
+
+async def periods_for(
+    client: ScenarioClient, budgets: list[Budget], tz: str, now: datetime
+) -> tuple[dict[int, Period], BillingPeriodUnavailable | None]:
+    """Each budget's current period. Billing budgets need the plan period from Scenario;
+    when it cannot be read they are left out, with the reason — the other budgets of the
+    workspace are still checked (a failure that concerns one budget stays its own)."""
+    billing: tuple[datetime, datetime] | None = None
+    problem: BillingPeriodUnavailable | None = None
+    if any(b.period is PeriodKind.BILLING for b in budgets):
+        if not client.team_id:
+            problem = BillingPeriodUnavailable(
+                "billing budgets need SCENARIO_TEAM_ID, to read the plan period"
+            )
+        else:
+            try:
+                limits = await client.team_limits()
+            except ScenarioError as exc:
+                problem = BillingPeriodUnavailable(f"the plan period is unreadable: {exc.message}")
+            else:
+                if limits.period and limits.period.start and limits.period.end:
+                    billing = (limits.period.start, limits.period.end)
+    periods: dict[int, Period] = {}
+    for budget in budgets:
+        if budget.period is PeriodKind.BILLING and problem is not None:
+            continue
+        try:
+            periods[budget.id] = period_at(budget.period, now, tz, billing=billing)
+        except ValueError as exc:  # the plan period is missing or stale
+            problem = BillingPeriodUnavailable(str(exc))
+    return periods, problem
+
+
+async def read_windows(
+    client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
+) -> dict[Window, UsagesResponse]:
+    windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
+    by_window: dict[Window, list[Budget]] = {w: [] for w in windows}
+    for budget in budgets:
+        by_window[window_for(budget.scope, periods[budget.id], now)].append(budget)
+
+    async def read(window: Window) -> UsagesResponse:
+        if window.end <= window.start:  # a period that starts this very instant: nothing yet
+            return UsagesResponse()
+        return await client.usages(
+            start=window.start,
+            end=window.end,
+            project_ids=(window.project_id,) if window.project_id else (),
+            types=types_needed(
+                (b.scope for b in by_window[window]),
+                forecast=any(b.forecast for b in by_window[window]),
+            ),
+        )
+
+    found = await asyncio.gather(*(read(w) for w in windows))
+    return dict(zip(windows, found, strict=True))
+
+
+async def read_activity(
+    client: ScenarioClient, budgets: list[Budget], periods: dict[int, Period], now: datetime
+) -> dict[Window, UsagesResponse]:
+    windows = plan_windows(((b.scope, periods[b.id]) for b in budgets), now)
+
+    async def read(window: Window) -> UsagesResponse | None:
+        try:
+            return await client.usages_with_all_activity(
+                start=window.start,
+                end=window.end,
+                project_ids=(window.project_id,) if window.project_id else (),
+                # The first page also brings the per-model totals the alert ranks.
+                types=(UsageType.ACTIVITY, UsageType.MODEL_USAGES),
+            )
+        except ScenarioError as exc:  # the alert still goes out, with less detail
+            log.warning("activity for attribution unavailable: %s", exc.cause)
+            return None
+
+    found = await asyncio.gather(*(read(w) for w in windows))
+    return {w: r for w, r in zip(windows, found, strict=True) if r is not None}
