@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -38,6 +39,22 @@ def test_the_demo_shows_alerts_and_a_digest_and_writes_the_chart(tmp_path: Path)
     assert struct.unpack(">II", png[16:24]) == (1200, 600)
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.db"))  # the database was thrown away
+
+
+def test_the_demo_names_the_runaway_key_the_same_way_everywhere(tmp_path: Path) -> None:
+    """Alerts name an API key by its name (never its key ID), and the digest names people by
+    their full names (never an e-mail address), like `/usage` does."""
+    result = demo(tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"the API key “(.+?)” ran away", result.stdout)
+    assert found, result.stdout[:500]
+    key = found.group(1)
+    alerts, digest = result.stdout.split("Scenario digest", 1)
+    assert f"🔑 {key}" in alerts
+    assert "Maya Chen" in digest  # a member of the simulator's team
+    assert not re.search(r"[\w.]+@[\w.]+\.\w+", digest)
+    assert f"by 🔑 {key}" in alerts  # the costliest jobs say who ran them
+    assert not re.search(r"\bapi_[A-Za-z0-9]{8,}", result.stdout)
 
 
 def test_the_demo_prints_raw_block_kit_with_json(tmp_path: Path) -> None:

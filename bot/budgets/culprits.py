@@ -1,4 +1,9 @@
-"""Who and what spent a budget's CU: top models, users/keys and jobs, named and linked. Pure.
+"""Who and what spent CU: top models, people, API keys, projects and jobs, named and linked —
+for alerts, `/usage` and the digest alike. Pure.
+
+One way to name them (:class:`Names`): people by full name, else e-mail, else ID; API keys
+by their name, else their key ID; models and projects by name, else ID — from the usage
+response's own entities first, then the team's directory.
 
 Totals per model and per user come from the window's aggregate sections (exact); the
 costliest jobs come from the activity log, which is paged and may be cut short — then
@@ -9,11 +14,13 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from bot.budgets.types import Scope, ScopeKind
 from bot.scenario.links import api_keys_url, asset_url, model_url
 from bot.scenario.models import Activity, Entities, UsagesResponse, cu_per_model, totals_per_user
+from bot.scenario.names import Directory
 
 TOP = 5
 
@@ -25,6 +32,42 @@ class Culprit:
     cu: float
     url: str | None = None
     is_api_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The one way to name and link what spent (see the module's docstring)."""
+
+    app_url: str
+    entities: Entities = field(default_factory=Entities)
+    directory: Directory = field(default_factory=Directory)
+
+    def user(self, user_id: str, cu: float = 0.0) -> Culprit:
+        """A person, or an API key (a key is a user of its own in Scenario's usage data)."""
+        entity = self.entities.user(user_id)
+        key = self.directory.key(user_id)
+        if key is not None or (entity is not None and entity.is_api_key):
+            name = key.name if key else (entity and entity.api_key_id) or user_id
+            return Culprit(user_id, name, cu, api_keys_url(self.app_url), is_api_key=True)
+        member = self.directory.member(user_id)
+        full_name = (entity and entity.full_name) or (member and next(iter(member.aliases), None))
+        email = (entity and entity.email) or (member and member.name)
+        return Culprit(user_id, full_name or email or user_id, cu)
+
+    def model(self, model_id: str, cu: float = 0.0) -> Culprit:
+        entity = self.entities.model(model_id)
+        name = (entity and entity.name) or self.directory.name_of(model_id) or model_id
+        return Culprit(model_id, name, cu, model_url(self.app_url, model_id))
+
+    def project(self, project_id: str, cu: float = 0.0) -> Culprit:
+        return Culprit(project_id, self.directory.name_of(project_id) or project_id, cu)
+
+    def top(
+        self, name: Callable[[str, float], Culprit], sums: Mapping[str, float], n: int = TOP
+    ) -> tuple[Culprit, ...]:
+        """The `n` largest positive sums, largest first, each named by `name` (e.g.
+        ``names.user``)."""
+        return tuple(name(key, cu) for key, cu in top_n(sums, n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +94,10 @@ def attribute(
     activity: UsagesResponse | None,
     app_url: str,
     *,
+    directory: Directory | None = None,
     top: int = TOP,
 ) -> Attribution:
-    entities = _merged_entities(window, activity)
+    names = Names(app_url, _merged_entities(window, activity), directory or Directory())
     entries = [e for e in (activity.activity if activity else []) if _in_scope(scope, e)]
 
     if scope.kind in (ScopeKind.TEAM, ScopeKind.PROJECT):
@@ -65,9 +109,9 @@ def attribute(
         # The aggregate sections are team-wide; inside one user or model, count the log.
         per_model, per_user = _sum_by(entries, "model"), _sum_by(entries, "user")
 
-    models = tuple(_model(m, cu, entities, app_url) for m, cu in top_n(per_model, top))
-    users = tuple(_user(u, cu, entities, app_url) for u, cu in top_n(per_user, top))
-    jobs = tuple(_jobs(entries, entities, app_url, top))
+    models = names.top(names.model, per_model, top)
+    users = names.top(names.user, per_user, top)
+    jobs = tuple(_jobs(entries, names, top))
     partial = activity is None or activity.activity_truncated
     return Attribution(models=models, users=users, jobs=jobs, partial=partial)
 
@@ -89,7 +133,7 @@ def _sum_by(entries: list[Activity], what: str) -> dict[str, float]:
     return dict(sums)
 
 
-def top_n(sums: dict[str, float], n: int) -> list[tuple[str, float]]:
+def top_n(sums: Mapping[str, float], n: int) -> list[tuple[str, float]]:
     """The `n` largest positive entries, largest first."""
     return heapq.nlargest(n, ((k, v) for k, v in sums.items() if v > 0), key=lambda kv: kv[1])
 
@@ -105,22 +149,7 @@ def _merged_entities(*responses: UsagesResponse | None) -> Entities:
     return merged
 
 
-def _model(model_id: str, cu: float, entities: Entities, app_url: str) -> Culprit:
-    entity = entities.model(model_id)
-    name = entity.name if entity and entity.name else model_id
-    return Culprit(model_id, name, cu, model_url(app_url, model_id))
-
-
-def _user(user_id: str, cu: float, entities: Entities, app_url: str) -> Culprit:
-    entity = entities.user(user_id)
-    if entity and entity.is_api_key:
-        name = f"API key {entity.api_key_id or user_id}"
-        return Culprit(user_id, name, cu, api_keys_url(app_url), is_api_key=True)
-    name = (entity.full_name or entity.email) if entity else None
-    return Culprit(user_id, name or user_id, cu)
-
-
-def _jobs(entries: list[Activity], entities: Entities, app_url: str, top: int) -> list[JobCulprit]:
+def _jobs(entries: list[Activity], names: Names, top: int) -> list[JobCulprit]:
     per_job: dict[str, float] = defaultdict(float)
     first: dict[str, Activity] = {}
     for entry in entries:
@@ -131,7 +160,7 @@ def _jobs(entries: list[Activity], entities: Entities, app_url: str, top: int) -
     result = []
     for job_id, cu in top_n(per_job, top):
         entry = first[job_id]
-        job = entities.job(job_id)
+        job = names.entities.job(job_id)
         model_id = entry.data.model_id
         assets = list(job.metadata.asset_ids) if job else []
         if not assets and entry.data.asset_id:
@@ -141,9 +170,9 @@ def _jobs(entries: list[Activity], entities: Entities, app_url: str, top: int) -
                 job_id=job_id,
                 cu=cu,
                 job_type=(job.job_type if job and job.job_type else entry.action),
-                model=_model(model_id, 0.0, entities, app_url) if model_id else None,
-                user=_user(entry.user_id, 0.0, entities, app_url) if entry.user_id else None,
-                asset_urls=tuple(asset_url(app_url, a) for a in assets[:3]),
+                model=names.model(model_id) if model_id else None,
+                user=names.user(entry.user_id) if entry.user_id else None,
+                asset_urls=tuple(asset_url(names.app_url, a) for a in assets[:3]),
             )
         )
     return result

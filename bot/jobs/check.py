@@ -36,6 +36,7 @@ from bot.reports.reads import periods_for, read_activity, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import UsagesResponse
+from bot.scenario.names import Directory, DirectoryCache, load_directory
 from bot.store import alerts, health, outbox
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
@@ -80,14 +81,17 @@ async def run_check(
     now: datetime,
     *,
     dry_run: bool = False,
+    directory: DirectoryCache | None = None,
 ) -> list[WorkspaceResult]:
+    """Check every workspace's budgets. ``directory`` caches Scenario's names for the
+    alerts' culprits (without it they are read afresh when something alerts)."""
     limit = asyncio.Semaphore(settings.concurrency)
 
     async def one(workspace: Workspace) -> WorkspaceResult:
         async with limit:
             try:
                 return await check_workspace(
-                    db, workspace, scenario_for, settings, now, dry_run=dry_run
+                    db, workspace, scenario_for, settings, now, dry_run=dry_run, directory=directory
                 )
             except ConfigError as exc:  # e.g. no Scenario credentials: one line, no traceback
                 log.error("check of workspace %s: %s", workspace.team_id, exc)
@@ -107,6 +111,7 @@ async def check_workspace(
     now: datetime,
     *,
     dry_run: bool = False,
+    directory: DirectoryCache | None = None,
 ) -> WorkspaceResult:
     result = WorkspaceResult(workspace.team_id)
     budgets = list_budgets(db, workspace.team_id)
@@ -135,6 +140,7 @@ async def check_workspace(
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
     activity = await read_activity(client, alerting, periods, now)
+    names = await _names(client, directory) if alerting else Directory()
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
@@ -154,7 +160,11 @@ async def check_workspace(
             if decisions:
                 window = window_for(budget.scope, period, now)
                 attribution = attribute(
-                    budget.scope, responses[window], activity.get(window), settings.app_url
+                    budget.scope,
+                    responses[window],
+                    activity.get(window),
+                    settings.app_url,
+                    directory=names,
                 )
             _write_budget(db, budget, period, decisions, current, spend, attribution, now)
         result.enqueued += announce_pending(
@@ -167,6 +177,16 @@ async def check_workspace(
 
     _in_transaction(db, dry_run, write)
     return result
+
+
+async def _names(client: ScenarioClient, cache: DirectoryCache | None) -> Directory:
+    """The team's names for an alert's culprits; an alert without them still goes out,
+    naming what the usage data names (and IDs for the rest)."""
+    try:
+        return await (cache.get(client) if cache else load_directory(client))
+    except ScenarioError as exc:
+        log.warning("names for attribution unavailable: %s", exc.cause)
+        return Directory()
 
 
 def _in_transaction(db: Database, dry_run: bool, write: Callable[[], None]) -> None:

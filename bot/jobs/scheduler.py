@@ -102,7 +102,11 @@ class Scheduler:
 
     async def _check(self) -> None:
         results = await run_check(
-            self.runtime.db, self.runtime.scenario_for, self.runtime.check_settings, self.clock()
+            self.runtime.db,
+            self.runtime.scenario_for,
+            self.runtime.check_settings,
+            self.clock(),
+            directory=self.runtime.names,
         )
         for result in results:
             if result.error:

@@ -31,7 +31,8 @@ def job_line(job: JobCulprit) -> str:
     if job.model:
         parts.append(f"on {link(job.model.url, job.model.name)}")
     if job.user:
-        parts.append(f"by {escape(job.user.name)}")
+        icon = "🔑 " if job.user.is_api_key else ""
+        parts.append(f"by {icon}{escape(job.user.name)}")
     line = " ".join(parts) + f" — {cu(job.cu)}"
     if job.asset_urls:
         assets = " ".join(link(url, f"asset {i}") for i, url in enumerate(job.asset_urls, 1))

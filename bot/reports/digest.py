@@ -7,18 +7,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from bot.budgets.culprits import Culprit, top_n
+from bot.budgets.culprits import Culprit, Names, top_n
 from bot.budgets.periods import day_start
 from bot.budgets.types import PeriodKind, ScopeKind
 from bot.reports.status import BudgetStatus, read_statuses
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
-from bot.scenario.links import api_keys_url, model_url
 from bot.scenario.models import UsageType, cu_per_model, total_cu, totals_per_user
 from bot.scenario.names import Directory, load_directory
 from bot.store.budgets import Budget, list_budgets
@@ -98,18 +96,17 @@ async def gather(
         if error is not None:
             notes.append(f"Budget spend unavailable: {error.message}")
     spend = total_cu(yesterday)
+    names = Names(app_url, yesterday.entities, directory)
+    per_user = {user: totals.spend for user, totals in totals_per_user(yesterday).items()}
     return DigestData(
         day=day,
         tz=tz,
         spend=spend,
         week_average=total_cu(week) / 7,
         budgets=statuses,
-        projects=await _top_projects(client, directory, start, end, notes),
-        users=_top_users(yesterday, directory, app_url),
-        models=[
-            Culprit(m, directory.name_of(m) or m, cu, model_url(app_url, m))
-            for m, cu in top_n(cu_per_model(yesterday), TOP)
-        ],
+        projects=await _top_projects(client, names, start, end, notes),
+        users=list(names.top(names.user, per_user, TOP)),
+        models=list(names.top(names.model, cu_per_model(yesterday), TOP)),
         alerts=_alerts_of_day(db, digest.workspace_id, start, end),
         chart_days=chart_days,
         chart=chart,
@@ -126,23 +123,9 @@ async def _directory(client: ScenarioClient, notes: list[str]) -> Directory:
         return Directory()
 
 
-def _top_users(response: Any, directory: Directory, app_url: str) -> list[Culprit]:
-    keys = {k.id for k in directory.keys}
-    return [
-        Culprit(
-            user,
-            directory.name_of(user) or user,
-            cu,
-            api_keys_url(app_url) if user in keys else None,
-            is_api_key=user in keys,
-        )
-        for user, cu in top_n({u: t.spend for u, t in totals_per_user(response).items()}, TOP)
-    ]
-
-
 async def _top_projects(
     client: ScenarioClient,
-    directory: Directory,
+    names: Names,
     start: datetime,
     end: datetime,
     notes: list[str],
@@ -155,17 +138,13 @@ async def _top_projects(
         )
         return total_cu(response)
 
-    projects = list(directory.projects)
+    projects = [p.id for p in names.directory.projects]
     try:
-        totals = await asyncio.gather(*(spend_of(p.id) for p in projects))
+        totals = await asyncio.gather(*(spend_of(p) for p in projects))
     except ScenarioError as exc:
         notes.append(f"Per-project totals unavailable ({exc.cause}).")
         return []
-    return [
-        Culprit(p.id, p.name, cu)
-        for p, cu in sorted(zip(projects, totals, strict=True), key=lambda pc: -pc[1])
-        if cu > 0
-    ][:TOP]
+    return list(names.top(names.project, dict(zip(projects, totals, strict=True)), TOP))
 
 
 async def _chart(

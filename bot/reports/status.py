@@ -10,7 +10,7 @@ from sqlite_utils import Database
 from bot.budgets.forecast import Forecast, forecast
 from bot.budgets.periods import Period
 from bot.budgets.spend import scope_series, scope_spend, window_for
-from bot.jobs.check import periods_for, read_windows
+from bot.reports.reads import periods_for, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.store import alerts, outbox

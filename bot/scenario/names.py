@@ -74,6 +74,12 @@ class Directory:
     keys: tuple[Entry, ...] = ()  # API keys, by name; id is the member ID usage data uses
     models: tuple[Entry, ...] = ()
 
+    def member(self, member_id: str) -> Entry | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    def key(self, member_id: str) -> Entry | None:
+        return next((k for k in self.keys if k.id == member_id), None)
+
     def name_of(self, entry_id: str) -> str | None:
         for entry in (*self.projects, *self.members, *self.keys, *self.models):
             if entry.id == entry_id:

@@ -36,9 +36,9 @@ from bot.commands.grammar import (
     parse_budget,
 )
 from bot.config import ConfigError
-from bot.jobs.check import periods_for
 from bot.messages import budgets as budget_messages
 from bot.messages.mrkdwn import Json, escape
+from bot.reports.reads import periods_for
 from bot.reports.status import BudgetStatus, read_statuses
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budgets.culprits import Culprit, top_n
+from bot.budgets.culprits import Names
 from bot.budgets.periods import day_start, local_day_range, this_month, this_week
 from bot.budgets.spend import scope_series, scope_spend, types_needed
 from bot.budgets.types import TEAM, Scope, ScopeKind
@@ -41,14 +41,12 @@ from bot.messages.usage import Filter, UsageView, range_label, usage_message
 from bot.scenario.errors import MAX_RANGE_DAYS, RangeTooLong, ScenarioError
 from bot.scenario.links import api_keys_url, model_url
 from bot.scenario.models import (
-    Entities,
     UsagesResponse,
     UsageType,
     activity_cu_per_user,
     cu_per_model,
     totals_per_user,
 )
-from bot.scenario.names import Directory
 from bot.slack.changes import Refusal, resolve_scope
 
 if TYPE_CHECKING:
@@ -138,7 +136,7 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
     ]
     current, previous, *of_projects = await asyncio.gather(main, before, *per_project)
 
-    entities = current.entities
+    names = Names(app_url, current.entities, directory)
     project_cu = {p: scope_spend(scope, r) for p, r in zip(projects, of_projects, strict=True)}
     per_user: dict[str, float] = {}  # none when a user is the filter
     if UsageType.ACTIVITY in types:
@@ -153,13 +151,9 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
         tz=tz,
         total_cu=scope_spend(scope, current),
         previous_cu=scope_spend(scope, previous),
-        projects=tuple(
-            Culprit(p, directory.name_of(p) or p, cu) for p, cu in top_n(project_cu, TOP)
-        ),
-        users=tuple(_user(u, cu, directory, entities, app_url) for u, cu in top_n(per_user, TOP)),
-        models=tuple(
-            _model(m, cu, directory, entities, app_url) for m, cu in top_n(per_model, TOP)
-        ),
+        projects=names.top(names.project, project_cu),
+        users=names.top(names.user, per_user),
+        models=names.top(names.model, per_model),
         series=tuple(value for _, value in scope_series(scope, current)),
         filters=tuple(_filter(scope, name, app_url) for scope, name in filters.values()),
         by_model=model_id is not None,
@@ -206,27 +200,6 @@ async def _resolve(
 def _only_model(response: UsagesResponse, model_id: str) -> UsagesResponse:
     entries = [e for e in response.activity if e.data.model_id == model_id]
     return response.model_copy(update={"activity": entries})
-
-
-def _user(
-    user_id: str, cu: float, directory: Directory, entities: Entities, app_url: str
-) -> Culprit:
-    """A member by name (else email, else ID); an API key as a key, linked to the keys page."""
-    entity = entities.user(user_id)
-    key = next((k for k in directory.keys if k.id == user_id), None)
-    if key is not None or (entity is not None and entity.is_api_key):
-        name = key.name if key else (entity and entity.api_key_id) or user_id
-        return Culprit(user_id, f"API key {name}", cu, api_keys_url(app_url), is_api_key=True)
-    name = (entity.full_name or entity.email) if entity else None
-    return Culprit(user_id, name or directory.name_of(user_id) or user_id, cu)
-
-
-def _model(
-    model_id: str, cu: float, directory: Directory, entities: Entities, app_url: str
-) -> Culprit:
-    entity = entities.model(model_id)
-    name = (entity.name if entity else None) or directory.name_of(model_id) or model_id
-    return Culprit(model_id, name, cu, model_url(app_url, model_id))
 
 
 def _filter(scope: Scope, name: str, app_url: str) -> Filter:
