@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.timezones import UnknownTimezone, validate_timezone
 
 
 class ConfigError(Exception):
@@ -46,10 +47,9 @@ class Settings(BaseSettings):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+            return validate_timezone(value)
+        except UnknownTimezone as exc:
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. Europe/Paris)") from exc
-        return value
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -21,15 +21,14 @@ starts at the first occurrence.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from types import MappingProxyType
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from bot.budgets.types import PeriodKind
+from bot.timezones import validate_timezone
 
 __all__ = [
     "CALENDAR_KINDS",
@@ -41,7 +40,6 @@ __all__ = [
     "previous_period",
     "this_month",
     "this_week",
-    "validate_timezone",
 ]
 
 CALENDAR_KINDS: frozenset[PeriodKind] = frozenset(
@@ -110,30 +108,6 @@ class Period:
     def time_left(self, now: datetime) -> timedelta:
         """Time until the period ends; zero once it has (always zero for rolling windows)."""
         return max(_ZERO, self.end - _as_utc(now, "now"))
-
-
-def validate_timezone(name: str) -> str:
-    """Return the canonical IANA name for ``name``, or raise ``ValueError`` saying why.
-
-    Matching ignores case and surrounding blanks (``europe/paris`` → ``Europe/Paris``) so
-    that the stored name, and hence every period key, has a single spelling.
-    """
-    cleaned = name.strip()
-    zones = _zone_names()
-    if cleaned in zones:
-        return cleaned
-    folded = _zones_by_casefold().get(cleaned.casefold())
-    if folded is not None:
-        return folded
-    hint = ""
-    if cleaned:
-        close = difflib.get_close_matches(cleaned, sorted(zones), n=3, cutoff=0.6)
-        if close:
-            hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?"
-    raise ValueError(
-        f"`{name}` is not a known IANA timezone.{hint} "
-        "Use a Region/City name such as `Europe/Paris`, `America/New_York` or `UTC`."
-    )
 
 
 def period_at(
@@ -393,16 +367,3 @@ def _as_utc(value: datetime, what: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware datetime, got naive {value!r}")
     return value.astimezone(UTC)
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    # available_timezones() walks the tz database on disk; once per process is enough.
-    names = set(available_timezones())
-    names.add("UTC")
-    return frozenset(names)
-
-
-@lru_cache(maxsize=1)
-def _zones_by_casefold() -> Mapping[str, str]:
-    return MappingProxyType({n.casefold(): n for n in sorted(_zone_names())})

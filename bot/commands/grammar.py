@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
 from typing import TypeAlias
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
+from bot.timezones import UnknownTimezone, validate_timezone
 
 __all__ = [
     "HELP_TEXT",
@@ -784,24 +783,13 @@ def _clock(tok: _Token) -> time:
     return time(int(m[1]), int(m[2]))
 
 
-@lru_cache(maxsize=1)
-def _timezones() -> dict[str, str]:
-    """Lower-cased IANA key → canonical key (filesystem lookups are case-sensitive on Linux)."""
-    return {key.casefold(): key for key in zoneinfo.available_timezones()}
-
-
 def _timezone(tok: _Token | None) -> str:
     if tok is None:
         raise _Problem("`/budget timezone` needs an IANA timezone name, like `Europe/Paris`.")
-    key = _timezones().get(tok.value.strip().casefold())
-    if key is not None:
-        try:
-            zoneinfo.ZoneInfo(key)
-            return key
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            pass
-    close = difflib.get_close_matches(tok.value.casefold(), list(_timezones()), n=1)
-    suggestion = f" Did you mean `{_timezones()[close[0]]}`?" if close else ""
+    try:
+        return validate_timezone(tok.value)
+    except UnknownTimezone as unknown:
+        suggestion = f" Did you mean `{unknown.suggestions[0]}`?" if unknown.suggestions else ""
     raise _Problem(
         f"{_show(tok.raw)} isn't a timezone I know — use an IANA name like `Europe/Paris`,"
         " `America/New_York` or `UTC`." + suggestion

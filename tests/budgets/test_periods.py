@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.budgets import periods
+from bot import timezones
 from bot.budgets.periods import (
     Period,
     local_day_range,
@@ -23,9 +23,9 @@ from bot.budgets.periods import (
     previous_period,
     this_month,
     this_week,
-    validate_timezone,
 )
 from bot.budgets.types import PeriodKind
+from bot.timezones import validate_timezone
 
 DAILY, WEEKLY, MONTHLY = PeriodKind.DAILY, PeriodKind.WEEKLY, PeriodKind.MONTHLY
 CALENDAR = (DAILY, WEEKLY, MONTHLY)
@@ -796,15 +796,15 @@ def synthetic_zones(tmp_path: Path) -> Iterator[None]:
     (tmp_path / REPEAT_ZONE).write_bytes(tzif(3600, utc(2030, 6, 1, 23, 30), 0))
     old_path = zoneinfo.TZPATH
     zoneinfo.reset_tzpath([str(tmp_path), *old_path])
-    periods._zone_names.cache_clear()
-    periods._zones_by_casefold.cache_clear()
+    timezones._zone_names.cache_clear()
+    timezones._zones_by_casefold.cache_clear()
     try:
         yield
     finally:
         zoneinfo.reset_tzpath(old_path)
         ZoneInfo.clear_cache(only_keys=[GAP_ZONE, REPEAT_ZONE])
-        periods._zone_names.cache_clear()
-        periods._zones_by_casefold.cache_clear()
+        timezones._zone_names.cache_clear()
+        timezones._zones_by_casefold.cache_clear()
 
 
 @pytest.mark.usefixtures("synthetic_zones")
