@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.budgets.culprits import Culprit
-from bot.commands.grammar import DateRange, RangePreset, UsageRange
+from bot.commands.requests import DateRange, RangePreset, UsageRange
 from bot.messages.culprits import culprit_line
 from bot.messages.mrkdwn import Json, context, cu, duration, header, link, local_time, section
 

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, TEAM, PeriodKind, Scope, ScopeKind
-from bot.commands.grammar import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
+from bot.commands.requests import BudgetAdd, BudgetEdit, ChannelRef, ScopeRef
 from bot.messages.mrkdwn import escape
 from bot.messages.names import describe
 from bot.scenario.errors import ScenarioError

@@ -16,7 +16,7 @@ from bot.budgets.evaluate import AlertKind
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import period_at
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
-from bot.commands.grammar import HELP_TEXT, help_text
+from bot.commands.help import HELP_TEXT, help_text
 from bot.messages import budgets as budget_messages
 from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow

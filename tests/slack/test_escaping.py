@@ -22,7 +22,7 @@ from bot.budgets.culprits import Culprit
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.commands.grammar import RangePreset
+from bot.commands.requests import RangePreset
 from bot.messages import budgets as budget_views
 from bot.messages import home, modals
 from bot.messages.digest import digest_message

@@ -11,12 +11,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
-from bot.commands.grammar import (
-    HELP_TEXT,
+from bot.commands.budget import parse_budget
+from bot.commands.help import HELP_TEXT, SUBCOMMANDS, help_text, usage_for
+from bot.commands.requests import (
     MAX_LIMIT,
-    MAX_RANGE_DAYS,
     MAX_SNOOZE,
-    SUBCOMMANDS,
     TEAM_REF,
     BudgetAdd,
     BudgetDigest,
@@ -35,11 +34,9 @@ from bot.commands.grammar import (
     RangePreset,
     ScopeRef,
     UsageRequest,
-    help_text,
-    parse_budget,
-    parse_usage,
-    usage_for,
 )
+from bot.commands.usage import parse_usage
+from bot.scenario.errors import MAX_RANGE_DAYS
 
 SPEC_EXAMPLE = "add 12k monthly project:Marketing #gen-ai-spend at 50,90,100 forecast"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

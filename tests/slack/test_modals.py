@@ -11,7 +11,8 @@ import pytest
 from slack_sdk.models.views import View
 
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
-from bot.commands.grammar import ChannelRef, ScopeRef, parse_limit
+from bot.commands.budget import parse_limit
+from bot.commands.requests import ChannelRef, ScopeRef
 from bot.messages import modals
 from bot.slack.changes import Draft
 from bot.slack.views.budget_modal import (

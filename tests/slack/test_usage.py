@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.commands.grammar import DateRange, RangePreset, UsageRange
+from bot.commands.requests import DateRange, RangePreset, UsageRange
 from bot.slack.commands.usage import span_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # a Thursday, 13:00 in Paris

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.budgets.culprits import Culprit
-from bot.commands.grammar import DateRange, RangePreset
+from bot.commands.requests import DateRange, RangePreset
 from bot.messages.usage import (
     Filter,
     UsageView,

@@ -18,7 +18,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.periods import ROLLING_LENGTHS
-from bot.commands.grammar import (
+from bot.commands.budget import parse_budget
+from bot.commands.help import help_text
+from bot.commands.requests import (
     BudgetAdd,
     BudgetDigest,
     BudgetEdit,
@@ -32,8 +34,6 @@ from bot.commands.grammar import (
     BudgetUnsnooze,
     GrammarError,
     OpenBudgetModal,
-    help_text,
-    parse_budget,
 )
 from bot.config import ConfigError
 from bot.messages import budgets as budget_messages

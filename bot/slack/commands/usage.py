@@ -26,15 +26,15 @@ from bot.budgets.culprits import Names
 from bot.budgets.periods import day_start, local_day_range, this_month, this_week
 from bot.budgets.spend import scope_series, scope_spend, types_needed
 from bot.budgets.types import TEAM, Scope, ScopeKind
-from bot.commands.grammar import (
+from bot.commands.requests import (
     DateRange,
     GrammarError,
     RangePreset,
     ScopeRef,
     UsageRange,
     UsageRequest,
-    parse_usage,
 )
+from bot.commands.usage import parse_usage
 from bot.config import ConfigError
 from bot.messages.mrkdwn import Json, escape
 from bot.messages.usage import Filter, UsageView, range_label, usage_message

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.types import PeriodKind, ScopeKind
-from bot.commands.grammar import ChannelRef, GrammarError, ScopeRef, parse_limit, parse_thresholds
+from bot.commands.budget import parse_limit, parse_thresholds
+from bot.commands.requests import ChannelRef, GrammarError, ScopeRef
 from bot.messages.modals import (
     BLOCK_CHANNEL,
     BLOCK_FORECAST,
