@@ -18,6 +18,7 @@ from bot.budgets.periods import period_at
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.commands.help import HELP_TEXT, help_text
 from bot.messages import budgets as budget_messages
+from bot.messages.history import history_message
 from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
@@ -421,7 +422,7 @@ def test_history_lists_alerts_and_changes_readably_in_local_time() -> None:
         entry("budget.add", None, snapshot, minutes=1),
         entry("budget.paint", {"color": "red"}, {"color": "blue"}, minutes=0),
     ]
-    message = budget_messages.history(
+    message = history_message(
         alert_rows, entries, labels={1: "#1 Marketing monthly"}, tz=TZ, budget_id=1
     )
     text = assert_valid(message)
@@ -449,14 +450,14 @@ def test_history_lists_alerts_and_changes_readably_in_local_time() -> None:
 
 def test_history_names_budgets_by_their_current_label_when_the_entry_does_not() -> None:
     entries = [entry("budget.unsnooze", {}, {}, target="budget:4")]
-    text = assert_valid(budget_messages.history([], entries, labels={4: "#4 Team daily"}, tz="UTC"))
+    text = assert_valid(history_message([], entries, labels={4: "#4 Team daily"}, tz="UTC"))
     assert "unsnoozed *#4 Team daily*" in text
     assert "No alerts yet." in text
     assert "History of this workspace" in text
 
 
 def test_an_empty_history_says_so() -> None:
-    text = assert_valid(budget_messages.history([], [], labels={}, tz=TZ))
+    text = assert_valid(history_message([], [], labels={}, tz=TZ))
     assert "No alerts yet." in text and "No changes recorded yet." in text
 
 
@@ -466,7 +467,7 @@ def test_a_long_history_stays_within_limits() -> None:
     alert_rows = [
         AlertRow(i, 1, "k", AlertKind.THRESHOLD, 100, 1e12, 1.0, NOW, NOW) for i in range(10)
     ]
-    text = assert_valid(budget_messages.history(alert_rows, entries, labels={1: "L" * 3000}, tz=TZ))
+    text = assert_valid(history_message(alert_rows, entries, labels={1: "L" * 3000}, tz=TZ))
     assert text.count("added") == 20
     assert "back under since" in text
 

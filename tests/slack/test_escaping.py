@@ -26,6 +26,7 @@ from bot.commands.requests import RangePreset
 from bot.messages import budgets as budget_views
 from bot.messages import home, modals
 from bot.messages.digest import digest_message
+from bot.messages.history import history_message
 from bot.messages.mrkdwn import escape
 from bot.messages.names import describe
 from bot.messages.usage import Filter, UsageView, usage_message
@@ -239,9 +240,7 @@ def budget_messages(name: str) -> list[Json]:
         budget_views.snoozed(budget, NOW + timedelta(days=1), TZ, until_reset=False),
         budget_views.unsnoozed(budget, was_snoozed=True),
         budget_views.unsnoozed(budget, was_snoozed=False),
-        budget_views.history(
-            [make_alert()], audit, labels={1: budget.label}, tz=TZ, budget_id=None
-        ),
+        history_message([make_alert()], audit, labels={1: budget.label}, tz=TZ, budget_id=None),
     ]
 
 
@@ -297,7 +296,7 @@ def test_a_scope_change_in_the_history_names_both_scopes_escaped() -> None:
     entry = AuditEntry(
         1, "T1", "U_ADMIN", NOW, "budget.edit", "budget:1", before.as_audit(), after.as_audit()
     )
-    message = budget_views.history([], [entry], labels={}, tz=TZ)
+    message = history_message([], [entry], labels={}, tz=TZ)
     assert_inert(message, PROJECT, MODEL)
     assert "<@U_ADMIN>" in "\n".join(mrkdwn_texts(message))  # the bot's own mention stays
 

@@ -37,6 +37,7 @@ from bot.commands.requests import (
 )
 from bot.config import ConfigError
 from bot.messages import budgets as budget_messages
+from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
 from bot.reports.reads import periods_for
 from bot.reports.status import BudgetStatus, read_statuses
@@ -308,9 +309,7 @@ async def _history(asked: BudgetCommand, budget_id: int | None) -> None:
         get_budget(db, team, budget_id)  # BudgetNotFound: a number that never existed here
     labels = {b.id: b.label for b in list_budgets(db, team)}
     await asked.answer(
-        budget_messages.history(
-            alert_rows, entries, labels=labels, tz=asked.tz, budget_id=budget_id
-        )
+        history_message(alert_rows, entries, labels=labels, tz=asked.tz, budget_id=budget_id)
     )
 
 
