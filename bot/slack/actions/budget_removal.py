@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.messages import budgets as budget_messages
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -56,45 +59,48 @@ async def _refuse_non_admin(
 async def handle_remove_confirm(
     deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
 ) -> None:
-    pressed = interaction(body)
-    team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
-    try:
-        if budget_id is None:
-            return
-        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
-            return
+    def remove(team_id: str, user_id: str, budget_id: int) -> Json:
         try:
             budget = delete_budget(deps.db, team_id, budget_id, actor=user_id, now=deps.clock())
-        except BudgetNotFound:
-            message = budget_messages.already_removed(
-                budget_id
-            )  # pressed twice, or removed meanwhile
-        else:
-            message = budget_messages.removed(budget, user_id)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
-    except Exception:
-        log.exception("removing budget %s failed", budget_id)
-        message = budget_messages.notice(budget_messages.OOPS)
-        await respond(text=message["text"], blocks=message["blocks"], replace_original=False)
+        except BudgetNotFound:  # pressed twice, or removed meanwhile
+            return budget_messages.already_removed(budget_id)
+        return budget_messages.removed(budget, user_id)
+
+    await _answer(deps, client, respond, body, "removing", remove)
 
 
 async def handle_remove_cancel(
     deps: Deps, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any]
 ) -> None:
-    pressed = interaction(body)
-    team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
-    try:
-        if budget_id is None:
-            return
-        if await _refuse_non_admin(deps, client, respond, team_id, user_id):
-            return
+    def keep(team_id: str, user_id: str, budget_id: int) -> Json:
         try:
             budget: Budget | None = get_budget(deps.db, team_id, budget_id)
         except BudgetNotFound:
             budget = None
-        message = budget_messages.kept(budget, budget_id)
+        return budget_messages.kept(budget, budget_id)
+
+    await _answer(deps, client, respond, body, "keeping", keep)
+
+
+async def _answer(
+    deps: Deps,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    body: dict[str, Any],
+    doing: str,
+    decide: Callable[[str, str, int], Json],
+) -> None:
+    """The question is replaced by the answer; a failure leaves it up and says so."""
+    pressed = interaction(body)
+    budget_id = pressed.id_value
+    if budget_id is None:
+        return
+    try:
+        if await _refuse_non_admin(deps, client, respond, pressed.team_id, pressed.user_id):
+            return
+        message = decide(pressed.team_id, pressed.user_id, budget_id)
         await respond(text=message["text"], blocks=message["blocks"], replace_original=True)
     except Exception:
-        log.exception("keeping budget %s failed", budget_id)
+        log.exception("%s budget %s failed", doing, budget_id)
         message = budget_messages.notice(budget_messages.OOPS)
         await respond(text=message["text"], blocks=message["blocks"], replace_original=False)
