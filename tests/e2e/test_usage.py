@@ -61,7 +61,9 @@ async def test_plain_usage_is_the_last_24_hours_against_the_24_hours_before(bot:
 
     # Top projects, users with API keys shown as keys, models linked; a sparkline trend.
     assert "*Top projects*" in text and "Marketing" in text
-    assert "🔑 <https://app.example/settings/api|API key " in text
+    keys = [u.key_name for u in TEAM.users if u.key_name]
+    assert any(f"🔑 <https://app.example/settings/api|{name}>" in text for name in keys)
+    assert "API key api_" not in text  # named, not shown by key ID
     assert "<https://app.example/models/model_" in text
     assert any(ch in text for ch in "▂▃▄▅▆▇█")
     assert "Wed 25 Nov 13:00 → Thu 26 Nov 13:00" in text  # Europe/Paris
