@@ -1,11 +1,13 @@
-"""ScenarioClient against httpx.MockTransport: wire format, retries, errors, paging."""
+"""ScenarioClient against httpx.MockTransport: wire format, retries, errors, paging; then
+against the simulator over a real loopback socket."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from bot.config import ConfigError, Settings
@@ -29,6 +32,15 @@ from bot.scenario.errors import (
     Unavailable,
 )
 from bot.scenario.models import TimeRange, UsageType
+from bot.sim.scenario import (
+    UNKNOWN_ACTION,
+    UNKNOWN_JOB_TYPE,
+    Faults,
+    ManualClock,
+    Simulator,
+    serve_simulator,
+)
+from bot.sim.team import SyntheticTeam
 
 BASE = "http://scenario.test/v1"
 KEY = "test-key"
@@ -819,3 +831,89 @@ async def test_from_settings_client_sends_the_configured_credentials() -> None:
 def test_from_settings_without_credentials_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         ScenarioClient.from_settings(Settings(_env_file=None))
+
+
+# ---------------------------------------------------------------------------------------
+# Over a real loopback socket: the simulator
+
+LOOP_ANCHOR = datetime(2025, 3, 12, 12, tzinfo=UTC)
+LOOP_TEAM = SyntheticTeam.build(seed=7, anchor=LOOP_ANCHOR)
+
+
+@dataclass
+class Served:
+    simulator: Simulator
+    base_url: str
+
+    def client(self, **kwargs: Any) -> ScenarioClient:
+        options: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_key": "test-key",
+            "api_secret": "test-secret",
+            "team_id": LOOP_TEAM.team_id,
+            "sleep": Sleeps(),
+            # Loopback only: never let a developer's proxy settings reroute the calls.
+            "transport": httpx.AsyncHTTPTransport(),
+        }
+        options.update(kwargs)
+        return ScenarioClient(**options)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[Served]:
+    simulator = Simulator(LOOP_TEAM, clock=ManualClock(LOOP_ANCHOR))
+    async with serve_simulator(simulator, host="127.0.0.1", port=0) as base_url:
+        yield Served(simulator, base_url)
+
+
+@pytest.fixture
+def served(server: Served) -> Served:
+    server.simulator.faults = Faults()
+    server.simulator.clock = ManualClock(LOOP_ANCHOR)
+    server.simulator.reset_requests()
+    return server
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_loopback_unknown_enums_are_kept_and_activity_is_paged(served: Served) -> None:
+    served.simulator.faults.unknown_enums = True
+    served.simulator.faults.extra_keys = True
+    async with served.client() as client:
+        result = await client.usages_with_all_activity(time_range="last-three-days")
+    expected = LOOP_TEAM.jobs_between(LOOP_ANCHOR - timedelta(days=3), LOOP_ANCHOR)
+    assert len(result.activity) == len(expected) > 100
+    assert UNKNOWN_ACTION in {entry.action for entry in result.activity}
+    assert UNKNOWN_JOB_TYPE in {job.job_type for job in result.entities.jobs}
+    assert served.simulator.count("/v1/usages", activityOffset="100", type="activity") == 1
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_loopback_429_is_retried_after_the_servers_retry_after(served: Served) -> None:
+    served.simulator.faults.rate_limit_next = 1
+    served.simulator.faults.retry_after = 2.0
+    sleeps = Sleeps()
+    async with served.client(sleep=sleeps) as client:
+        result = await client.usages(types=[UsageType.CONSUMPTION])
+    assert result.consumption
+    assert [r.status for r in served.simulator.requests] == [429, 200]
+    assert sleeps.delays == [2.0]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_loopback_refused_credentials_are_not_retried(served: Served) -> None:
+    async with served.client(api_secret="wrong") as client:
+        with pytest.raises(BadCredentials):
+            await client.team_limits()
+    assert [r.status for r in served.simulator.requests] == [401]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_loopback_attempts_that_outlive_the_timeout_are_retried(served: Served) -> None:
+    served.simulator.faults.latency = 0.5
+    sleeps = Sleeps()
+    async with served.client(sleep=sleeps, timeout=httpx.Timeout(0.05)) as client:
+        with pytest.raises(Unavailable) as caught:
+            await client.team()
+    assert "in time" in str(caught.value)
+    assert len(sleeps.delays) == 2
+    # Last in the module: the simulator still finishes those answers after the test.
