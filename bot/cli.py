@@ -323,14 +323,51 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser("simulate", help="serve the Scenario API simulator locally")
-    from bot.sim.scenario import add_cli_arguments
-
-    add_cli_arguments(simulate)
+    _simulate_flags(simulate)
     simulate.set_defaults(run=_simulate)
 
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
     migrate_cmd.set_defaults(run=_migrate)
     return parser
+
+
+def _anchor(raw: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {raw!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _simulate_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``budget-bot simulate``, here so that parsing any command loads no fake."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, help="port to bind (default: 8790)")
+    parser.add_argument(
+        "--seed", type=int, default=7, help="synthetic team seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--anchor",
+        type=_anchor,
+        help="ISO 8601 time the synthetic timeline is built around (default: this hour)",
+    )
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="freeze the clock at the anchor instead of following the wall clock",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    parser.add_argument(
+        "--failure-rate", type=float, default=0.0, help="share of random 500 answers (0-1)"
+    )
+    parser.add_argument(
+        "--unknown-enums", action="store_true", help="serve enum values the SDK does not know"
+    )
+    parser.add_argument(
+        "--extra-keys", action="store_true", help="add an unknown key to every JSON object"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

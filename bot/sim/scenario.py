@@ -1260,51 +1260,11 @@ def run_simulator(
         sock.close()
 
 
-def _anchor_arg(raw: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {raw!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``budget-bot simulate``."""
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port to bind (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=7, help="synthetic team seed (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--anchor",
-        type=_anchor_arg,
-        help="ISO 8601 time the synthetic timeline is built around (default: this hour)",
-    )
-    parser.add_argument(
-        "--frozen",
-        action="store_true",
-        help="freeze the clock at the anchor instead of following the wall clock",
-    )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
-    parser.add_argument(
-        "--failure-rate", type=float, default=0.0, help="share of random 500 answers (0-1)"
-    )
-    parser.add_argument(
-        "--unknown-enums", action="store_true", help="serve enum values the SDK does not know"
-    )
-    parser.add_argument(
-        "--extra-keys", action="store_true", help="add an unknown key to every JSON object"
-    )
-
-
 def run_from_cli(args: argparse.Namespace, settings: Settings) -> int:
     """``budget-bot simulate``: accepts the configured Scenario credentials (or the test
     ones when none are set), so a bot pointed at the printed URL works unchanged."""
     team = SyntheticTeam.build(args.seed, args.anchor)
+    port = DEFAULT_PORT if args.port is None else args.port
     secret = settings.scenario_sdk_api_secret
     simulator = Simulator(
         team,
@@ -1320,9 +1280,9 @@ def run_from_cli(args: argparse.Namespace, settings: Settings) -> int:
         ),
     )
     try:
-        run_simulator(simulator, args.host, args.port)
+        run_simulator(simulator, args.host, port)
     except OSError as exc:
-        print(f"budget-bot: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"budget-bot: cannot listen on {args.host}:{port}: {exc}", file=sys.stderr)
         return 2
     return 0
 

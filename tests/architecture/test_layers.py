@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,21 +143,31 @@ def test_the_walk_sees_imports_wherever_they_stand(tmp_path: Path) -> None:
     }
 
 
-SERVE_IMPORTS = """
+SERVE = """
 import json, sys
 from bot import cli
-# What `budget-bot serve` imports before it starts serving (cli._serve's imports).
-import bot.asgi_server, bot.jobs.runtime, bot.jobs.scheduler, bot.slack.app, bot.web
-print(json.dumps(sorted(m for m in sys.modules if m == "bot" or m.startswith("bot."))))
+# The real path of `budget-bot serve`: parse, load settings, import what serving needs; it
+# stops at the first check of the settings (no Scenario credentials here), after the imports.
+code = cli.main(["serve", "--port", "0"])
+loaded = sorted(m for m in sys.modules if m == "bot" or m.startswith("bot."))
+print(json.dumps({"code": code, "loaded": loaded}))
 """
 
 
-def test_serve_loads_nothing_of_the_fakes() -> None:
+def test_serve_loads_nothing_of_the_fakes(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCENARIO", "SLACK"))}
     done = subprocess.run(
-        [sys.executable, "-c", SERVE_IMPORTS], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", SERVE],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # no .env of the repository is read
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=True,
     )
-    loaded = json.loads(done.stdout)
-    assert "bot.slack.app" in loaded and "bot.jobs.scheduler" in loaded
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 2, done.stderr  # stopped at the credentials check
+    loaded = result["loaded"]
+    assert "bot.slack.app" in loaded and "bot.jobs.scheduler" in loaded and "bot.web" in loaded
     assert not [m for m in loaded if is_sim(m)], loaded
 
 
