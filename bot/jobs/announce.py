@@ -25,7 +25,7 @@ from bot.messages.alerts import (
     unsnoozed_reply,
 )
 from bot.scenario.links import team_url
-from bot.store import alerts, outbox
+from bot.store import alerts, outbox, snoozes
 from bot.store.alerts import Alert, AlertEvent
 from bot.store.budgets import Budget, find_budget
 from bot.store.db import from_text, immediate
@@ -143,7 +143,7 @@ def _publish(
 def view_of(
     db: Database, budget: Budget, alert: Alert, tz: str, app_url: str, now: datetime
 ) -> AlertView:
-    snooze = alerts.get_snooze(db, budget.id)
+    snooze = snoozes.get_snooze(db, budget.id)
     time_left = None
     if alert.period_end is not None and alert.period_end > now:
         time_left = alert.period_end - now

@@ -37,7 +37,7 @@ from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import UsagesResponse
 from bot.scenario.names import Directory, DirectoryCache, load_directory
-from bot.store import alerts, health, outbox
+from bot.store import alerts, health, outbox, snoozes
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
 from bot.store.db import immediate
@@ -223,7 +223,7 @@ def _decide(
         now,
         current.state if current else None,
         episodes=episodes,
-        snoozed_until=alerts.snoozed_until(db, budget.id),
+        snoozed_until=snoozes.snoozed_until(db, budget.id),
         projection=projection,
     )
     return decisions, current, spend

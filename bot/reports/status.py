@@ -13,7 +13,7 @@ from bot.budgets.spend import scope_series, scope_spend, window_for
 from bot.reports.reads import periods_for, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
-from bot.store import alerts, outbox
+from bot.store import alerts, outbox, snoozes
 from bot.store.budgets import Budget
 
 
@@ -65,6 +65,13 @@ async def read_statuses(
     return statuses, unreadable
 
 
+def statuses_without_spend(db: Database, budgets: list[Budget]) -> list[BudgetStatus]:
+    """What is known of the budgets when Scenario cannot be asked (e.g. no credentials):
+    their snoozes and delivery problems, no spend."""
+    problems = outbox.delivery_problems(db, budgets[0].workspace_id) if budgets else {}
+    return [_status(db, b, None, None, None, problems) for b in budgets]
+
+
 def _status(
     db: Database,
     budget: Budget,
@@ -83,6 +90,6 @@ def _status(
         spend=spend,
         forecast=projection,
         alerted_level=level,
-        snoozed_until=alerts.snoozed_until(db, budget.id),
+        snoozed_until=snoozes.snoozed_until(db, budget.id),
         delivery_problem=problems.get(budget.id),
     )

@@ -1,5 +1,5 @@
 """Alerts (one per budget and period, owning its Slack message), their events, the history
-of levels fired (`alert_state`), snoozes and acknowledgements.
+of levels fired (`alert_state`) and acknowledgements (snoozes: `store/snoozes.py`).
 
 Every change to an alert writes its events in the same transaction; `bot.jobs.announce`
 later turns each unpublished event into outbox rows (the post, or an edit plus one thread
@@ -467,79 +467,10 @@ def recent_alerts(
     return [_history(row) for row in rows]
 
 
-# -- snoozes and acknowledgements ---------------------------------------------------------
+# -- acknowledgements, and changes told on the open alert ------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Snooze:
-    budget_id: int
-    until: datetime
-    created_by: str
-    created_at: datetime
-
-
-def get_snooze(db: Database, budget_id: int) -> Snooze | None:
-    """The budget's snooze with who set it (it may have ended: compare `until` with now)."""
-    rows = list(db.query("SELECT * FROM snoozes WHERE budget_id = ?", [budget_id]))
-    if not rows:
-        return None
-    row = rows[0]
-    return Snooze(
-        row["budget_id"], from_text(row["until"]), row["created_by"], from_text(row["created_at"])
-    )
-
-
-def snoozed_until(db: Database, budget_id: int) -> datetime | None:
-    snooze_row = get_snooze(db, budget_id)
-    return snooze_row.until if snooze_row else None
-
-
-def snooze(
-    db: Database, workspace_id: str, budget_id: int, until: datetime, *, actor: str, now: datetime
-) -> None:
-    with immediate(db):
-        before = snoozed_until(db, budget_id)
-        db.execute(
-            "INSERT INTO snoozes (budget_id, until, created_by, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (budget_id) DO UPDATE SET until = excluded.until,"
-            " created_by = excluded.created_by, created_at = excluded.created_at",
-            [budget_id, to_text(until), actor, to_text(now)],
-        )
-        record_change(
-            db,
-            workspace_id=workspace_id,
-            actor=actor,
-            action="budget.snooze",
-            target=f"budget:{budget_id}",
-            before={"snoozed_until": before},
-            after={"snoozed_until": until},
-            now=now,
-        )
-        _on_open_alert(db, budget_id, EventKind.SNOOZED, actor, now, {"until": to_text(until)})
-
-
-def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now: datetime) -> bool:
-    """False (and nothing changes) when no snooze is in effect."""
-    with immediate(db):
-        before = snoozed_until(db, budget_id)
-        if before is None or before <= now:
-            return False
-        db.execute("DELETE FROM snoozes WHERE budget_id = ?", [budget_id])
-        record_change(
-            db,
-            workspace_id=workspace_id,
-            actor=actor,
-            action="budget.unsnooze",
-            target=f"budget:{budget_id}",
-            before={"snoozed_until": before},
-            after={"snoozed_until": None},
-            now=now,
-        )
-        _on_open_alert(db, budget_id, EventKind.UNSNOOZED, actor, now)
-    return True
-
-
-def _on_open_alert(
+def tell_open_alert(
     db: Database,
     budget_id: int,
     kind: EventKind,

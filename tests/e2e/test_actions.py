@@ -19,7 +19,7 @@ from bot.messages.alerts import (
     STATUS_SNOOZE,
 )
 from bot.sim.slack_api import Message
-from bot.store import alerts, audit
+from bot.store import alerts, audit, snoozes
 from bot.store.budgets import Budget, NewBudget, create_budget
 from tests.e2e.conftest import ADMIN, ANCHOR, CONFIGURED_ADMIN, MEMBER, TEAM, TEAM_ID, Bot
 
@@ -112,7 +112,7 @@ async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -
     assert reply.text.startswith(f"💤 <@{ADMIN}> snoozed this budget until <!date^")
 
     until = ANCHOR + timedelta(hours=24)
-    assert alerts.snoozed_until(bot.db, budget.id) == until
+    assert snoozes.snoozed_until(bot.db, budget.id) == until
     [change] = changes(bot, "budget.snooze")
     assert change.actor == ADMIN and change.target == f"budget:{budget.id}"
     [line] = status_lines(message, STATUS_SNOOZE)
@@ -150,7 +150,7 @@ async def test_a_member_cannot_snooze_and_nothing_changes(bot: Bot) -> None:
     reply = await bot.response(hook)
     assert reply["replace_original"] is False and reply["response_type"] == "ephemeral"
     assert "only workspace admins" in reply["text"] and "Nothing was changed" in reply["text"]
-    assert alerts.snoozed_until(bot.db, budget.id) is None
+    assert snoozes.snoozed_until(bot.db, budget.id) is None
     assert changes(bot, "budget.snooze") == []
     assert bot.slack.calls_to("chat.update") == []
     assert message.blocks == blocks_before
@@ -159,14 +159,14 @@ async def test_a_member_cannot_snooze_and_nothing_changes(bot: Bot) -> None:
 async def test_a_longer_snooze_is_not_shortened_by_the_button(bot: Bot) -> None:
     budget, message = await fire_alert(bot)
     longer = ANCHOR + timedelta(days=3)
-    alerts.snooze(bot.db, TEAM_ID, budget.id, longer, actor=CONFIGURED_ADMIN, now=ANCHOR)
+    snoozes.snooze(bot.db, TEAM_ID, budget.id, longer, actor=CONFIGURED_ADMIN, now=ANCHOR)
     await bot.deps.runtime.deliver(bot.deps.clock)
     [line] = status_lines(message, STATUS_SNOOZE)
     assert line.startswith(f"💤 Snoozed by <@{CONFIGURED_ADMIN}> until")
     payload, hook = press(bot, message, ACTION_SNOOZE, ADMIN)
     await bot.interact(payload)
     assert "Already snoozed" in (await bot.response(hook))["text"]
-    assert alerts.snoozed_until(bot.db, budget.id) == longer
+    assert snoozes.snoozed_until(bot.db, budget.id) == longer
     assert len(changes(bot, "budget.snooze")) == 1  # only the one made above
     assert status_lines(message, STATUS_SNOOZE) == [line]
 
@@ -250,7 +250,7 @@ async def test_an_escalation_after_an_acknowledgement_keeps_it_and_replies_in_th
     replies = [r.text for r in thread]
     assert len(replies) == 2
     assert replies[0].startswith("👀") and replies[1].startswith("⬆️ Now at 105 %: crossed 100 %")
-    assert alerts.snoozed_until(bot.db, budget.id) is None
+    assert snoozes.snoozed_until(bot.db, budget.id) is None
 
 
 async def test_snooze_and_acknowledge_each_keep_their_own_line(bot: Bot) -> None:

@@ -27,7 +27,7 @@ from bot.scenario.client import ScenarioClient
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator
 from bot.sim.team import Job, Model, Project, SyntheticTeam, User
-from bot.store import alerts
+from bot.store import snoozes
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import from_text, migrate, open_db
 from bot.store.outbox import OutboxStatus
@@ -228,7 +228,7 @@ async def test_35_days_of_checks_alert_exactly_the_oracles_crossings(
         for now in check_times():
             clock.set(now)
             if now == SNOOZE[0]:
-                alerts.snooze(db, "T1", SNOOZED_BUDGET, SNOOZE[1], actor="U_ADMIN", now=now)
+                snoozes.snooze(db, "T1", SNOOZED_BUDGET, SNOOZE[1], actor="U_ADMIN", now=now)
             results = await run_check(db, scenario_for, settings, now)
             assert results[0].error is None, results[0].error
             await drain(db, client_for, clock)

@@ -45,7 +45,7 @@ from bot.scenario.client import ScenarioClient
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator
 from bot.sim.team import Job, Model, Project, SyntheticTeam, User
-from bot.store import alerts
+from bot.store import alerts, snoozes
 from bot.store.budgets import NewBudget, create_budget, delete_budget, update_budget
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, set_timezone
@@ -419,13 +419,13 @@ async def run_history(
             if budget_id in removed:
                 continue
             until = now + timedelta(minutes=step[2])
-            alerts.snooze(bot.db, WORKSPACE, budget_id, until, actor="U_ADMIN", now=now)
+            snoozes.snooze(bot.db, WORKSPACE, budget_id, until, actor="U_ADMIN", now=now)
             model.snooze(now, budget_id, until)
         elif kind == "unsnooze":
             budget_id = ids[step[1] % len(ids)]
             if budget_id in removed:
                 continue
-            alerts.unsnooze(bot.db, WORKSPACE, budget_id, actor="U_ADMIN", now=now)
+            snoozes.unsnooze(bot.db, WORKSPACE, budget_id, actor="U_ADMIN", now=now)
             model.unsnooze(now, budget_id)
         elif kind == "acknowledge":
             rows = list(bot.db.query("SELECT id FROM alerts ORDER BY id"))

@@ -27,7 +27,7 @@ from bot.budgets.evaluate import (
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import Period, next_period, period_at, previous_period
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.store import alerts, audit
+from bot.store import alerts, audit, snoozes
 from bot.store.alerts import ACTION_TTL, ROLLING_TTL
 from bot.store.budgets import Budget, NewBudget, create_budget, find_budget, update_budget
 from bot.store.db import immediate, migrate, open_db, to_text
@@ -118,7 +118,7 @@ def check(
         now,
         current.state if current else None,
         episodes=episodes,
-        snoozed_until=alerts.snoozed_until(db, budget.id),
+        snoozed_until=snoozes.snoozed_until(db, budget.id),
     )
     with immediate(db):
         if current is not None and not current.state.closed:
@@ -743,13 +743,13 @@ def test_snooze_and_unsnooze_add_events_to_the_open_alert_only(db: Database) -> 
     old = write(db, budget, opening(october.key, 50), period=october, now=october.start)
     until = T0 + timedelta(hours=4)
 
-    alerts.snooze(db, WS, budget.id, until, actor="U1", now=T0)  # no open alert: no event
-    assert alerts.unsnooze(db, WS, budget.id, actor="U2", now=T0 + HOUR)
+    snoozes.snooze(db, WS, budget.id, until, actor="U1", now=T0)  # no open alert: no event
+    assert snoozes.unsnooze(db, WS, budget.id, actor="U2", now=T0 + HOUR)
     assert db["alert_events"].count == 1  # October's own LEVEL event only
 
     current = write(db, budget, opening(MONTH.key, 50), now=T0 + 2 * HOUR)
-    alerts.snooze(db, WS, budget.id, until, actor="U1", now=T0 + 3 * HOUR)
-    assert alerts.unsnooze(db, WS, budget.id, actor="U2", now=T0 + 3 * HOUR + timedelta(minutes=5))
+    snoozes.snooze(db, WS, budget.id, until, actor="U1", now=T0 + 3 * HOUR)
+    assert snoozes.unsnooze(db, WS, budget.id, actor="U2", now=T0 + 3 * HOUR + timedelta(minutes=5))
 
     assert kinds(db, old) == [(EventKind.LEVEL, 50)]
     snoozed, unsnoozed = alerts.events_of(db, current)[1:]
@@ -769,7 +769,7 @@ def test_an_action_reply_expires_with_the_period(db: Database) -> None:
     alert_id = write(db, budget, opening(MONTH.key, 50))
     late = MONTH.end - timedelta(minutes=10)
 
-    alerts.snooze(db, WS, budget.id, late + HOUR, actor="U1", now=late)
+    snoozes.snooze(db, WS, budget.id, late + HOUR, actor="U1", now=late)
 
     assert alerts.events_of(db, alert_id)[-1].expires_at == MONTH.end  # not late + 1 h
 
@@ -777,13 +777,13 @@ def test_an_action_reply_expires_with_the_period(db: Database) -> None:
 def test_unsnoozing_an_ended_snooze_changes_nothing(db: Database) -> None:
     budget = make_budget(db)
     alert_id = write(db, budget, opening(MONTH.key, 50))
-    alerts.snooze(db, WS, budget.id, T0 + HOUR, actor="U1", now=T0)
+    snoozes.snooze(db, WS, budget.id, T0 + HOUR, actor="U1", now=T0)
     events, audits = db["alert_events"].count, db["audit_log"].count
 
-    assert alerts.unsnooze(db, WS, budget.id, actor="U2", now=T0 + HOUR) is False
+    assert snoozes.unsnooze(db, WS, budget.id, actor="U2", now=T0 + HOUR) is False
 
     assert (db["alert_events"].count, db["audit_log"].count) == (events, audits)
-    assert alerts.snoozed_until(db, budget.id) == T0 + HOUR
+    assert snoozes.snoozed_until(db, budget.id) == T0 + HOUR
     assert kinds(db, alert_id)[-1] == (EventKind.SNOOZED, None)
 
 
@@ -1060,7 +1060,7 @@ def test_m002_a_migrated_alert_of_a_calendar_period_ends_with_its_period(
     assert (alert.period_start, alert.period_end) == (MONTH.start, MONTH.end)
     assert alerts.open_alert_of(db, 1, T0 + HOUR) == alert
     assert alerts.open_alert_of(db, 1, december) is None
-    alerts.snooze(db, WS, 1, december + HOUR, actor="U1", now=december)
+    snoozes.snooze(db, WS, 1, december + HOUR, actor="U1", now=december)
     assert db["alert_events"].count == 0
 
 

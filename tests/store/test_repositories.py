@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from bot.budgets.evaluate import AlertChange, AlertState, Event, EventKind
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
-from bot.store import alerts, audit, outbox
+from bot.store import alerts, audit, outbox, snoozes
 from bot.store.budgets import (
     Budget,
     BudgetNotFound,
@@ -144,7 +144,7 @@ def test_delete_budget_removes_it_its_alerts_and_its_unsent_messages(db: Databas
     alert_id = open_alert(db, budget)
     open_alert(db, other)
     alerts.acknowledge(db, WS, alert_id, actor="UADMIN", now=T0)
-    alerts.snooze(db, WS, budget.id, T0 + timedelta(hours=4), actor="UADMIN", now=T0)
+    snoozes.snooze(db, WS, budget.id, T0 + timedelta(hours=4), actor="UADMIN", now=T0)
     for key, budget_id in [("post", budget.id), ("failed", budget.id), ("sent", budget.id)]:
         enqueue(db, key, budget_id=budget_id)
     enqueue(db, "theirs", budget_id=other.id)
@@ -164,7 +164,7 @@ def test_delete_budget_removes_it_its_alerts_and_its_unsent_messages(db: Databas
     assert [row["budget_id"] for row in db["alerts"].rows] == [other.id]
     assert [row["kind"] for row in db["alert_events"].rows] == ["level"]
     assert [row["budget_id"] for row in db["alert_state"].rows] == [other.id]
-    assert alerts.snoozed_until(db, budget.id) is None
+    assert snoozes.snoozed_until(db, budget.id) is None
     assert statuses(db) == {
         "post": OutboxStatus.DROPPED,
         "failed": OutboxStatus.DROPPED,
@@ -263,18 +263,18 @@ def test_snooze_and_unsnooze_are_audited(db: Database, budget: Budget) -> None:
     until = T0 + timedelta(hours=24)
     audits = audit_count(db)
 
-    alerts.snooze(db, WS, budget.id, until, actor="U1", now=T0)
-    assert alerts.snoozed_until(db, budget.id) == until
+    snoozes.snooze(db, WS, budget.id, until, actor="U1", now=T0)
+    assert snoozes.snoozed_until(db, budget.id) == until
     longer = until + timedelta(days=1)
-    alerts.snooze(db, WS, budget.id, longer, actor="U2", now=T0 + timedelta(minutes=1))
-    assert alerts.snoozed_until(db, budget.id) == longer
-    snooze = alerts.get_snooze(db, budget.id)
-    assert snooze == alerts.Snooze(budget.id, longer, "U2", T0 + timedelta(minutes=1))
+    snoozes.snooze(db, WS, budget.id, longer, actor="U2", now=T0 + timedelta(minutes=1))
+    assert snoozes.snoozed_until(db, budget.id) == longer
+    snooze = snoozes.get_snooze(db, budget.id)
+    assert snooze == snoozes.Snooze(budget.id, longer, "U2", T0 + timedelta(minutes=1))
 
-    assert alerts.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=2))
-    assert alerts.snoozed_until(db, budget.id) is None
-    assert alerts.get_snooze(db, budget.id) is None
-    assert not alerts.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=3))
+    assert snoozes.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=2))
+    assert snoozes.snoozed_until(db, budget.id) is None
+    assert snoozes.get_snooze(db, budget.id) is None
+    assert not snoozes.unsnooze(db, WS, budget.id, actor="U3", now=T0 + timedelta(minutes=3))
 
     entries = audit.history(db, WS, target=f"budget:{budget.id}")[:3]
     assert audit_count(db) == audits + 3

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE
 from bot.messages.mrkdwn import local_time
 from bot.slack.payloads import interaction
-from bot.store import alerts
+from bot.store import alerts, snoozes
 from bot.store.budgets import BudgetNotFound, get_budget
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ async def snooze_pressed(
         return await _tell(respond, "This budget no longer exists, so there is nothing to snooze.")
     now = deps.clock()
     until = now + SNOOZE_FOR
-    current = alerts.get_snooze(deps.db, budget_id)
+    current = snoozes.get_snooze(deps.db, budget_id)
     tz = deps.timezone_of(team_id)
     if current is not None and current.until >= until - SAME_SNOOZE:
         local = f"{local_time(current.until, tz)} ({tz})"
@@ -71,7 +71,7 @@ async def snooze_pressed(
         return await _tell(
             respond, f"Already snoozed until {local} by <@{current.created_by}>; nothing changed."
         )
-    alerts.snooze(deps.db, team_id, budget_id, until, actor=user_id, now=now)
+    snoozes.snooze(deps.db, team_id, budget_id, until, actor=user_id, now=now)
     await deps.deliver_now(team_id)
 
 

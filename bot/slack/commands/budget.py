@@ -40,14 +40,14 @@ from bot.messages import budgets as budget_messages
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
 from bot.reports.reads import periods_for
-from bot.reports.status import BudgetStatus, read_statuses
+from bot.reports.status import BudgetStatus, read_statuses, statuses_without_spend
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes
 from bot.slack.admins import REFUSAL
 from bot.slack.changes import Draft, Refusal
 from bot.slack.deps import Deps
 from bot.slack.views.budget_modal import open_budget_modal
-from bot.store import alerts, audit, digests, outbox
+from bot.store import alerts, audit, digests, snoozes
 from bot.store.budgets import Budget, BudgetNotFound, get_budget, list_budgets
 from bot.store.workspaces import get_workspace, set_timezone
 
@@ -187,7 +187,7 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             await _snooze(asked, request, now)
         case BudgetUnsnooze(budget_id=budget_id):
             budget = get_budget(deps.db, asked.team_id, budget_id)
-            was = alerts.unsnooze(deps.db, asked.team_id, budget.id, actor=asked.user_id, now=now)
+            was = snoozes.unsnooze(deps.db, asked.team_id, budget.id, actor=asked.user_id, now=now)
             await deps.deliver_now(asked.team_id)
             await asked.answer(budget_messages.unsnoozed(budget, was_snoozed=was))
         case BudgetDigest():
@@ -212,14 +212,7 @@ async def _statuses(
     try:
         client = await asked.deps.scenario_for(asked.team_id)
     except ConfigError as exc:  # no Scenario credentials: the budgets are still worth seeing
-        problems = outbox.delivery_problems(db, asked.team_id)
-        bare = [
-            BudgetStatus(
-                b, None, None, None, None, alerts.snoozed_until(db, b.id), problems.get(b.id)
-            )
-            for b in budgets
-        ]
-        return bare, str(exc)
+        return statuses_without_spend(db, budgets), str(exc)
     statuses, error = await read_statuses(db, client, budgets, asked.tz, now)
     return statuses, error.message if error else None
 
@@ -246,7 +239,7 @@ async def _snooze(asked: BudgetCommand, request: BudgetSnooze, now: datetime) ->
         until = now + request.duration
     else:
         until = await _period_end(asked, budget, now)
-    alerts.snooze(deps.db, asked.team_id, budget.id, until, actor=asked.user_id, now=now)
+    snoozes.snooze(deps.db, asked.team_id, budget.id, until, actor=asked.user_id, now=now)
     await deps.deliver_now(asked.team_id)
     await asked.answer(
         budget_messages.snoozed(budget, until, asked.tz, until_reset=request.until_reset)

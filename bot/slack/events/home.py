@@ -15,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages.home import RECENT_ALERTS, home_view
-from bot.reports.status import BudgetStatus, read_statuses
+from bot.reports.status import read_statuses, statuses_without_spend
 from bot.store import alerts
-from bot.store.budgets import Budget, list_budgets
+from bot.store.budgets import list_budgets
 from bot.store.digests import list_digests
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ async def build_home(deps: Deps, team_id: str) -> Json:
         error = failure.message if failure is not None else None
     except Exception as exc:  # e.g. no credentials: still show the budgets
         log.warning("Home tab: Scenario unreadable: %s", type(exc).__name__)
-        statuses, error = [_without_spend(deps, b) for b in budgets], "not configured"
+        statuses, error = statuses_without_spend(deps.db, budgets), "not configured"
     return home_view(
         statuses=statuses,
         scenario_error=error,
@@ -60,18 +60,6 @@ async def build_home(deps: Deps, team_id: str) -> Json:
         digests=list_digests(deps.db, team_id),
         tz=tz,
         now=now,
-    )
-
-
-def _without_spend(deps: Deps, budget: Budget) -> BudgetStatus:
-    return BudgetStatus(
-        budget=budget,
-        period=None,
-        spend=None,
-        forecast=None,
-        alerted_level=None,
-        snoozed_until=alerts.snoozed_until(deps.db, budget.id),
-        delivery_problem=None,
     )
 
 
