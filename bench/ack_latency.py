@@ -71,7 +71,7 @@ SEED = 7
 TEAM_ID = "T1"
 USER = "U_ADMIN"
 CHANNEL = "C_GENERAL"
-RESPONSE_PREFIX = "/response/"  # fake_api's response_url route
+RESPONSE_PREFIX = "/response/"  # the fake Slack's (bot/sim/slack_api.py) response_url route
 QUIET_AFTER_ANSWERS = 1.0  # seconds without a new answer before follow-ups are counted done
 STARTUP_TIMEOUT = 30.0  # seconds for the child process to start its servers
 

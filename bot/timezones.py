@@ -36,8 +36,9 @@ def validate_timezone(name: str) -> str:
     folded = _zones_by_casefold().get(cleaned.casefold())
     if folded is not None:
         return folded
-    close = difflib.get_close_matches(cleaned, sorted(zones), n=3, cutoff=0.6) if cleaned else []
-    raise UnknownTimezone(name, tuple(close))
+    by_casefold = _zones_by_casefold()
+    close = difflib.get_close_matches(cleaned.casefold(), list(by_casefold), n=3, cutoff=0.6)
+    raise UnknownTimezone(name, tuple(by_casefold[c] for c in close) if cleaned else ())
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,7 @@ from bot.reports.reads import periods_for, read_activity, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import UsagesResponse
-from bot.scenario.names import Directory, DirectoryCache, load_directory
+from bot.scenario.names import Directory, load_people
 from bot.store import alerts, health, outbox, snoozes
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 # "Scenario is down" read hours later, after it came back, would only alarm.
 HEALTH_NOTICE_TTL = timedelta(hours=6)
+NAMES_WITHIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +82,14 @@ async def run_check(
     now: datetime,
     *,
     dry_run: bool = False,
-    directory: DirectoryCache | None = None,
 ) -> list[WorkspaceResult]:
-    """Check every workspace's budgets. ``directory`` caches Scenario's names for the
-    alerts' culprits (without it they are read afresh when something alerts)."""
     limit = asyncio.Semaphore(settings.concurrency)
 
     async def one(workspace: Workspace) -> WorkspaceResult:
         async with limit:
             try:
                 return await check_workspace(
-                    db, workspace, scenario_for, settings, now, dry_run=dry_run, directory=directory
+                    db, workspace, scenario_for, settings, now, dry_run=dry_run
                 )
             except ConfigError as exc:  # e.g. no Scenario credentials: one line, no traceback
                 log.error("check of workspace %s: %s", workspace.team_id, exc)
@@ -111,7 +109,6 @@ async def check_workspace(
     now: datetime,
     *,
     dry_run: bool = False,
-    directory: DirectoryCache | None = None,
 ) -> WorkspaceResult:
     result = WorkspaceResult(workspace.team_id)
     budgets = list_budgets(db, workspace.team_id)
@@ -139,8 +136,12 @@ async def check_workspace(
 
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
-    activity = await read_activity(client, alerting, periods, now)
-    names = await _names(client, directory) if alerting else Directory()
+    if alerting:
+        activity, names = await asyncio.gather(
+            read_activity(client, alerting, periods, now), _people(client)
+        )
+    else:
+        activity, names = {}, Directory()
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
@@ -179,13 +180,14 @@ async def check_workspace(
     return result
 
 
-async def _names(client: ScenarioClient, cache: DirectoryCache | None) -> Directory:
-    """The team's names for an alert's culprits; an alert without them still goes out,
-    naming what the usage data names (and IDs for the rest)."""
+async def _people(client: ScenarioClient) -> Directory:
+    """The names of the team's people and API keys for an alert's culprits. An alert goes
+    out without them (naming what the usage data names, IDs for the rest) rather than late:
+    the wait is bounded and any failure is only logged."""
     try:
-        return await (cache.get(client) if cache else load_directory(client))
-    except ScenarioError as exc:
-        log.warning("names for attribution unavailable: %s", exc.cause)
+        return await asyncio.wait_for(load_people(client), NAMES_WITHIN.total_seconds())
+    except Exception as exc:
+        log.warning("names for attribution unavailable: %s", getattr(exc, "cause", type(exc)))
         return Directory()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
@@ -14,7 +14,6 @@ from bot.jobs.announce import announce
 from bot.jobs.check import CheckSettings
 from bot.jobs.delivery import DrainReport, drain
 from bot.scenario.client import ScenarioClient
-from bot.scenario.names import DirectoryCache
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, get_workspace
 
@@ -26,8 +25,6 @@ class Runtime:
     _scenario: ScenarioClient | None = field(default=None, repr=False)
     _slack: AsyncWebClient | None = field(default=None, repr=False)
     scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
-    # Scenario's names for the culprits of alerts, shared by the scheduler's checks.
-    names: DirectoryCache = field(default_factory=lambda: DirectoryCache(lambda: datetime.now(UTC)))
     # Set by the scheduler: digest or timezone settings changed, reschedule now.
     digests_changed: Callable[[], None] = field(default=lambda: None, repr=False)
 

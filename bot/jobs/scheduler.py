@@ -106,7 +106,6 @@ class Scheduler:
             self.runtime.scenario_for,
             self.runtime.check_settings,
             self.clock(),
-            directory=self.runtime.names,
         )
         for result in results:
             if result.error:

@@ -106,6 +106,20 @@ class DirectoryCache:
             return directory
 
 
+async def load_people(client: ScenarioClient) -> Directory:
+    """Only the team's members and API keys, in one request (none without a team ID): what
+    an alert needs to name people and keys that the usage data leaves unnamed."""
+    if not client.team_id:
+        return Directory()
+    team = await client.team()
+    members = tuple(Entry(u.id, u.email or u.id) for u in team.users)
+    keys = tuple(
+        Entry(k.id, k.name or k.api_key_id or k.id, (k.api_key_id,) if k.api_key_id else ())
+        for k in team.keys
+    )
+    return Directory(members=members, keys=keys)
+
+
 async def load_directory(client: ScenarioClient) -> Directory:
     """Projects from GET /projects; members and keys from the team (or, without a team ID,
     from the last month's activity); models from the last month's usage, named by their
@@ -118,11 +132,8 @@ async def load_directory(client: ScenarioClient) -> Directory:
     members: list[Entry] = []
     keys: list[Entry] = []
     if client.team_id:
-        team = await client.team()
-        members = [Entry(u.id, u.email or u.id) for u in team.users]
-        keys = [
-            Entry(k.id, k.name or k.id, (k.api_key_id,) if k.api_key_id else ()) for k in team.keys
-        ]
+        people = await load_people(client)
+        members, keys = list(people.members), list(people.keys)
     else:
         for user in recent.entities.users:
             if user.is_api_key:

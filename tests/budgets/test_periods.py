@@ -25,6 +25,7 @@ from bot.budgets.periods import (
     this_week,
 )
 from bot.budgets.types import PeriodKind
+from bot.commands.budget import parse_budget
 from bot.timezones import validate_timezone
 
 DAILY, WEEKLY, MONTHLY = PeriodKind.DAILY, PeriodKind.WEEKLY, PeriodKind.MONTHLY
@@ -834,3 +835,11 @@ def test_synthetic_zones_tile(tz: str, kind: PeriodKind) -> None:
     for minutes in range(-90, 91, 15):
         now = base + timedelta(minutes=minutes)
         check_calendar_period(period_at(kind, now, tz), kind, tz, now)
+
+
+def test_a_misspelt_zone_in_any_case_gets_the_canonical_suggestion() -> None:
+    with pytest.raises(ValueError) as raised:
+        validate_timezone("EUROPE/BERLN")
+    assert "`Europe/Berlin`" in str(raised.value)
+    parsed = parse_budget("timezone EUROPE/BERLN")
+    assert "Did you mean `Europe/Berlin`?" in parsed.message

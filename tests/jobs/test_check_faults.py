@@ -95,6 +95,7 @@ class Rig:
     simulator: Simulator
     clock: ManualClock
     fails: Predicate = never
+    team_id: str | None = None  # set: alerts also read the team's names (GET /teams/{id})
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     transports: list[FailingTransport] = field(default_factory=list)
     clients: list[ScenarioClient] = field(default_factory=list)
@@ -115,6 +116,7 @@ class Rig:
             base_url="http://simulator/v1",
             api_key="test-key",
             api_secret="test-secret",
+            team_id=self.team_id,
             transport=transport,
             sleep=no_wait,
             timeout=self.timeout,
@@ -405,6 +407,49 @@ async def test_failing_attribution_reads_still_alert_once_with_less_detail(
     heal(rig)
     assert (await rig.cycle()).enqueued == []
     assert alert_outbox(rig.db) == got
+
+
+def is_team(request: httpx.Request) -> bool:
+    return "/teams/" in request.url.path
+
+
+def spike_key_line(rig: Rig) -> str:
+    """The alert line naming the runaway API key, in the rolling 24 h key budget's alert."""
+    for row in alert_outbox(rig.db):
+        for line in json.dumps(row["payload"]["blocks"], ensure_ascii=False).split("\\n"):
+            if "🔑" in line:
+                return line
+    raise AssertionError("no API key in any alert")
+
+
+async def test_alerts_name_api_keys_from_the_team_and_go_out_without_it(tmp_path: Path) -> None:
+    """With a team ID an alert names the runaway key by its name (one GET /teams/{id} per
+    cycle that alerts); when that read fails, the same alerts still go out, on time, naming
+    the key by its key ID."""
+    outcomes = {}
+    for broken in (False, True):
+        clock = ManualClock(ANCHOR)
+        rig = Rig(
+            fresh_db(tmp_path / f"names-{broken}.db"),
+            Simulator(TEAM, clock=clock, team_id="team_t"),
+            clock,
+            team_id="team_t",
+            fails=is_team if broken else never,
+        )
+        result = await rig.cycle()
+        assert result.error is None
+        outcomes[broken] = ([row["key"] for row in result.enqueued], spike_key_line(rig))
+        if broken:  # the read was tried, and only it failed
+            failed = rig.transports[0].failed
+            assert failed and all(is_team(r) for r in failed)
+        for client in rig.clients:
+            await client.aclose()
+        rig.db.close()
+    (keys, named), (keys_without, unnamed) = outcomes[False], outcomes[True]
+    assert keys == keys_without  # the same alerts, names or not
+    key = next(u for u in TEAM.users if u.id == TEAM.spike.user_id)
+    assert key.key_name and f"|{key.key_name}>" in named
+    assert key.key_name not in unnamed and TEAM.spike.api_key_id in unnamed
 
 
 # -------------------------------------------------------------------------- admin notices

@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
-TOP = 5
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

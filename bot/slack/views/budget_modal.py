@@ -43,6 +43,7 @@ from bot.messages.modals import (
 )
 from bot.slack.changes import Draft, Refusal, add_budget, edit_budget, resolve_scope
 from bot.slack.events.home import publish_home
+from bot.slack.payloads import interaction
 from bot.store.budgets import Budget, BudgetNotFound, get_budget
 
 if TYPE_CHECKING:
@@ -77,11 +78,6 @@ ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save a
 SCENARIO_SLOW = (
     "Scenario is slow to answer, so I couldn't check this name yet. Press Save again in a moment."
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# The view (pure)
-# ---------------------------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,8 +265,8 @@ async def submit_budget_modal(
 
     view = body.get("view") or {}
     meta = Metadata.load(view.get("private_metadata"))
-    team_id = (body.get("team") or {}).get("id") or view.get("team_id") or meta.team_id
-    user_id = (body.get("user") or {}).get("id") or ""
+    submitted = interaction(body)
+    team_id, user_id = submitted.team_id or meta.team_id, submitted.user_id
     try:
         admin = await asyncio.wait_for(deps.admins.is_admin(client, team_id, user_id), left())
     except TimeoutError:
