@@ -136,12 +136,13 @@ async def check_workspace(
 
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
+    activity: dict[Window, UsagesResponse] = {}
+    names = Directory()
     if alerting:
-        activity, names = await asyncio.gather(
-            read_activity(client, alerting, periods, now), _people(client)
-        )
-    else:
-        activity, names = {}, Directory()
+        async with asyncio.TaskGroup() as reads:  # one failing cancels the other
+            activity_read = reads.create_task(read_activity(client, alerting, periods, now))
+            people_read = reads.create_task(_people(client))
+        activity, names = activity_read.result(), people_read.result()
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
@@ -186,9 +187,13 @@ async def _people(client: ScenarioClient) -> Directory:
     the wait is bounded and any failure is only logged."""
     try:
         return await asyncio.wait_for(load_people(client), NAMES_WITHIN.total_seconds())
-    except Exception as exc:
-        log.warning("names for attribution unavailable: %s", getattr(exc, "cause", type(exc)))
-        return Directory()
+    except ScenarioError as exc:
+        log.warning("names for attribution unavailable: %s", exc.cause)
+    except TimeoutError:
+        log.warning("names for attribution unavailable: Scenario took over %s", NAMES_WITHIN)
+    except Exception:  # a bug of ours must not hold the alert back; say where it is
+        log.exception("names for attribution failed")
+    return Directory()
 
 
 def _in_transaction(db: Database, dry_run: bool, write: Callable[[], None]) -> None:

@@ -29,7 +29,9 @@ def interaction(body: dict[str, Any]) -> Interaction:
     """The team, user, trigger and button value of a `block_actions` or `view_submission`."""
     user = body.get("user") or {}
     view = body.get("view") or {}
-    team_id = (body.get("team") or {}).get("id") or user.get("team_id") or view.get("team_id")
+    # The workspace the press or form happened in: a view's own team comes before the
+    # user's home team (they differ for an org-wide install on Enterprise Grid).
+    team_id = (body.get("team") or {}).get("id") or view.get("team_id") or user.get("team_id")
     actions = body.get("actions") or [{}]
     return Interaction(
         team_id=str(team_id or ""),

@@ -3,9 +3,12 @@ keys by their name, else key ID; models and projects by name, else ID."""
 
 from __future__ import annotations
 
+import httpx
+
 from bot.budgets.culprits import Names
+from bot.scenario.client import ScenarioClient
 from bot.scenario.models import Entities, EntityModel, EntityUser
-from bot.scenario.names import Directory, Entry
+from bot.scenario.names import Directory, Entry, load_people
 
 APP = "https://app.example"
 DIRECTORY = Directory(
@@ -51,3 +54,54 @@ def test_top_ranks_positive_sums_largest_first() -> None:
     names = Names(APP, Entities(), DIRECTORY)
     ranked = names.top(names.user, {"u_ann": 5.0, "u_ci": 9.0, "u_bob": 0.0}, 5)
     assert [(c.name, c.cu) for c in ranked] == [("CI pipeline", 9.0), ("Ann Lee", 5.0)]
+
+
+async def test_the_team_read_names_keys_and_a_nameless_key_by_its_key_id() -> None:
+    team = {
+        "team": {
+            "id": "team_t",
+            "users": [{"id": "u_ann", "email": "ann@example.com"}],
+            "keys": [
+                {"id": "u_ci", "apiKeyId": "api_CI", "name": "CI pipeline"},
+                {"id": "u_old", "apiKeyId": "api_OLD", "name": ""},
+            ],
+        }
+    }
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(200, json=team)
+
+    client = ScenarioClient(
+        base_url="http://scenario.test/v1",
+        api_key="k",
+        api_secret="s",
+        team_id="team_t",
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        people = await load_people(client)
+    finally:
+        await client.aclose()
+    assert asked == ["/v1/teams/team_t"]  # one request
+    names = Names(APP, Entities(), people)
+    assert names.user("u_ci").name == "CI pipeline"
+    assert (names.user("u_old").name, names.user("u_old").is_api_key) == ("api_OLD", True)
+    assert names.user("u_ann").name == "ann@example.com"
+
+
+async def test_without_a_team_id_the_team_read_asks_nothing() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"unexpected request {request.url}")
+
+    client = ScenarioClient(
+        base_url="http://scenario.test/v1",
+        api_key="k",
+        api_secret="s",
+        transport=httpx.MockTransport(refuse),
+    )
+    try:
+        assert await load_people(client) == Directory()
+    finally:
+        await client.aclose()
