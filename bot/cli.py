@@ -29,6 +29,13 @@ class UsageFailure(Exception):
     """A problem the user can fix: printed as one line, exit status 2."""
 
 
+def _keygen(args: argparse.Namespace, settings: Settings | None) -> int:
+    from bot.crypto import new_key
+
+    print(new_key())
+    return EXIT_OK
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     db = open_db(settings.budget_bot_db)
     applied = migrate(db)
@@ -328,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
     migrate_cmd.set_defaults(run=_migrate)
+
+    keygen = commands.add_parser("keygen", help="print a new random BUDGET_BOT_SECRET_KEY")
+    # Reads no settings: it is what fixes a missing or unusable key.
+    keygen.set_defaults(run=_keygen, reads_settings=False)
     return parser
 
 
@@ -379,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         # One line per HTTP request drowns what the command has to say.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not getattr(args, "reads_settings", True):
+        return int(args.run(args, None))
     try:
         settings = load_settings()
         return int(args.run(args, settings))

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.crypto import Sealer, SecretKeyError
 from bot.timezones import UnknownTimezone, validate_timezone
 
 
@@ -50,6 +51,24 @@ class Settings(BaseSettings):
             return validate_timezone(value)
         except UnknownTimezone as exc:
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. Europe/Paris)") from exc
+
+    @field_validator("budget_bot_secret_key")
+    @classmethod
+    def _usable_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # `BUDGET_BOT_SECRET_KEY=` left blank in .env: not set
+        if value is not None:
+            try:
+                Sealer.from_setting(value.get_secret_value())
+            except SecretKeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def sealer(self) -> Sealer | None:
+        """What seals stored secrets; None when BUDGET_BOT_SECRET_KEY is not set."""
+        key = self.budget_bot_secret_key
+        return None if key is None else Sealer.from_setting(key.get_secret_value())
 
     @property
     def admin_ids(self) -> frozenset[str]:

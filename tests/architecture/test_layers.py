@@ -18,7 +18,7 @@ PACKAGE = ROOT / "bot"
 
 # Bottom to top. A module may import from its own layer and the layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("bot", "bot.config", "bot.timezones", "bot.asgi_server"),
+    ("bot", "bot.config", "bot.crypto", "bot.timezones", "bot.asgi_server"),
     ("bot.scenario",),
     ("bot.budgets",),
     ("bot.commands",),

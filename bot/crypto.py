@@ -1,0 +1,70 @@
+"""Secrets at rest, sealed with `BUDGET_BOT_SECRET_KEY`, so that the database file never holds
+a Slack token or a Scenario secret in clear (SPEC §8).
+
+Sealing is `cryptography`'s Fernet (AES-128-CBC with an HMAC-SHA256 tag, a timestamp and a
+random IV per message): a well-reviewed recipe rather than one of ours. The setting may hold
+several comma-separated keys for rotation: the first seals, any of them opens, and
+:meth:`Sealer.reseal` moves a sealed value onto the first key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+KEY_FORMS = "a Fernet key (32 url-safe base64 bytes; `budget-bot keygen` prints one)"
+UNSEALABLE = "a stored secret can't be opened with BUDGET_BOT_SECRET_KEY"
+
+
+class SecretKeyError(ValueError):
+    """BUDGET_BOT_SECRET_KEY is not usable; the message says why, never repeating it."""
+
+
+class UnsealError(Exception):
+    """A sealed value that no configured key opens: tampered with, or sealed by a key that
+    is no longer configured."""
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+@dataclass(frozen=True)
+class Sealer:
+    _fernet: MultiFernet
+    _primary: Fernet
+
+    @classmethod
+    def from_setting(cls, value: str) -> Sealer:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts:
+            raise SecretKeyError(f"empty: it must be {KEY_FORMS}")
+        keys = []
+        for position, part in enumerate(parts, 1):
+            try:
+                keys.append(Fernet(part.encode("ascii")))
+            except (ValueError, UnicodeEncodeError):
+                which = "" if len(parts) == 1 else f" (key {position} of {len(parts)})"
+                raise SecretKeyError(f"not a usable key{which}: it must be {KEY_FORMS}") from None
+        return cls(MultiFernet(keys), keys[0])
+
+    def seal(self, secret: str) -> str:
+        return self._primary.encrypt(secret.encode("utf-8")).decode("ascii")
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            raise UnsealError(
+                "a stored secret can't be opened with BUDGET_BOT_SECRET_KEY"
+            ) from None
+
+    def reseal(self, sealed: str) -> str:
+        """The same secret sealed with the first key (after a rotation)."""
+        try:
+            return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            raise UnsealError(
+                "a stored secret can't be opened with BUDGET_BOT_SECRET_KEY"
+            ) from None
