@@ -21,6 +21,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # A refused value (a key, a token) must not ride along in the error's details.
+        hide_input_in_errors=True,
     )
 
     slack_bot_token: SecretStr | None = None
@@ -113,11 +115,13 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings once, turning pydantic's report into one readable line."""
+    problems = []
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
             problems.append(f"{name}: {error['msg']}")
-        raise ConfigError("bad configuration: " + "; ".join(problems)) from None
+    # Raised outside the handler: pydantic's error keeps the refused values (a key, a
+    # token), so it must not travel along as this error's context.
+    raise ConfigError("bad configuration: " + "; ".join(problems))

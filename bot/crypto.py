@@ -50,21 +50,18 @@ class Sealer:
         return cls(MultiFernet(keys), keys[0])
 
     def seal(self, secret: str) -> str:
-        return self._primary.encrypt(secret.encode("utf-8")).decode("ascii")
+        # surrogatepass: any Python string round-trips, none raises with itself attached.
+        return self._primary.encrypt(secret.encode("utf-8", "surrogatepass")).decode("ascii")
 
     def open(self, sealed: str) -> str:
         try:
-            return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
+            return self._fernet.decrypt(sealed.encode("ascii")).decode("utf-8", "surrogatepass")
         except (InvalidToken, UnicodeError):
-            raise UnsealError(
-                "a stored secret can't be opened with BUDGET_BOT_SECRET_KEY"
-            ) from None
+            raise UnsealError(UNSEALABLE) from None
 
     def reseal(self, sealed: str) -> str:
         """The same secret sealed with the first key (after a rotation)."""
         try:
             return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError):
-            raise UnsealError(
-                "a stored secret can't be opened with BUDGET_BOT_SECRET_KEY"
-            ) from None
+            raise UnsealError(UNSEALABLE) from None

@@ -3,7 +3,9 @@ key in one line that never repeats it."""
 
 from __future__ import annotations
 
+import base64
 import os
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -16,15 +18,16 @@ from bot.config import ConfigError, load_settings
 from bot.crypto import Sealer, SecretKeyError, UnsealError, new_key
 
 ROOT = Path(__file__).resolve().parents[1]
+BASE64 = set(string.ascii_letters + string.digits + "-_=")
 KEY, OLD = new_key(), new_key()
 
 
-@given(st.text())
+@given(st.text() | st.text(st.characters(categories=["Cs"])))
 def test_a_sealed_secret_opens_to_itself_and_does_not_show_it(secret: str) -> None:
     sealer = Sealer.from_setting(KEY)
     sealed = sealer.seal(secret)
     assert sealer.open(sealed) == secret
-    if len(secret) >= 4:
+    if len(secret) >= 4 and not set(secret) <= BASE64:  # else it may occur by chance
         assert secret not in sealed
 
 
@@ -43,17 +46,23 @@ def test_rotation_the_first_key_seals_any_key_opens_and_reseal_moves_to_the_firs
         Sealer.from_setting(OLD).open(rotated.seal("secret-2"))
 
 
-@pytest.mark.parametrize(
-    "damage", [lambda s: s[:-2] + ("A" if s[-2] != "A" else "B") + s[-1], lambda s: "x" + s]
-)
-def test_a_tampered_or_foreign_value_is_refused_without_the_secret(damage: object) -> None:
+def flip(sealed: str, position: int) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(sealed))
+    raw[position] ^= 0x01
+    return base64.urlsafe_b64encode(bytes(raw)).decode("ascii")
+
+
+@pytest.mark.parametrize("position", [9, 30, -1])  # the IV, the ciphertext, the HMAC tag
+def test_a_tampered_or_foreign_value_is_refused(position: int) -> None:
     sealer = Sealer.from_setting(KEY)
     sealed = sealer.seal("xoxb-tampered")
-    with pytest.raises(UnsealError) as refused:
-        sealer.open(damage(sealed))  # type: ignore[operator]
-    assert "xoxb" not in str(refused.value)
+    for refuse in (sealer.open, sealer.reseal):
+        with pytest.raises(UnsealError):
+            refuse(flip(sealed, position))
     with pytest.raises(UnsealError):
         Sealer.from_setting(new_key()).open(sealed)
+    with pytest.raises(UnsealError):
+        sealer.open("not a sealed value at all")
 
 
 @pytest.mark.parametrize("setting", ["not-a-key", "short", f"{KEY},nope", "é" * 44, " , "])
@@ -63,6 +72,7 @@ def test_an_unusable_key_is_one_line_that_never_repeats_it(setting: str) -> None
     with pytest.raises(ConfigError) as refused:
         load_settings(_env_file=None, budget_bot_secret_key=setting)
     message = str(refused.value)
+    assert refused.value.__context__ is None and refused.value.__cause__ is None
     assert "\n" not in message and "BUDGET_BOT_SECRET_KEY" in message
     assert "keygen" in message
     for part in setting.split(","):
