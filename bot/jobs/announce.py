@@ -6,7 +6,6 @@ thread. One transaction per call: an event is published together with its outbox
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -24,6 +23,7 @@ from bot.messages.alerts import (
     snoozed_reply,
     unsnoozed_reply,
 )
+from bot.messages.mrkdwn import Json
 from bot.scenario.links import team_url
 from bot.store import alerts, outbox, snoozes
 from bot.store.alerts import Alert, AlertEvent
@@ -32,7 +32,6 @@ from bot.store.db import from_text, immediate
 from bot.store.outbox import OutboxAction, OutboxStatus
 from bot.store.workspaces import get_workspace
 
-Json = dict[str, Any]
 # What a check finds; the others are people's actions on a message that already exists.
 CHECK_EVENTS = frozenset({EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER})
 

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from bot.budgets.culprits import Attribution, attribute
 from bot.budgets.evaluate import BudgetRule, Decisions, EventKind, evaluate
-from bot.budgets.forecast import forecast
+from bot.budgets.forecast import Forecast, forecast
 from bot.budgets.periods import Period
 from bot.budgets.spend import (
     Window,
@@ -168,7 +168,7 @@ async def check_workspace(
                     settings.app_url,
                     directory=names,
                 )
-            _write_budget(db, budget, period, decisions, current, spend, attribution, now)
+            record_decisions(db, budget, period, decisions, current, spend, attribution, now)
         result.enqueued += announce_pending(
             db,
             app_url=settings.app_url,
@@ -222,6 +222,21 @@ def _decide(
         projection = forecast(
             spend=spend, limit=budget.limit_cu, period=period, now=now, series=series
         )
+    decisions, current = decide(db, budget, period, spend, now, projection=projection)
+    return decisions, current, spend
+
+
+def decide(
+    db: Database,
+    budget: Budget,
+    period: Period,
+    spend: float,
+    now: datetime,
+    *,
+    projection: Forecast | None = None,
+) -> tuple[Decisions, Alert | None]:
+    """What one check decides for a budget at `spend`, from its stored alert and snooze;
+    `record_decisions` writes it (in the caller's transaction)."""
     current, episodes = alerts.current_alert(db, budget.id, period)
     decisions = evaluate(
         BudgetRule(budget.limit_cu, budget.thresholds, budget.forecast),
@@ -233,10 +248,10 @@ def _decide(
         snoozed_until=snoozes.snoozed_until(db, budget.id),
         projection=projection,
     )
-    return decisions, current, spend
+    return decisions, current
 
 
-def _write_budget(
+def record_decisions(
     db: Database,
     budget: Budget,
     period: Period,

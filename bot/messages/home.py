@@ -16,6 +16,7 @@ from bot.messages.mrkdwn import (
     header,
     local_time,
     percent,
+    plain_text,
     progress_bar,
     section,
 )
@@ -167,28 +168,24 @@ def home_view(
     return {"type": "home", "blocks": [*top, *budget_blocks, *bottom]}
 
 
-def _text(text: str) -> Json:
-    return {"type": "plain_text", "text": text}
-
-
 def digest_modal_view(digests: list[Digest], tz: str) -> Json:
     """Set the daily digest of a channel, or turn it off; shows the digests there are."""
     current = digests[0] if digests else None
     channel: Json = {
         "type": "conversations_select",
         "action_id": "channel",
-        "placeholder": _text("Pick a channel"),
+        "placeholder": plain_text("Pick a channel"),
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     if current is not None:
         channel["initial_conversation"] = current.channel_id
-    off = {"text": _text("Turn the digest off in this channel"), "value": DIGEST_OFF}
+    off = {"text": plain_text("Turn the digest off in this channel"), "value": DIGEST_OFF}
     return {
         "type": "modal",
         "callback_id": DIGEST_CALLBACK,
-        "title": _text("Daily digest"),
-        "submit": _text("Save"),
-        "close": _text("Cancel"),
+        "title": plain_text("Daily digest"),
+        "submit": plain_text("Save"),
+        "close": plain_text("Cancel"),
         "blocks": [
             section(
                 digest_lines(digests, tz)
@@ -198,13 +195,13 @@ def digest_modal_view(digests: list[Digest], tz: str) -> Json:
             {
                 "type": "input",
                 "block_id": BLOCK_DIGEST_CHANNEL,
-                "label": _text("Channel"),
+                "label": plain_text("Channel"),
                 "element": channel,
             },
             {
                 "type": "input",
                 "block_id": BLOCK_DIGEST_TIME,
-                "label": _text(f"Time ({tz})"),
+                "label": plain_text(f"Time ({tz})"),
                 "element": {
                     "type": "timepicker",
                     "action_id": "time",
@@ -215,7 +212,7 @@ def digest_modal_view(digests: list[Digest], tz: str) -> Json:
                 "type": "input",
                 "block_id": BLOCK_DIGEST_OFF,
                 "optional": True,
-                "label": _text("Off"),
+                "label": plain_text("Off"),
                 "element": {"type": "checkboxes", "action_id": "off", "options": [off]},
             },
         ],

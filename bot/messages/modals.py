@@ -13,15 +13,11 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from bot.budgets.types import DEFAULT_THRESHOLDS, PeriodKind, ScopeKind
-from bot.messages.mrkdwn import context, cu, escape, section
+from bot.messages.mrkdwn import Json, context, cu, escape, plain_text, section
 from bot.messages.terminal import mrkdwn_to_text
 from bot.store.budgets import Budget
-
-Json = dict[str, Any]
-
 
 CALLBACK_ID = "budget_modal"
 
@@ -105,18 +101,19 @@ class Metadata:
         )
 
 
-def _text(text: str) -> Json:
-    return {"type": "plain_text", "text": text}
-
-
 def _option(label: str, value: str) -> Json:
-    return {"text": _text(label), "value": value}
+    return {"text": plain_text(label), "value": value}
 
 
 def _input(block_id: str, label: str, element: Json, *, hint: str | None = None) -> Json:
-    block: Json = {"type": "input", "block_id": block_id, "label": _text(label), "element": element}
+    block: Json = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain_text(label),
+        "element": element,
+    }
     if hint:
-        block["hint"] = _text(hint)
+        block["hint"] = plain_text(hint)
     return block
 
 
@@ -133,7 +130,7 @@ def budget_modal_view(
         "type": "plain_text_input",
         "action_id": "name",
         "max_length": 200,
-        "placeholder": _text("e.g. Marketing, ana@example.com, CI pipeline"),
+        "placeholder": plain_text("e.g. Marketing, ana@example.com, CI pipeline"),
     }
     if budget and budget.scope.ref:
         name_element["initial_value"] = budget.scope_name or budget.scope.ref
@@ -150,7 +147,7 @@ def budget_modal_view(
         "type": "plain_text_input",
         "action_id": "limit",
         "max_length": 30,
-        "placeholder": _text("e.g. 12k, 12.5k or 1,500"),
+        "placeholder": plain_text("e.g. 12k, 12.5k or 1,500"),
     }
     if budget:
         limit_element["initial_value"] = _limit_text(budget.limit_cu)
@@ -171,7 +168,7 @@ def budget_modal_view(
     channel_element: Json = {
         "type": "conversations_select",
         "action_id": "channel",
-        "placeholder": _text("Pick a channel"),
+        "placeholder": plain_text("Pick a channel"),
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     initial_channel = budget.channel_id if budget else channel_id
@@ -231,9 +228,9 @@ def budget_modal_view(
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
-        "title": _text(title),
-        "submit": _text("Save"),
-        "close": _text("Cancel"),
+        "title": plain_text(title),
+        "submit": plain_text("Save"),
+        "close": plain_text("Cancel"),
         "private_metadata": Metadata(
             team_id, channel_id, budget.id if budget else None, from_home
         ).dump(),
@@ -251,8 +248,8 @@ def message_view(title: str, text: str) -> Json:
     """A one-message modal: confirmations and explanations."""
     return {
         "type": "modal",
-        "title": _text(title[:24]),
-        "close": _text("Done"),
+        "title": plain_text(title[:24]),
+        "close": plain_text("Done"),
         "blocks": [section(text)],
     }
 

@@ -67,6 +67,11 @@ def link(url: str | None, label: str) -> str:
     return f"<{url}|{safe}>" if url else safe
 
 
+def plain_text(text: str) -> Json:
+    """A plain-text object (titles, labels, options): shown as typed, nothing parsed."""
+    return {"type": "plain_text", "text": text}
+
+
 def section(text: str) -> Json:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
 

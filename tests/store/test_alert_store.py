@@ -19,14 +19,13 @@ from bot.budgets.evaluate import (
     AlertChange,
     AlertKind,
     AlertState,
-    BudgetRule,
     Event,
     EventKind,
-    evaluate,
 )
 from bot.budgets.forecast import Forecast
 from bot.budgets.periods import Period, next_period, period_at, previous_period
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.jobs.check import decide, record_decisions
 from bot.store import alerts, audit, snoozes
 from bot.store.alerts import ACTION_TTL, ROLLING_TTL
 from bot.store.budgets import Budget, NewBudget, create_budget, find_budget, update_budget
@@ -40,14 +39,6 @@ OTHER_WS = "T2"
 MONTH = period_at(PeriodKind.MONTHLY, T0, "UTC")  # monthly:2026-11@UTC, ends 2026-12-01
 ROLLING = period_at(PeriodKind.ROLLING_24H, T0, "UTC")  # rolling:24h
 M002 = "m002_one_message_per_budget_and_period"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path / "store.db")
-    migrate(database)
-    yield database
-    database.conn.close()
 
 
 def make_budget(
@@ -105,37 +96,14 @@ def opening(key: str, *levels: int) -> AlertChange:
 def check(
     db: Database, budget_id: int, spend: float, *, now: datetime, tz: str = "UTC"
 ) -> list[AlertChange]:
-    """One check of a budget as the check job does it: the stored alert into `evaluate`,
-    what it saw recorded, each change applied in one transaction."""
+    """One check of a budget at a given spend, through the check job's own decide and
+    record steps (without Scenario), in one transaction."""
     budget = find_budget(db, budget_id)
     assert budget is not None
     period = period_at(budget.period, now, tz)
-    current, episodes = alerts.current_alert(db, budget.id, period)
-    decisions = evaluate(
-        BudgetRule(budget.limit_cu, budget.thresholds, budget.forecast),
-        spend,
-        period,
-        now,
-        current.state if current else None,
-        episodes=episodes,
-        snoozed_until=snoozes.snoozed_until(db, budget.id),
-    )
+    decisions, current = decide(db, budget, period, spend, now)
     with immediate(db):
-        if current is not None and not current.state.closed:
-            alerts.saw_spend(db, current, spend, period, now=now)
-        for change in decisions.changes:
-            alerts.apply_change(
-                db,
-                budget_id=budget.id,
-                channel_id=budget.channel_id,
-                change=change,
-                period=period,
-                spend_cu=spend,
-                limit_cu=budget.limit_cu,
-                projection=None,
-                attribution=None,
-                now=now,
-            )
+        record_decisions(db, budget, period, decisions, current, spend, None, now)
     return list(decisions.changes)
 
 

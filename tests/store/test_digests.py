@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
 from bot.store import audit, digests
-from bot.store.db import migrate, open_db
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 WS, OTHER_WS = "T1", "T2"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path / "store.db")
-    migrate(database)
-    yield database
-    database.conn.close()
 
 
 def test_set_creates_the_workspace_and_one_audited_digest(db: Database) -> None:

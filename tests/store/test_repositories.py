@@ -4,9 +4,7 @@ migration that introduced them: test_alert_store.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,20 +25,12 @@ from bot.store.budgets import (
     list_budgets,
     update_budget,
 )
-from bot.store.db import from_text, immediate, migrate, open_db, to_text
+from bot.store.db import from_text, immediate, to_text
 from bot.store.outbox import OutboxAction, OutboxStatus
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 WS = "T1"
 OTHER_WS = "T2"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path / "store.db")
-    migrate(database)
-    yield database
-    database.conn.close()
 
 
 def new_budget(workspace: str = WS, **overrides: object) -> NewBudget:

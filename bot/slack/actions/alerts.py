@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE
-from bot.messages.mrkdwn import local_time
+from bot.messages.mrkdwn import Json, local_time
 from bot.slack.payloads import interaction
 from bot.store import alerts, snoozes
 from bot.store.budgets import BudgetNotFound, get_budget
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Json = dict[str, Any]
 
 SNOOZE_FOR = timedelta(hours=24)
 # A snooze already ending this close to (or after) the one asked for is the same snooze: a

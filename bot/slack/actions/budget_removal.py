@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.messages import budgets as budget_messages
 from bot.messages.budgets import ACTION_REMOVE_CANCEL, ACTION_REMOVE_CONFIRM
+from bot.messages.mrkdwn import Json
 from bot.slack.admins import REFUSAL
 from bot.slack.payloads import interaction
 from bot.store.budgets import Budget, BudgetNotFound, delete_budget, get_budget
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
-
-Json = dict[str, Any]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

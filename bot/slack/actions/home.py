@@ -3,7 +3,7 @@ them; a non-admin who presses one gets a small modal that says changes are for a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.messages.home import (
     ACTION_ADD,
@@ -14,6 +14,7 @@ from bot.messages.home import (
     digest_modal_view,
 )
 from bot.messages.modals import message_view
+from bot.messages.mrkdwn import Json
 from bot.slack.admins import REFUSAL
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.slack.deps import Deps
-
-Json = dict[str, Any]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

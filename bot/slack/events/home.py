@@ -9,12 +9,13 @@ the tab says so and still lists the budgets.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages.home import RECENT_ALERTS, home_view
+from bot.messages.mrkdwn import Json
 from bot.reports.status import read_statuses, statuses_without_spend
 from bot.store import alerts
 from bot.store.budgets import list_budgets
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from bot.slack.deps import Deps
 
 log = logging.getLogger(__name__)
-
-Json = dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from bot.messages.modals import (
     saved_view,
     unchanged_view,
 )
+from bot.messages.mrkdwn import Json
 from bot.slack.changes import Draft, Refusal, add_budget, edit_budget, resolve_scope
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Json = dict[str, Any]
 T = TypeVar("T")
 
 

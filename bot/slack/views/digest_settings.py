@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.messages.home import (
     BLOCK_DIGEST_CHANNEL,
@@ -14,6 +14,7 @@ from bot.messages.home import (
     DIGEST_OFF,
 )
 from bot.messages.modals import message_view
+from bot.messages.mrkdwn import Json
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import ADMIN_CHECK_SLOW
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.slack.deps import Deps
-
-Json = dict[str, Any]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
