@@ -15,9 +15,12 @@ from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.scenario.errors import ScenarioError
 from bot.store.db import StoreError, migrate, open_db
+from bot.store.workspaces import NotConnected
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
+
+    from bot.jobs.runtime import Runtime
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -53,12 +56,12 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.messages.terminal import render
 
     # Missing credentials are a configuration error, found before any work.
-    settings.require_scenario_credentials()
+    settings.require_serving_credentials()
 
     async def cycle() -> int:
         runtime = Runtime.open(settings)
         try:
-            _ = runtime.scenario if args.dry_run else (runtime.scenario, runtime.slack)
+            _fail_early(runtime, args.dry_run)
             now = datetime.now(UTC)
             results = await run_check(
                 runtime.db, runtime.scenario_for, runtime.check_settings, now, dry_run=args.dry_run
@@ -87,6 +90,13 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(cycle())
 
 
+def _fail_early(runtime: Runtime, dry_run: bool) -> None:
+    """Single-workspace mode: a missing token or credential is found before any work
+    (each workspace brings its own in multi-workspace mode)."""
+    if not runtime.multi_workspace:
+        _ = runtime.scenario if dry_run else (runtime.scenario, runtime.slack)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
@@ -99,7 +109,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web import create_health_server, create_server
 
     # Every check reads Scenario: without credentials, say so now, not once per cycle.
-    settings.require_scenario_credentials()
+    settings.require_serving_credentials()
     runtime = Runtime.open(settings)
     app_token = settings.slack_app_token
     app, _ = create_app(runtime, socket_mode=app_token is not None)
@@ -126,6 +136,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if app_token is None:
                 print(f"budget-bot: listening on {address}/slack/events", flush=True)
+                if runtime.multi_workspace:
+                    print(f"budget-bot: install page on {address}/slack/install", flush=True)
                 await _until_stopped(stop, serving)
             else:
                 print(f"budget-bot: health check on {address}/healthz", flush=True)
@@ -229,13 +241,13 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
     from bot.messages.terminal import render
     from bot.store.digests import list_digests
 
-    settings.require_scenario_credentials()
+    settings.require_serving_credentials()
 
     async def send() -> int:
         runtime = Runtime.open(settings)
         failed = 0
         try:
-            _ = runtime.scenario if args.dry_run else (runtime.scenario, runtime.slack)
+            _fail_early(runtime, args.dry_run)
             digests = [
                 d
                 for d in list_digests(runtime.db)
@@ -251,7 +263,7 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
                 try:
                     queued = await run_digest(
                         runtime.db,
-                        runtime.scenario,
+                        await runtime.scenario_for_team(digest.workspace_id),
                         digest,
                         tz,
                         now,
@@ -261,6 +273,9 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
                 except ScenarioError as exc:
                     print(f"{digest.channel_id}: Scenario could not be read: {exc.message}")
                     failed += 1
+                    continue
+                except NotConnected as exc:
+                    print(f"{digest.channel_id}: skipped, {exc}")
                     continue
                 if not queued:
                     print(f"{digest.channel_id}: today's digest was already sent")
@@ -390,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         # One line per HTTP request drowns what the command has to say.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Even with --verbose: slack_sdk's debug lines carry request and response bodies, and
+    # those of oauth.v2.access hold tokens.
+    logging.getLogger("slack_sdk").setLevel(logging.INFO)
     if not getattr(args, "reads_settings", True):
         return int(args.run(args, None))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urljoin
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
+    slack_state_secret: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
 
     scenario_sdk_api_key: str | None = None
@@ -71,6 +73,51 @@ class Settings(BaseSettings):
         """What seals stored secrets; None when BUDGET_BOT_SECRET_KEY is not set."""
         key = self.budget_bot_secret_key
         return None if key is None else Sealer.from_setting(key.get_secret_value())
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installed through OAuth into any workspace (SPEC §3): client ID and secret set,
+        and no single-workspace bot token."""
+        secret = self.slack_client_secret
+        return (
+            self.slack_bot_token is None
+            and bool((self.slack_client_id or "").strip())
+            and secret is not None
+            and bool(secret.get_secret_value().strip())
+        )
+
+    def require_secret_key(self) -> Sealer:
+        """Multi-workspace mode stores tokens and Scenario secrets: never without a key."""
+        sealer = self.sealer
+        if sealer is None:
+            raise ConfigError(
+                "BUDGET_BOT_SECRET_KEY is not set: multi-workspace mode stores Slack tokens and"
+                " Scenario secrets encrypted with it (`budget-bot keygen` prints one)"
+            )
+        return sealer
+
+    def require_serving_credentials(self) -> None:
+        """What `serve`, `check` and `digest` need before any work: Scenario credentials in
+        single-workspace mode (each workspace brings its own otherwise), the key in
+        multi-workspace mode."""
+        if self.multi_workspace:
+            self.require_secret_key()
+        else:
+            self.require_scenario_credentials()
+
+    @property
+    def state_secret(self) -> bytes:
+        """Signs the OAuth state: SLACK_STATE_SECRET, else derived from the secret key."""
+        given = self.slack_state_secret
+        if given is not None and given.get_secret_value().strip():
+            return given.get_secret_value().encode("utf-8")
+        return self.require_secret_key().derive(b"slack-oauth-state")
+
+    @property
+    def slack_authorize_url(self) -> str:
+        """Slack's OAuth consent page, beside its Web API (https://slack.com/oauth/v2/authorize
+        for the real one), so that a fake Slack at SLACK_API_URL serves it too."""
+        return urljoin(self.slack_api_base, "../oauth/v2/authorize")
 
     @property
     def admin_ids(self) -> frozenset[str]:

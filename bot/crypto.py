@@ -9,7 +9,10 @@ several comma-separated keys for rotation: the first seals, any of them opens, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -34,6 +37,7 @@ def new_key() -> str:
 class Sealer:
     _fernet: MultiFernet
     _primary: Fernet
+    _primary_key: bytes = field(repr=False)  # never in a log line
 
     @classmethod
     def from_setting(cls, value: str) -> Sealer:
@@ -47,7 +51,7 @@ class Sealer:
             except (ValueError, UnicodeEncodeError):
                 which = "" if len(parts) == 1 else f" (key {position} of {len(parts)})"
                 raise SecretKeyError(f"not a usable key{which}: it must be {KEY_FORMS}") from None
-        return cls(MultiFernet(keys), keys[0])
+        return cls(MultiFernet(keys), keys[0], parts[0].encode("ascii"))
 
     def seal(self, secret: str) -> str:
         # surrogatepass: any Python string round-trips, none raises with itself attached.
@@ -65,3 +69,9 @@ class Sealer:
             return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError):
             raise UnsealError(UNSEALABLE) from None
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A key for another use (signing the OAuth state), derived from the first key, so
+        that one setting is enough; knowing it tells nothing about the sealing key."""
+        primary = base64.urlsafe_b64decode(self._primary_key)
+        return hmac.new(primary, b"budget-bot:" + purpose, hashlib.sha256).digest()

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.jobs.runtime import Runtime
+from bot.slack.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.store.health import health_of
 from bot.store.workspaces import list_workspaces
 
@@ -21,15 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def create_server(app: AsyncApp, runtime: Runtime) -> Starlette:
-    """HTTP mode: Slack's events endpoint and the health check."""
+    """HTTP mode: Slack's events endpoint, the health check, and in multi-workspace mode
+    the install page and the OAuth redirect."""
     handler = AsyncSlackRequestHandler(app)
 
-    async def events(request: Request) -> Response:
+    async def slack(request: Request) -> Response:
         return await handler.handle(request)
 
-    return Starlette(
-        routes=[Route("/slack/events", events, methods=["POST"]), _healthz_route(runtime)]
-    )
+    routes = [Route("/slack/events", slack, methods=["POST"]), _healthz_route(runtime)]
+    if app.oauth_flow is not None:  # multi-workspace mode: Bolt's OAuth flow answers these
+        routes += [
+            Route(INSTALL_PATH, slack, methods=["GET"]),
+            Route(REDIRECT_PATH, slack, methods=["GET"]),
+        ]
+    return Starlette(routes=routes)
 
 
 def create_health_server(runtime: Runtime) -> Starlette:

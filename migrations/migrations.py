@@ -308,3 +308,38 @@ def _alerts_from_history(db: Database) -> None:
                 acked[0]["created_at"] if acked else None,
             ],
         )
+
+
+@migrations()
+def m003_installations(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Multi-workspace mode (SPEC §3): one bot installation per Slack workspace, its
+        -- tokens sealed with BUDGET_BOT_SECRET_KEY (never in clear in this file).
+        CREATE TABLE slack_installations (
+            team_id TEXT PRIMARY KEY,
+            enterprise_id TEXT,
+            team_name TEXT,
+            app_id TEXT,
+            bot_id TEXT,
+            bot_user_id TEXT,
+            bot_scopes TEXT,
+            bot_token TEXT NOT NULL,
+            bot_refresh_token TEXT,
+            bot_token_expires_at INTEGER,
+            installer_user_id TEXT,
+            installed_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        -- OAuth states issued and not used yet: a state is taken once, before it expires.
+        CREATE TABLE oauth_states (
+            nonce TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        );
+
+        -- The workspace's own Scenario connection (key and secret sealed like the tokens).
+        ALTER TABLE workspaces ADD COLUMN connected_at TEXT;
+        """,
+    )

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from bot.asgi_server import serve_app
+from bot.crypto import new_key
 from bot.sim import slack_api
 from tests.live import live_now
 
@@ -175,6 +176,66 @@ def test_check_without_scenario_credentials_exits_2_with_one_line(
         **credentials,
     )
     assert_names_only_the_missing(result, missing, given)
+
+
+# Multi-workspace mode: the OAuth app's credentials instead of a bot token.
+OAUTH_SETTINGS = {
+    "SLACK_CLIENT_ID": "111.222",
+    "SLACK_CLIENT_SECRET": "a-client-secret",
+    "SLACK_SIGNING_SECRET": "test-signing-secret",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+}
+
+
+@pytest.mark.parametrize("command", ["serve", "check", "digest"])
+def test_multi_workspace_mode_refuses_to_start_without_a_secret_key(
+    tmp_path: Path, command: str
+) -> None:
+    result = run(
+        tmp_path,
+        command,
+        *(["--host", "127.0.0.1", "--port", str(free_port())] if command == "serve" else []),
+        timeout=30,
+        BUDGET_BOT_DB=str(tmp_path / "bot.db"),
+        **OAUTH_SETTINGS,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "BUDGET_BOT_SECRET_KEY" in line and "keygen" in line
+    assert "a-client-secret" not in result.stderr and result.stdout == ""
+
+
+def test_multi_workspace_mode_refuses_socket_mode(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port()),
+        timeout=30,
+        BUDGET_BOT_DB=str(tmp_path / "bot.db"),
+        BUDGET_BOT_SECRET_KEY=new_key(),
+        SLACK_APP_TOKEN="xapp-test",
+        **OAUTH_SETTINGS,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "SLACK_APP_TOKEN" in line and "multi-workspace" in line
+
+
+def test_check_in_multi_workspace_mode_needs_no_scenario_credentials(tmp_path: Path) -> None:
+    """Each workspace brings its own; with none connected there is nothing to read."""
+    result = run(
+        tmp_path,
+        "check",
+        timeout=30,
+        BUDGET_BOT_DB=str(tmp_path / "bot.db"),
+        BUDGET_BOT_SECRET_KEY=new_key(),
+        **OAUTH_SETTINGS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "checked 0 workspace(s)" in result.stdout
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -12,7 +12,9 @@ from bot.commands.help import BUDGET_USAGES, SUBCOMMANDS, SYNONYMS, usage_for
 from bot.commands.requests import (
     TEAM_REF,
     BudgetAdd,
+    BudgetConnect,
     BudgetDigest,
+    BudgetDisconnect,
     BudgetEdit,
     BudgetHelp,
     BudgetHistory,
@@ -315,6 +317,14 @@ def _parse_history(cursor: Cursor) -> BudgetHistory:
     return BudgetHistory(budget_id, public=_flags(cursor, "history").public)
 
 
+def _parse_connect(cursor: Cursor) -> BudgetConnect:
+    return BudgetConnect(public=_flags(cursor, "connect").public)
+
+
+def _parse_disconnect(cursor: Cursor) -> BudgetDisconnect:
+    return BudgetDisconnect(public=_flags(cursor, "disconnect").public)
+
+
 _SUBCOMMAND_PARSERS = {
     "list": _parse_list,
     "add": _parse_add,
@@ -325,5 +335,7 @@ _SUBCOMMAND_PARSERS = {
     "digest": _parse_digest,
     "timezone": _parse_timezone,
     "history": _parse_history,
+    "connect": _parse_connect,
+    "disconnect": _parse_disconnect,
     "help": _parse_help,
 }

@@ -23,6 +23,9 @@ BUDGET_USAGES: dict[str, str] = {
     " — `quiet` skips days without spend — e.g. `/budget digest 09:00 #gen-ai-spend`",
     "timezone": "`/budget timezone <IANA name>` — e.g. `/budget timezone Europe/Paris`",
     "history": "`/budget history [id]` — e.g. `/budget history 3`",
+    "connect": "`/budget connect` — a form for this workspace's Scenario API key, secret and"
+    " team ID, checked before it is saved (when the bot is installed in many workspaces)",
+    "disconnect": "`/budget disconnect` — forget this workspace's Scenario credentials",
     "help": "`/budget help [subcommand]`",
 }
 SUBCOMMANDS: tuple[str, ...] = tuple(BUDGET_USAGES)
@@ -50,6 +53,9 @@ SYNONYMS = {
     "log": "history",
     "audit": "history",
     "alerts": "history",
+    "login": "connect",
+    "setup": "connect",
+    "logout": "disconnect",
     "?": "help",
 }
 
@@ -79,6 +85,8 @@ HELP_TEXT = f"""*Scenario Budget Bot* — replies are only visible to you unless
 • {BUDGET_USAGES["digest"]}
 • {BUDGET_USAGES["timezone"]}
 • {BUDGET_USAGES["history"]} — recent alerts and changes
+• {BUDGET_USAGES["connect"]}
+• {BUDGET_USAGES["disconnect"]}
 • {BUDGET_USAGES["help"]}
 
 *Pieces*

@@ -257,6 +257,18 @@ class BudgetHistory:
     public: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetConnect:
+    """`connect`: the form for this workspace's Scenario credentials."""
+
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetDisconnect:
+    public: bool = False
+
+
 BudgetRequest: TypeAlias = (
     BudgetList
     | BudgetHelp
@@ -269,4 +281,6 @@ BudgetRequest: TypeAlias = (
     | BudgetDigest
     | BudgetTimezone
     | BudgetHistory
+    | BudgetConnect
+    | BudgetDisconnect
 )

@@ -42,7 +42,7 @@ from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
 from bot.store.db import immediate
 from bot.store.outbox import OutboxAction
-from bot.store.workspaces import Workspace, list_workspaces
+from bot.store.workspaces import NotConnected, Workspace, list_workspaces
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ async def run_check(
                 return await check_workspace(
                     db, workspace, scenario_for, settings, now, dry_run=dry_run
                 )
+            except NotConnected:  # multi-workspace: not connected yet, nothing to check
+                return WorkspaceResult(workspace.team_id, skipped="not connected to Scenario")
             except ConfigError as exc:  # e.g. no Scenario credentials: one line, no traceback
                 log.error("check of workspace %s: %s", workspace.team_id, exc)
                 return WorkspaceResult(workspace.team_id, error=str(exc))

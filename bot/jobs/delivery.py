@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.errors import SlackApiError, SlackRequestError, SlackTokenRotationError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.store import outbox
+from bot.store.installations import NotInstalled
 from bot.store.outbox import OutboxAction, OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,16 @@ async def _deliver(
                     **_content(item),
                 )
                 ts = response["ts"]
+    except NotInstalled:
+        # Uninstalled since this was queued: it will never be delivered, and must not be
+        # posted late if the app is installed again.
+        outbox.mark_dropped(db, item.id, reason="the app is not installed", now=clock())
+        report.dropped += 1
+        return
+    except SlackTokenRotationError:
+        _retry_later(db, item, "token refresh failed", clock() + backoff(item.attempts + 1))
+        report.retried += 1
+        return
     except SlackApiError as exc:
         _on_slack_error(db, item, exc, clock, report)
         return

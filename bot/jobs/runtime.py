@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
@@ -15,15 +18,34 @@ from bot.jobs.check import CheckSettings
 from bot.jobs.delivery import DrainReport, drain
 from bot.scenario.client import ScenarioClient
 from bot.store.db import migrate, open_db
-from bot.store.workspaces import Workspace, get_workspace
+from bot.store.installations import InstallationStore, NotInstalled
+from bot.store.workspaces import (
+    NotConnected,
+    ScenarioConnection,
+    Workspace,
+    connection_summary,
+    get_workspace,
+    scenario_connection,
+)
+
+# Tokens that expire within this many minutes are refreshed before use (Bolt's default).
+ROTATE_BEFORE_MINUTES = 120
 
 
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
+    # Multi-workspace mode only: the workspaces' bot tokens.
+    installations: InstallationStore | None = None
     _scenario: ScenarioClient | None = field(default=None, repr=False)
     _slack: AsyncWebClient | None = field(default=None, repr=False)
+    # Multi-workspace mode: one long-lived Scenario client per workspace, with the
+    # connection it was made for (a reconnect with other credentials makes a new one).
+    _clients: dict[str, tuple[ScenarioConnection, ScenarioClient]] = field(
+        default_factory=dict, repr=False
+    )
+    _rotations: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
     scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
     # Set by the scheduler: digest or timezone settings changed, reschedule now.
     digests_changed: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -32,7 +54,14 @@ class Runtime:
     def open(cls, settings: Settings) -> Runtime:
         db = open_db(settings.budget_bot_db)
         migrate(db)
-        return cls(settings, db)
+        installations = None
+        if settings.multi_workspace:
+            installations = InstallationStore(settings.budget_bot_db, settings.require_secret_key())
+        return cls(settings, db, installations)
+
+    @property
+    def multi_workspace(self) -> bool:
+        return self.installations is not None
 
     @property
     def check_settings(self) -> CheckSettings:
@@ -44,32 +73,114 @@ class Runtime:
 
     @property
     def scenario(self) -> ScenarioClient:
-        """The configured Scenario client; ConfigError when credentials are missing."""
+        """Single-workspace mode: the configured Scenario client; ConfigError when
+        credentials are missing."""
         if self._scenario is None:
             self._scenario = ScenarioClient.from_settings(self.settings)
         return self._scenario
 
     @property
     def slack(self) -> AsyncWebClient:
-        """The client that delivers the outbox. It retries nothing by itself: a server error
-        can arrive after Slack posted, and only the outbox knows how to retry that safely."""
+        """Single-workspace mode: the client that delivers the outbox (see `_outbox_client`)."""
         if self._slack is None:
             token = self.settings.slack_bot_token
             if token is None:
                 raise ConfigError("SLACK_BOT_TOKEN is required to post to Slack")
-            self._slack = AsyncWebClient(
-                token=token.get_secret_value(),
-                base_url=self.settings.slack_api_base,
-                retry_handlers=[],
-            )
+            self._slack = self._outbox_client(token.get_secret_value())
         return self._slack
 
+    def _outbox_client(self, token: str) -> AsyncWebClient:
+        """It retries nothing by itself: a server error can arrive after Slack posted, and
+        only the outbox knows how to retry that safely."""
+        return AsyncWebClient(token=token, base_url=self.settings.slack_api_base, retry_handlers=[])
+
+    def connection_for(self, team_id: str) -> ScenarioConnection:
+        """The Scenario credentials a workspace reads with: the environment's in
+        single-workspace mode (ConfigError if unset), its own otherwise (NotConnected)."""
+        settings = self.settings
+        if self.installations is None:
+            settings.require_scenario_credentials()
+            secret = settings.scenario_sdk_api_secret
+            return ScenarioConnection(
+                api_key=settings.scenario_sdk_api_key or "",
+                api_secret=secret.get_secret_value() if secret else "",
+                team_id=settings.scenario_team_id,
+            )
+        connection = scenario_connection(self.db, team_id, settings.require_secret_key())
+        if connection is None:
+            raise NotConnected(team_id)
+        return connection
+
+    def connected_team(self, team_id: str) -> str | None:
+        """Multi-workspace mode: the Scenario team a workspace is connected to ("" when
+        connected without a team ID), None when it is not connected."""
+        summary = connection_summary(self.db, team_id)
+        if not summary["connected"]:
+            return None
+        return str(summary["scenario_team_id"] or "")
+
     async def scenario_for(self, workspace: Workspace) -> ScenarioClient:
-        """Single-workspace mode: every workspace reads the one configured Scenario team."""
-        return self.scenario
+        return await self.scenario_for_team(workspace.team_id)
+
+    async def scenario_for_team(self, team_id: str) -> ScenarioClient:
+        """The workspace's Scenario client, made on first use and kept."""
+        if self.installations is None:
+            return self.scenario
+        connection = self.connection_for(team_id)
+        held = self._clients.get(team_id)
+        if held is not None and held[0] == connection:
+            return held[1]
+        if held is not None:
+            await held[1].aclose()
+        client = ScenarioClient(
+            base_url=self.settings.scenario_base,
+            api_key=connection.api_key,
+            api_secret=connection.api_secret,
+            team_id=connection.team_id,
+        )
+        self._clients[team_id] = (connection, client)
+        return client
+
+    async def forget_scenario(self, team_id: str) -> None:
+        """After a disconnect or an uninstall: that workspace's client is closed."""
+        held = self._clients.pop(team_id, None)
+        if held is not None:
+            await held[1].aclose()
 
     async def slack_for(self, workspace_id: str) -> AsyncWebClient:
-        return self.slack
+        """The client that posts for a workspace, with its token read now (and refreshed
+        first when it is about to expire: the scheduler has no request for Bolt to do it)."""
+        if self.installations is None:
+            return self.slack
+        bot = await self.bot_of(workspace_id)
+        return self._outbox_client(bot.bot_token)
+
+    async def bot_of(self, workspace_id: str) -> Bot:
+        """The workspace's bot installation, its token refreshed if rotation is on and it
+        expires soon; NotInstalled if the app is not (or no longer) installed there."""
+        assert self.installations is not None
+        # One refresh at a time per workspace: two at once would both spend the same grant.
+        lock = self._rotations.setdefault(workspace_id, asyncio.Lock())
+        async with lock:
+            bot = await self.installations.async_find_bot(enterprise_id=None, team_id=workspace_id)
+            if bot is None:
+                raise NotInstalled(workspace_id)
+            if bot.bot_refresh_token is None:
+                return bot
+            rotator = AsyncTokenRotator(
+                client_id=self.settings.slack_client_id or "",
+                client_secret=self.settings.slack_client_secret.get_secret_value()
+                if self.settings.slack_client_secret
+                else "",
+                client=AsyncWebClient(base_url=self.settings.slack_api_base),
+            )
+            refreshed = await rotator.perform_bot_token_rotation(
+                bot=bot, minutes_before_expiration=ROTATE_BEFORE_MINUTES
+            )
+            if refreshed is None:
+                return bot
+            await self.installations.async_save_bot(refreshed)
+            return refreshed
 
     async def deliver(
         self, clock: Callable[[], datetime], *, workspace_id: str | None = None
@@ -94,4 +205,6 @@ class Runtime:
     async def aclose(self) -> None:
         if self._scenario is not None:
             await self._scenario.aclose()
+        for team_id in list(self._clients):
+            await self.forget_scenario(team_id)
         self.db.close()

@@ -23,7 +23,7 @@ from bot.jobs.check import run_check
 from bot.jobs.digest import CATCH_UP, is_due, run_digest
 from bot.jobs.runtime import Runtime
 from bot.store.digests import Digest, list_digests
-from bot.store.workspaces import get_workspace
+from bot.store.workspaces import NotConnected, get_workspace
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,10 @@ class Scheduler:
         workspace = get_workspace(self.runtime.db, digest.workspace_id)
         if workspace is None:
             return
-        client = await self.runtime.scenario_for(workspace)
+        try:
+            client = await self.runtime.scenario_for(workspace)
+        except NotConnected:
+            return  # multi-workspace: not connected (or uninstalled); nothing to read
         await run_digest(
             self.runtime.db, client, digest, tz, now, self.runtime.settings.scenario_app
         )

@@ -36,7 +36,7 @@ import random
 import sys
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -1233,6 +1233,33 @@ async def serve_simulator(
     async with serve_app(
         create_app(simulator), host, port, startup_timeout=startup_timeout
     ) as origin:
+        yield f"{origin}/v1"
+
+
+def create_multi_app(simulators: Sequence[Simulator]) -> ASGIApp:
+    """Several Scenario teams behind one base URL, each reached with its own credentials,
+    as the real API serves every team (multi-workspace tests connect one per workspace).
+    Unknown credentials are answered by the first team's app: 401."""
+    apps = [(simulator, create_app(simulator)) for simulator in simulators]
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            for simulator, app in apps:
+                if simulator._authorized(header):
+                    await app(scope, receive, send)
+                    return
+        await apps[0][1](scope, receive, send)
+
+    return dispatch
+
+
+@contextlib.asynccontextmanager
+async def serve_simulators(
+    simulators: Sequence[Simulator], host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Serve several teams on one base URL (see :func:`create_multi_app`)."""
+    async with serve_app(create_multi_app(simulators), host, port) as origin:
         yield f"{origin}/v1"
 
 

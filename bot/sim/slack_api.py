@@ -9,16 +9,17 @@ the answer" (the crash window between posting and recording it).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 Json = dict[str, Any]
@@ -63,8 +64,20 @@ class Fault:
 
 
 @dataclass
+class FakeWorkspace:
+    """A workspace the fake can install the app into (multi-workspace mode)."""
+
+    team_id: str
+    name: str
+    installer: str = "U_INSTALLER"
+    # Seconds a bot token lives when token rotation is on; None: tokens never expire.
+    token_lifetime: int | None = None
+    tokens_issued: int = 0
+
+
+@dataclass
 class FakeSlack:
-    """State of the fake workspace; tests read it and set faults on it."""
+    """State of the fake workspace (or workspaces); tests read it and set faults on it."""
 
     team_id: str = "T0DEMO"
     bot_user_id: str = "UBOT"
@@ -78,6 +91,16 @@ class FakeSlack:
     responses: list[tuple[str, Json]] = field(default_factory=list)
     views: list[Json] = field(default_factory=list)
     origin: str = ""  # set once served, for upload URLs
+    # Multi-workspace mode: the workspaces the app can be installed into, the OAuth app's
+    # credentials, the live tokens (token → team) and refresh tokens, and the codes issued.
+    workspaces: dict[str, FakeWorkspace] = field(default_factory=dict)
+    client_id: str = "fake-client-id"
+    client_secret: str = "fake-client-secret"
+    redirect_url: str = ""  # where the consent page sends installers back
+    tokens: dict[str, str] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)
+    channel_teams: dict[str, str] = field(default_factory=dict)  # channel → its workspace
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, method: str, fault: Fault, times: int = 1) -> None:
@@ -98,6 +121,44 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
+    def add_workspace(self, team_id: str, name: str, **options: Any) -> FakeWorkspace:
+        workspace = FakeWorkspace(team_id, name, **options)
+        self.workspaces[team_id] = workspace
+        return workspace
+
+    def issue_code(self, team_id: str) -> str:
+        """What the consent page gives the installer of `team_id` to bring back."""
+        code = f"code-{team_id}-{len(self.codes) + 1}"
+        self.codes[code] = team_id
+        return code
+
+    def revoke(self, team_id: str) -> None:
+        """The app is uninstalled: every token of the workspace stops working."""
+        for table in (self.tokens, self.refresh_tokens):
+            for token in [t for t, team in table.items() if team == team_id]:
+                del table[token]
+
+    def team_of(self, token: str | None) -> str | None:
+        return self.tokens.get(token or "")
+
+    def _new_tokens(self, workspace: FakeWorkspace) -> Json:
+        workspace.tokens_issued += 1
+        team, n = workspace.team_id, workspace.tokens_issued
+        rotating = workspace.token_lifetime is not None
+        if rotating:
+            # The token it replaces is as good as expired: using it fails, as it would
+            # have a few minutes later.
+            for old in [t for t, owner in self.tokens.items() if owner == team]:
+                del self.tokens[old]
+        token = f"xoxe.xoxb-1-{team}-{n}" if rotating else f"xoxb-{team}-{n}"
+        self.tokens[token] = team
+        answer: Json = {"access_token": token, "token_type": "bot"}
+        if rotating:
+            refresh = f"xoxe-1-{team}-{n}"
+            self.refresh_tokens[refresh] = team
+            answer.update(refresh_token=refresh, expires_in=workspace.token_lifetime)
+        return answer
+
 
 def create_app(slack: FakeSlack) -> Starlette:
     async def api(request: Request) -> Response:
@@ -106,13 +167,25 @@ def create_app(slack: FakeSlack) -> Starlette:
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
         slack.calls.append(RecordedCall(method, args, token))
+        if method == "oauth.v2.access":  # authenticated by the app's client ID and secret
+            return JSONResponse(_oauth_access(slack, args, auth))
         if not token:
             return JSONResponse({"ok": False, "error": "not_authed"})
+        if slack.workspaces and slack.team_of(token) is None:
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        channel = args.get("channel") or args.get("channel_id")
+        owner = slack.channel_teams.get(str(channel)) if channel else None
+        if owner is not None and owner != slack.team_of(token):
+            # Another workspace's channel: to this token, it does not exist.
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
         fault = slack.faults[method].popleft() if slack.faults[method] else None
         if fault and not fault.after_effect:
             return _fault_response(fault)
         handler = _HANDLERS.get(method)
-        body = handler(slack, args) if handler else {"ok": True}
+        if method == "auth.test":
+            body = _auth_test(slack, args, token)
+        else:
+            body = handler(slack, args) if handler else {"ok": True}
         if fault:
             return _fault_response(fault)
         return JSONResponse(body)
@@ -125,8 +198,20 @@ def create_app(slack: FakeSlack) -> Starlette:
         slack.responses.append((request.path_params["hook"], json.loads(await request.body())))
         return Response("ok", media_type="text/plain")
 
+    async def authorize(request: Request) -> Response:
+        """Slack's consent page, answered "Allow" at once for the workspace in `team` (or
+        the only one): back to the bot with a code and the state it sent."""
+        query = request.query_params
+        team = query.get("team") or next(iter(slack.workspaces), "")
+        back = query.get("redirect_uri") or slack.redirect_url
+        if query.get("client_id") != slack.client_id or team not in slack.workspaces or not back:
+            return Response("bad authorize request", status_code=400, media_type="text/plain")
+        answer = {"code": slack.issue_code(team), "state": query.get("state", "")}
+        return RedirectResponse(f"{back}?{urlencode(answer)}", status_code=302)
+
     return Starlette(
         routes=[
+            Route("/oauth/v2/authorize", authorize, methods=["GET"]),
             Route("/api/{method}", api, methods=["GET", "POST"]),
             Route("/upload/{file_id}", upload, methods=["POST"]),
             Route("/response/{hook}", response_url, methods=["POST"]),
@@ -152,6 +237,36 @@ def _fault_response(fault: Fault) -> Response:
     status = fault.status if fault.status != 200 or fault.error else 500
     body = {"ok": False, "error": fault.error or ("ratelimited" if status == 429 else "fatal")}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _oauth_access(slack: FakeSlack, args: Json, auth: str) -> Json:
+    """oauth.v2.access: a code for a first install, or a refresh token for a new token."""
+    client_id, client_secret = args.get("client_id"), args.get("client_secret")
+    if auth.startswith("Basic "):
+        decoded = base64.b64decode(auth.removeprefix("Basic ")).decode()
+        client_id, _, client_secret = decoded.partition(":")
+    if (client_id, client_secret) != (slack.client_id, slack.client_secret):
+        return {"ok": False, "error": "invalid_client_id"}
+    if args.get("grant_type") == "refresh_token":
+        team = slack.refresh_tokens.pop(str(args.get("refresh_token")), None)
+        if team is None:
+            return {"ok": False, "error": "invalid_refresh_token"}
+        return {"ok": True, "team": {"id": team}, **slack._new_tokens(slack.workspaces[team])}
+    team = slack.codes.pop(str(args.get("code")), None)  # a code is good once
+    if team is None:
+        return {"ok": False, "error": "invalid_code"}
+    workspace = slack.workspaces[team]
+    return {
+        "ok": True,
+        "app_id": "A_BOT",
+        "scope": "commands,chat:write",
+        "bot_user_id": f"UBOT_{team}",
+        "team": {"id": team, "name": workspace.name},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "authed_user": {"id": workspace.installer},
+        **slack._new_tokens(workspace),
+    }
 
 
 def _channel_error(slack: FakeSlack, channel: str | None) -> Json | None:
@@ -233,14 +348,15 @@ def _users_info(slack: FakeSlack, args: Json) -> Json:
     return {"ok": True, "user": {"id": args["user"], "team_id": slack.team_id, **user}}
 
 
-def _auth_test(slack: FakeSlack, args: Json) -> Json:
+def _auth_test(slack: FakeSlack, args: Json, token: str | None = None) -> Json:
+    team = slack.team_of(token) or slack.team_id
     return {
         "ok": True,
         "url": "https://fake.slack.local/",
-        "team": "Fake Workspace",
-        "team_id": slack.team_id,
-        "user_id": slack.bot_user_id,
-        "bot_id": "BFAKE",
+        "team": slack.workspaces[team].name if team in slack.workspaces else "Fake Workspace",
+        "team_id": team,
+        "user_id": f"UBOT_{team}" if team in slack.workspaces else slack.bot_user_id,
+        "bot_id": f"B_{team}" if team in slack.workspaces else "BFAKE",
     }
 
 

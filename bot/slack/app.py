@@ -19,6 +19,7 @@ from bot.scenario.names import DirectoryCache
 from bot.slack import actions, commands, events, views
 from bot.slack.admins import AdminCheck
 from bot.slack.deps import Deps, utc_now
+from bot.slack.oauth import NOT_INSTALLED, install_flow
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,35 @@ def create_app(
     runtime: Runtime, *, clock: Callable[[], datetime] = utc_now, socket_mode: bool = False
 ) -> tuple[AsyncApp, Deps]:
     settings = runtime.settings
-    if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is required to run the Slack app")
-    if not socket_mode and settings.slack_signing_secret is None:
-        raise ConfigError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)")
-    app = AsyncApp(
-        client=web_client(settings),
-        signing_secret=(
-            settings.slack_signing_secret.get_secret_value()
-            if settings.slack_signing_secret
-            else None
-        ),
-        request_verification_enabled=not socket_mode,
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
+    if not socket_mode and signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN)")
+    if runtime.multi_workspace:
+        if socket_mode:
+            raise ConfigError(
+                "multi-workspace mode (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET) installs"
+                " through /slack/install over HTTP: unset SLACK_APP_TOKEN"
+            )
+        client = web_client(settings)
+        app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            oauth_flow=install_flow(runtime, client),
+            user_facing_authorize_error_message=NOT_INSTALLED,
+        )
+    elif settings.slack_bot_token is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is required to run the Slack app (or SLACK_CLIENT_ID and"
+            " SLACK_CLIENT_SECRET to install it into many workspaces)"
+        )
+    else:
+        app = AsyncApp(
+            client=web_client(settings),
+            signing_secret=signing_secret,
+            request_verification_enabled=not socket_mode,
+        )
     deps = Deps(
         runtime=runtime,
         clock=clock,

@@ -99,12 +99,21 @@ async def _email_of(slack: AsyncWebClient, user_id: str) -> str:
     return str(email)
 
 
-def _check_billing(deps: Deps, period: PeriodKind) -> None:
-    if period is PeriodKind.BILLING and not deps.settings.scenario_team_id:
+def _check_billing(deps: Deps, team_id: str, period: PeriodKind) -> None:
+    if period is not PeriodKind.BILLING:
+        return
+    if not deps.runtime.multi_workspace:
+        if not deps.settings.scenario_team_id:
+            raise Refusal(
+                "`billing` budgets follow the plan period Scenario reports for the team, which"
+                " needs `SCENARIO_TEAM_ID` in the bot's settings. Ask whoever runs the bot, or"
+                " use `monthly` meanwhile."
+            )
+    elif not deps.runtime.connected_team(team_id):
         raise Refusal(
-            "`billing` budgets follow the plan period Scenario reports for the team, which "
-            "needs `SCENARIO_TEAM_ID` in the bot's settings. Ask whoever runs the bot, or use "
-            "`monthly` meanwhile."
+            "`billing` budgets follow the plan period Scenario reports for the team, which"
+            " needs the Scenario team ID: an admin adds it with `/budget connect`. Or use"
+            " `monthly` meanwhile."
         )
 
 
@@ -130,7 +139,7 @@ async def add_budget(
 ) -> Budget:
     if draft.limit is None or draft.period is None:
         raise Refusal("A budget needs a limit and a period, e.g. `12k monthly`.")
-    _check_billing(deps, draft.period)
+    _check_billing(deps, team_id, draft.period)
     scope, name = await resolve_scope(deps, team_id, draft.scope or ScopeRef(ScopeKind.TEAM), slack)
     new = NewBudget(
         workspace_id=team_id,
@@ -159,7 +168,7 @@ async def edit_budget(
     if draft.limit is not None:
         changes["limit_cu"] = float(draft.limit)
     if draft.period is not None:
-        _check_billing(deps, draft.period)
+        _check_billing(deps, team_id, draft.period)
         changes["period"] = draft.period
     if draft.scope is not None:
         changes["scope"], changes["scope_name"] = await resolve_scope(

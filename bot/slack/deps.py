@@ -41,8 +41,9 @@ class Deps:
         return self.runtime.settings
 
     async def scenario_for(self, team_id: str) -> ScenarioClient:
-        """The Scenario client of a workspace (single-workspace mode: the configured one)."""
-        return self.runtime.scenario
+        """The Scenario client of a workspace (single-workspace mode: the configured one);
+        NotConnected (a ConfigError) when a workspace has not connected one yet."""
+        return await self.runtime.scenario_for_team(team_id)
 
     def timezone_of(self, team_id: str) -> str:
         return self.runtime.timezone_of(team_id)

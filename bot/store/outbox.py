@@ -164,13 +164,24 @@ def drop_expired(db: Database, now: datetime) -> int:
 
 def drop_for_budget(db: Database, budget_id: int, *, now: datetime) -> int:
     """A removed budget's messages not yet sent are dropped (kept, as dropped, for the log)."""
+    return _drop_unsent(db, "budget_id", budget_id, reason="budget removed", now=now)
+
+
+def drop_for_workspace(db: Database, workspace_id: str, *, reason: str, now: datetime) -> int:
+    """An uninstalled workspace's messages not yet sent are dropped: a reinstall must not
+    post them late, out of context."""
+    return _drop_unsent(db, "workspace_id", workspace_id, reason=reason, now=now)
+
+
+def _drop_unsent(db: Database, column: str, value: object, *, reason: str, now: datetime) -> int:
     cursor = db.execute(
-        "UPDATE outbox SET status = ?, last_error = 'budget removed', done_at = ?"
-        " WHERE budget_id = ? AND status IN (?, ?)",
+        f"UPDATE outbox SET status = ?, last_error = ?, done_at = ?"
+        f" WHERE {column} = ? AND status IN (?, ?)",
         [
             OutboxStatus.DROPPED.value,
+            reason,
             to_text(now),
-            budget_id,
+            value,
             OutboxStatus.PENDING.value,
             OutboxStatus.FAILED.value,
         ],

@@ -18,7 +18,9 @@ from bot.commands.requests import (
     MAX_SNOOZE,
     TEAM_REF,
     BudgetAdd,
+    BudgetConnect,
     BudgetDigest,
+    BudgetDisconnect,
     BudgetEdit,
     BudgetHelp,
     BudgetHistory,
@@ -808,6 +810,8 @@ def check_invariants(result: object) -> None:
             | BudgetSnooze()
             | BudgetDigest()
             | OpenBudgetModal()
+            | BudgetConnect()
+            | BudgetDisconnect()
         ):
             pass
         case _:

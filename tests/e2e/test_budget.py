@@ -617,3 +617,13 @@ async def test_help_shows_the_grammar(bot: Bot, text: str, says: str) -> None:
     answer = await ask(bot, text, user=MEMBER)
     assert says in everything(answer)
     assert_slack_accepts(answer)
+
+
+@pytest.mark.parametrize("subcommand", ["connect", "disconnect"])
+async def test_connect_in_single_workspace_mode_names_the_environment(
+    bot: Bot, subcommand: str
+) -> None:
+    _, hook = await bot.command("/budget", subcommand)
+    answer = await bot.response(hook)
+    assert "SCENARIO_SDK_API_KEY" in answer["text"] and answer["response_type"] == "ephemeral"
+    assert bot.slack.calls_to("views.open") == []

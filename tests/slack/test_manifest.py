@@ -41,6 +41,7 @@ from bot.config import load_settings
 from bot.jobs.runtime import Runtime
 from bot.slack import events as event_listeners
 from bot.slack.app import create_app
+from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifest.yml"
@@ -220,6 +221,24 @@ def test_request_urls_point_at_the_events_route() -> None:
         if not url or urlparse(url).scheme != "https" or urlparse(url).path != EVENTS_PATH
     }
     assert not wrong, f"every request URL must be https://…{EVENTS_PATH} in HTTP mode: {wrong}"
+
+
+def test_the_install_flow_asks_for_the_manifest_scopes() -> None:
+    """The OAuth flow asks installers for its own list: it must be the manifest's."""
+    assert sorted(BOT_SCOPES) == sorted(declared_bot_scopes(load_manifest()))
+
+
+def test_the_oauth_redirect_url_is_the_route_the_bot_serves() -> None:
+    """Slack sends an installer back only to a listed redirect URL; on the same host as the
+    request URLs, at the path bot/web.py serves in multi-workspace mode."""
+    manifest = load_manifest()
+    redirects = (manifest.get("oauth_config") or {}).get("redirect_urls") or []
+    assert redirects, "oauth_config.redirect_urls must list the OAuth redirect URL"
+    events_url = (manifest["settings"].get("event_subscriptions") or {}).get("request_url")
+    for url in redirects:
+        parsed = urlparse(url)
+        assert parsed.scheme == "https" and parsed.path == REDIRECT_PATH, url
+        assert parsed.netloc == urlparse(events_url).netloc, (url, events_url)
 
 
 # -- what the code registers ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`/budget` (SPEC §4): list, add, edit, remove (and its confirmation buttons), snooze,
-unsnooze, digest, timezone, history, help.
+unsnooze, digest, timezone, history, connect, disconnect, help.
 
 Every request is acknowledged first, then answered through its response_url: ephemeral
 unless the person added `public`, and always ephemeral for mistakes and refusals. Changes are
@@ -22,7 +22,9 @@ from bot.commands.budget import parse_budget
 from bot.commands.help import help_text
 from bot.commands.requests import (
     BudgetAdd,
+    BudgetConnect,
     BudgetDigest,
+    BudgetDisconnect,
     BudgetEdit,
     BudgetHelp,
     BudgetHistory,
@@ -37,6 +39,7 @@ from bot.commands.requests import (
 )
 from bot.config import ConfigError
 from bot.messages import budgets as budget_messages
+from bot.messages import connect as connect_messages
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
 from bot.reports.reads import periods_for
@@ -47,15 +50,18 @@ from bot.slack.admins import REFUSAL
 from bot.slack.changes import Draft, Refusal
 from bot.slack.deps import Deps
 from bot.slack.views.budget_modal import open_budget_modal
+from bot.slack.views.scenario_connect import open_connect_modal
 from bot.store import alerts, audit, digests, snoozes
 from bot.store.budgets import Budget, BudgetNotFound, get_budget, list_budgets
-from bot.store.workspaces import get_workspace, set_timezone
+from bot.store.workspaces import disconnect_scenario, get_workspace, set_timezone
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/budget"
 # Open to everyone; any other request changes something and is for admins.
 _READ_ONLY = (BudgetList, BudgetHelp, BudgetHistory)
+# What works before a workspace is connected to Scenario (multi-workspace mode).
+_WITHOUT_SCENARIO = (BudgetHelp, BudgetHistory, BudgetTimezone, BudgetConnect, BudgetDisconnect)
 HISTORY_ALERTS = 10
 HISTORY_CHANGES = 20
 
@@ -124,6 +130,8 @@ async def handle_command(
             client, asked.team_id, asked.user_id
         ):
             await asked.privately(budget_messages.notice(REFUSAL))
+        elif not isinstance(parsed, _WITHOUT_SCENARIO) and not _connected(deps, asked.team_id):
+            await asked.privately(connect_messages.not_connected())
         else:
             await _dispatch(asked, parsed)
     except Refusal as refusal:
@@ -134,6 +142,11 @@ async def handle_command(
         # Never a stack trace, never silence: the person hears something went wrong.
         log.exception("/budget %r failed", command.get("text"))
         await asked.privately(budget_messages.notice(budget_messages.OOPS))
+
+
+def _connected(deps: Deps, team_id: str) -> bool:
+    runtime = deps.runtime
+    return not runtime.multi_workspace or runtime.connected_team(team_id) is not None
 
 
 def _not_found(missing: BudgetNotFound) -> str:
@@ -192,6 +205,10 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             await asked.answer(budget_messages.unsnoozed(budget, was_snoozed=was))
         case BudgetDigest():
             await _digest(asked, request, now)
+        case BudgetConnect():
+            await _connect(asked)
+        case BudgetDisconnect():
+            await _disconnect(asked, now)
         case BudgetTimezone(name=name):
             workspace = get_workspace(deps.db, asked.team_id)
             was = asked.tz
@@ -202,6 +219,31 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             await asked.answer(
                 budget_messages.timezone_set(name, was=was, now=now, changed=changed)
             )
+
+
+async def _connect(asked: BudgetCommand) -> None:
+    if not asked.deps.runtime.multi_workspace:
+        await asked.privately(connect_messages.from_environment())
+        return
+    try:
+        await open_connect_modal(asked.client, asked.trigger_id, asked.deps, asked.team_id)
+    except SlackApiError as exc:  # e.g. the trigger expired
+        error = exc.response.get("error") or "unknown error"
+        await asked.privately(
+            budget_messages.notice(
+                f"I couldn't open the form — Slack said `{error}`. Run `/budget connect` again."
+            )
+        )
+
+
+async def _disconnect(asked: BudgetCommand, now: datetime) -> None:
+    deps = asked.deps
+    if not deps.runtime.multi_workspace:
+        await asked.privately(connect_messages.from_environment())
+        return
+    was = disconnect_scenario(deps.db, asked.team_id, actor=asked.user_id, now=now)
+    await deps.runtime.forget_scenario(asked.team_id)
+    await asked.answer(connect_messages.disconnected(was))
 
 
 async def _statuses(

@@ -36,6 +36,7 @@ from bot.commands.requests import (
 )
 from bot.commands.usage import parse_usage
 from bot.config import ConfigError
+from bot.messages.connect import NOT_CONNECTED
 from bot.messages.mrkdwn import Json, escape
 from bot.messages.usage import Filter, UsageView, range_label, usage_message
 from bot.scenario.errors import MAX_RANGE_DAYS, RangeTooLong, ScenarioError
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.slack.deps import Deps
+from bot.store.workspaces import NotConnected
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ async def answer(
         # The server's own words may be quoted in the message: data, escaped for mrkdwn.
         sorry = f"Sorry — I couldn't get the usage from Scenario. {escape(exc.message)}"
         return {"text": sorry}, False
+    except NotConnected:
+        return {"text": NOT_CONNECTED}, False
     except ConfigError as exc:
         return {"text": f"Sorry — Scenario isn't set up for this workspace: {exc}"}, False
     except Exception:

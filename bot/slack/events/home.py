@@ -20,6 +20,7 @@ from bot.reports.status import read_statuses, statuses_without_spend
 from bot.store import alerts
 from bot.store.budgets import list_budgets
 from bot.store.digests import list_digests
+from bot.store.workspaces import NotConnected
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -48,6 +49,9 @@ async def build_home(deps: Deps, team_id: str) -> Json:
         client = await deps.scenario_for(team_id)
         statuses, failure = await read_statuses(deps.db, client, budgets, tz, now)
         error = failure.message if failure is not None else None
+    except NotConnected:
+        statuses = statuses_without_spend(deps.db, budgets)
+        error = "not connected yet — an admin runs /budget connect"
     except Exception as exc:  # e.g. no credentials: still show the budgets
         log.warning("Home tab: Scenario unreadable: %s", type(exc).__name__)
         statuses, error = statuses_without_spend(deps.db, budgets), "not configured"

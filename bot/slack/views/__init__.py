@@ -1,10 +1,10 @@
-"""Form submissions: the budget form and the digest settings."""
+"""Form submissions: the budget form, the digest settings and the Scenario connection."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.slack.views import budget_modal, digest_settings
+from bot.slack.views import budget_modal, digest_settings, scenario_connect
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -16,5 +16,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
     for listeners in (
         budget_modal,
         digest_settings,
+        scenario_connect,
     ):
         listeners.register(app, deps)
