@@ -1,0 +1,312 @@
+"""The watch detector (SPEC §5b): pure, no I/O, time as a parameter.
+
+From hourly CU per API key, user, model and project (and the team), it finds what needs no
+budget to be alarming:
+
+1. **velocity** — the last hour's spend is far above that entity's usual spend for this
+   hour of the week. "Usual" is a median over the same local hour (and its neighbours) on
+   days of the same kind (weekday or weekend) in the history: one past spike moves a median
+   by one rank, not for ever. An entity with too little history of its own is measured
+   against the team's pattern scaled to its own average.
+2. **new entity** — an API key or model with no spend in the history window (30 days)
+   starts spending.
+3. **off-hours** — an API key or user that spends regularly, but never at this local hour,
+   spends now.
+
+Every rule has a noise floor — an absolute CU minimum and a share of the team's usual daily
+spend, the larger of the two — so small amounts are never reported. The sensitivity moves
+thresholds and floors together.
+
+One cause, one episode: a runaway key also lifts its model, its project and the team. A
+finding on a broader entity that a more specific finding explains (the key spent on that
+model or project, or its excess covers most of the broader one's) is folded into the
+specific finding, which names it, instead of being reported on its own.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.budgets.types import Scope, ScopeKind
+
+HOUR = timedelta(hours=1)
+HISTORY = timedelta(days=30)
+# Velocity needs this much of an entity's own history; less, and the team's pattern is used.
+OWN_HISTORY = timedelta(days=7)
+# Off-hours needs a habit to break: spend on at least this many distinct days.
+HABIT_DAYS = 7
+_HISTORY_HOURS = int(HISTORY / HOUR)
+# A key or model stays "new" for this long after its first spend.
+NEW_FOR_HOURS = 24
+
+
+class Rule(StrEnum):
+    VELOCITY = "velocity"
+    NEW_ENTITY = "new"
+    OFF_HOURS = "off-hours"
+
+
+class Sensitivity(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    ratio: float  # velocity: the last hour over the usual hour, at least
+    floor_cu: float  # every rule: CU at least (over usual, for velocity)
+    floor_share: float  # … and at least this share of the team's usual daily spend
+
+
+THRESHOLDS: Mapping[Sensitivity, Thresholds] = {
+    Sensitivity.LOW: Thresholds(ratio=8.0, floor_cu=100.0, floor_share=0.10),
+    Sensitivity.NORMAL: Thresholds(ratio=4.0, floor_cu=50.0, floor_share=0.05),
+    Sensitivity.HIGH: Thresholds(ratio=2.5, floor_cu=20.0, floor_share=0.02),
+}
+
+# The most specific cause first: a key or a person explains a model, a model a project.
+_SPECIFICITY = {
+    ScopeKind.KEY: 0,
+    ScopeKind.USER: 0,
+    ScopeKind.MODEL: 1,
+    ScopeKind.PROJECT: 2,
+    ScopeKind.TEAM: 3,
+}
+_RULES_FOR = {
+    Rule.VELOCITY: frozenset(_SPECIFICITY),
+    Rule.NEW_ENTITY: frozenset({ScopeKind.KEY, ScopeKind.MODEL}),
+    Rule.OFF_HOURS: frozenset({ScopeKind.KEY, ScopeKind.USER}),
+}
+TEAM = Scope(ScopeKind.TEAM)
+
+
+@dataclass(frozen=True, slots=True)
+class HourlySpend:
+    """CU per hour, oldest first, from ``start``; an hour with no data is 0.
+
+    The last entry is the hour the detector judges: the latest 60 minutes (the check cycle
+    makes it the hour ending now, so that a burst is seen minutes after it starts, not at
+    the next full hour).
+    """
+
+    start: datetime
+    values: Mapping[Scope, Sequence[float]]  # one series per entity, all the same length
+    hours: int
+
+    def series(self, entity: Scope) -> Sequence[float]:
+        return self.values.get(entity, ())
+
+    def hour_at(self, index: int) -> datetime:
+        return self.start + index * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    entity: Scope
+    rule: Rule
+    spend_cu: float  # in the hour judged
+    usual_cu: float  # what that hour usually costs this entity (0 for new / off-hours)
+    since: datetime  # start of the first hour of this run of unusual hours
+    # Broader entities this finding explains (its model, its project, the team).
+    explains: tuple[Scope, ...] = field(default=())
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times the usual; None when there is no usual to compare with."""
+        return self.spend_cu / self.usual_cu if self.usual_cu > 0 else None
+
+
+def detect(
+    spend: HourlySpend,
+    *,
+    tz: str,
+    sensitivity: Sensitivity = Sensitivity.NORMAL,
+    links: Mapping[Scope, frozenset[Scope]] | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[Finding]:
+    """What is unusual in the last hour of ``spend``, one finding per cause.
+
+    ``links`` says which models and projects a key or user spent on lately (from the
+    activity log); without it, a broader finding is folded into a specific one only when
+    the specific one's excess covers most of it. ``thresholds`` replaces the sensitivity's
+    (the evaluation bench tunes them).
+    """
+    if spend.hours < 2:
+        return []
+    thresholds = thresholds or THRESHOLDS[sensitivity]
+    zone = ZoneInfo(tz)
+    floor = max(thresholds.floor_cu, thresholds.floor_share * team_daily_usual(spend))
+    findings = []
+    for entity in spend.values:
+        finding = _judge(spend, entity, zone, thresholds, floor)
+        if finding is not None:
+            findings.append(finding)
+    return _one_per_cause(findings, links or {})
+
+
+def team_daily_usual(spend: HourlySpend) -> float:
+    """The median of the team's complete days of spend (24-hour blocks ending with the
+    latest hour), 0 without a full day."""
+    series = spend.series(TEAM)
+    days = [sum(series[end - 24 : end]) for end in range(len(series), 23, -24)]
+    return statistics.median(days) if days else 0.0
+
+
+def _judge(
+    spend: HourlySpend, entity: Scope, zone: ZoneInfo, thresholds: Thresholds, floor: float
+) -> Finding | None:
+    series = spend.series(entity)
+    last = len(series) - 1
+    kind = entity.kind
+    if kind in _RULES_FOR[Rule.NEW_ENTITY]:
+        first = _new_since(series)
+        if first is not None:
+            # New for a day: judged on all it spent since, not on its (absent) habits.
+            total = sum(series[first:])
+            if total < floor:
+                return None
+            return Finding(entity, Rule.NEW_ENTITY, total, 0.0, spend.hour_at(first))
+    now_cu = series[last] if series else 0.0
+    if now_cu < floor:
+        return None
+    # Before velocity: against a usual of 0 a ratio says nothing; "never at this hour" does.
+    if kind in _RULES_FOR[Rule.OFF_HOURS] and _never_at_this_hour(spend, series, last, zone):
+        return Finding(entity, Rule.OFF_HOURS, now_cu, 0.0, spend.hour_at(last))
+    if kind in _RULES_FOR[Rule.VELOCITY] and _unusual(spend, entity, last, zone, thresholds, floor):
+        since = _run_start(spend, entity, zone, thresholds, floor)
+        return Finding(entity, Rule.VELOCITY, now_cu, _usual(spend, entity, last, zone), since)
+    return None
+
+
+def _new_since(series: Sequence[float]) -> int | None:
+    """The hour an entity started spending, if that was within NEW_FOR and after a whole
+    HISTORY window without spend (a shorter history cannot tell new from forgotten)."""
+    last = len(series) - 1
+    for i in range(max(_HISTORY_HOURS, last - NEW_FOR_HOURS + 1), last + 1):
+        if series[i]:
+            return None if any(series[i - _HISTORY_HOURS : i]) else i
+    return None
+
+
+def _unusual(
+    spend: HourlySpend,
+    entity: Scope,
+    index: int,
+    zone: ZoneInfo,
+    thresholds: Thresholds,
+    floor: float,
+) -> bool:
+    cu = spend.series(entity)[index]
+    usual = _usual(spend, entity, index, zone)
+    return cu - usual >= floor and cu >= thresholds.ratio * max(usual, _tiny(spend, entity))
+
+
+def _usual(spend: HourlySpend, entity: Scope, index: int, zone: ZoneInfo) -> float:
+    """The usual CU of the hour at ``index`` for ``entity``: its own median over similar
+    hours, or with too little history the team's, scaled to the entity's average."""
+    own = spend.series(entity)
+    first = next((i for i, v in enumerate(own[:index]) if v), None)
+    if first is not None and (index - first) * HOUR >= OWN_HISTORY:
+        return _similar_hours_median(spend, own, index, zone, since=first)
+    team = spend.series(TEAM)
+    team_usual = _similar_hours_median(spend, team, index, zone, since=0)
+    team_mean = sum(team[:index]) / index if index else 0.0
+    own_mean = sum(own[:index]) / index if index else 0.0
+    return team_usual * (own_mean / team_mean) if team_mean > 0 else 0.0
+
+
+def _similar_hours_median(
+    spend: HourlySpend, series: Sequence[float], index: int, zone: ZoneInfo, *, since: int
+) -> float:
+    """Median of the same local hour ±1 on days of the same kind (weekday or weekend),
+    before ``index`` and from ``since`` on."""
+    target = spend.hour_at(index).astimezone(zone)
+    weekend = target.weekday() >= 5
+    samples = []
+    for i in range(since, index):
+        local = spend.hour_at(i).astimezone(zone)
+        if (local.weekday() >= 5) != weekend:
+            continue
+        distance = abs(local.hour - target.hour)
+        if min(distance, 24 - distance) <= 1:
+            samples.append(series[i])
+    return statistics.median(samples) if samples else 0.0
+
+
+def _tiny(spend: HourlySpend, entity: Scope) -> float:
+    """A lower bound for "usual" so that an entity usually at 0 this hour is compared with
+    its own average hour, not with 0 (any spend would be infinitely above 0)."""
+    series = spend.series(entity)
+    earlier = series[:-1]
+    return sum(earlier) / len(earlier) if earlier else 0.0
+
+
+def _run_start(
+    spend: HourlySpend, entity: Scope, zone: ZoneInfo, thresholds: Thresholds, floor: float
+) -> datetime:
+    """The first hour of the run of unusual hours that ends with the latest one."""
+    index = len(spend.series(entity)) - 1
+    while index > 0 and _unusual(spend, entity, index - 1, zone, thresholds, floor):
+        index -= 1
+    return spend.hour_at(index)
+
+
+def _never_at_this_hour(
+    spend: HourlySpend, series: Sequence[float], index: int, zone: ZoneInfo
+) -> bool:
+    """A habit (spend on HABIT_DAYS distinct local days or more) that never included this
+    local hour."""
+    hour = spend.hour_at(index).astimezone(zone).hour
+    days = set()
+    for i in range(index):
+        if series[i]:
+            local = spend.hour_at(i).astimezone(zone)
+            if local.hour == hour:
+                return False
+            days.add(local.date())
+    return len(days) >= HABIT_DAYS
+
+
+def _one_per_cause(
+    findings: list[Finding], links: Mapping[Scope, frozenset[Scope]]
+) -> list[Finding]:
+    """Fold each broader finding into the most specific one that explains it."""
+    ordered = sorted(findings, key=lambda f: (_SPECIFICITY[f.entity.kind], -f.spend_cu))
+    kept: list[Finding] = []
+    for finding in ordered:
+        cause = next((k for k in kept if _explains(k, finding, links)), None)
+        if cause is None:
+            kept.append(finding)
+        else:
+            index = kept.index(cause)
+            kept[index] = _with_explained(cause, finding.entity)
+    return kept
+
+
+def _explains(cause: Finding, effect: Finding, links: Mapping[Scope, frozenset[Scope]]) -> bool:
+    if _SPECIFICITY[cause.entity.kind] >= _SPECIFICITY[effect.entity.kind]:
+        return False
+    if effect.entity.kind is ScopeKind.TEAM:
+        return True  # the team is lifted by whatever lifts any part of it
+    linked = links.get(cause.entity)
+    if linked is not None:
+        return effect.entity in linked
+    excess = cause.spend_cu - cause.usual_cu
+    return excess >= 0.5 * (effect.spend_cu - effect.usual_cu)
+
+
+def _with_explained(cause: Finding, entity: Scope) -> Finding:
+    return Finding(
+        cause.entity,
+        cause.rule,
+        cause.spend_cu,
+        cause.usual_cu,
+        cause.since,
+        (*cause.explains, entity),
+    )
