@@ -63,6 +63,13 @@ class Sealer:
         except (InvalidToken, UnicodeError):
             raise UnsealError(UNSEALABLE) from None
 
+    def sealed_with_first(self, sealed: str) -> bool:
+        try:
+            self._primary.decrypt(sealed.encode("ascii"))
+        except (InvalidToken, UnicodeError):
+            return False
+        return True
+
     def reseal(self, sealed: str) -> str:
         """The same secret sealed with the first key (after a rotation)."""
         try:

@@ -10,11 +10,11 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.jobs.runtime import Runtime
-from bot.slack.oauth import INSTALL_PATH, REDIRECT_PATH
+from bot.slack.oauth import INSTALL_PATH, REDIRECT_PATH, broken_page
 from bot.store.health import health_of
 from bot.store.workspaces import list_workspaces
 
@@ -29,11 +29,20 @@ def create_server(app: AsyncApp, runtime: Runtime) -> Starlette:
     async def slack(request: Request) -> Response:
         return await handler.handle(request)
 
+    async def install(request: Request) -> Response:
+        """A person's browser, not Slack: a failure is a page that says so, never a bare 500."""
+        try:
+            return await handler.handle(request)
+        except Exception:
+            log.exception("the install flow failed")
+            headers = {"Cache-Control": "no-store"}
+            return HTMLResponse(broken_page(), status_code=500, headers=headers)
+
     routes = [Route("/slack/events", slack, methods=["POST"]), _healthz_route(runtime)]
     if app.oauth_flow is not None:  # multi-workspace mode: Bolt's OAuth flow answers these
         routes += [
-            Route(INSTALL_PATH, slack, methods=["GET"]),
-            Route(REDIRECT_PATH, slack, methods=["GET"]),
+            Route(INSTALL_PATH, install, methods=["GET"]),
+            Route(REDIRECT_PATH, install, methods=["GET"]),
         ]
     return Starlette(routes=routes)
 

@@ -171,6 +171,13 @@ async def _deliver(
         )
         report.retried += 1
         return
+    except Exception as exc:
+        # E.g. a stored token the configured key cannot open: this message waits (and says
+        # why), the other workspaces' messages go on.
+        log.exception("delivery of %s failed", item.dedup_key)
+        _retry_later(db, item, f"error: {type(exc).__name__}", clock() + backoff(item.attempts + 1))
+        report.retried += 1
+        return
     if outbox.mark_sent(db, item, ts=ts, now=clock()):
         report.sent += 1
     # Whatever stopped earlier messages here is fixed now (the bot was invited, the token

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,7 +20,7 @@ from bot.jobs.check import CheckSettings
 from bot.jobs.delivery import DrainReport, drain
 from bot.scenario.client import ScenarioClient
 from bot.store.db import migrate, open_db
-from bot.store.installations import InstallationStore, NotInstalled
+from bot.store.installations import InstallationStore, NotInstalled, reseal_all
 from bot.store.workspaces import (
     NotConnected,
     ScenarioConnection,
@@ -28,8 +30,12 @@ from bot.store.workspaces import (
     scenario_connection,
 )
 
+log = logging.getLogger(__name__)
+
 # Tokens that expire within this many minutes are refreshed before use (Bolt's default).
 ROTATE_BEFORE_MINUTES = 120
+# A replaced Scenario client is closed this long after: longer than any read (60 s each).
+RETIRED_CLIENT_GRACE = timedelta(minutes=3)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Runtime:
         default_factory=dict, repr=False
     )
     _rotations: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
     # Set by the scheduler: digest or timezone settings changed, reschedule now.
     digests_changed: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -56,7 +63,17 @@ class Runtime:
         migrate(db)
         installations = None
         if settings.multi_workspace:
-            installations = InstallationStore(settings.budget_bot_db, settings.require_secret_key())
+            sealer = settings.require_secret_key()
+            installations = InstallationStore(settings.budget_bot_db, sealer)
+            moved, unreadable = reseal_all(db, sealer)
+            if moved:
+                log.info("resealed %d stored secret(s) with the first BUDGET_BOT_SECRET_KEY", moved)
+            if unreadable:
+                log.warning(
+                    "%d stored secret(s) open with no BUDGET_BOT_SECRET_KEY configured: their"
+                    " workspaces must reinstall or reconnect",
+                    unreadable,
+                )
         return cls(settings, db, installations)
 
     @property
@@ -131,7 +148,7 @@ class Runtime:
         if held is not None and held[0] == connection:
             return held[1]
         if held is not None:
-            await held[1].aclose()
+            self._retire(held[1])
         client = ScenarioClient(
             base_url=self.settings.scenario_base,
             api_key=connection.api_key,
@@ -142,10 +159,24 @@ class Runtime:
         return client
 
     async def forget_scenario(self, team_id: str) -> None:
-        """After a disconnect or an uninstall: that workspace's client is closed."""
+        """After a disconnect or an uninstall: that workspace's client is retired."""
         held = self._clients.pop(team_id, None)
         if held is not None:
-            await held[1].aclose()
+            self._retire(held[1])
+
+    def _retire(self, client: ScenarioClient) -> None:
+        """Close a replaced client once the reads already using it are done: a `/usage` or
+        a check in flight finishes with the old credentials rather than failing."""
+
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(RETIRED_CLIENT_GRACE.total_seconds())
+            finally:
+                await client.aclose()
+
+        task = asyncio.get_running_loop().create_task(close_later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def slack_for(self, workspace_id: str) -> AsyncWebClient:
         """The client that posts for a workspace, with its token read now (and refreshed
@@ -174,9 +205,19 @@ class Runtime:
                 else "",
                 client=AsyncWebClient(base_url=self.settings.slack_api_base),
             )
-            refreshed = await rotator.perform_bot_token_rotation(
-                bot=bot, minutes_before_expiration=ROTATE_BEFORE_MINUTES
-            )
+            try:
+                refreshed = await rotator.perform_bot_token_rotation(
+                    bot=bot, minutes_before_expiration=ROTATE_BEFORE_MINUTES
+                )
+            except SlackTokenRotationError:
+                # Another process (a cron `budget-bot check`, a second replica) may have
+                # refreshed it first: its token is in the store then.
+                again = await self.installations.async_find_bot(
+                    enterprise_id=None, team_id=workspace_id
+                )
+                if again is not None and again.bot_token != bot.bot_token:
+                    return again
+                raise
             if refreshed is None:
                 return bot
             await self.installations.async_save_bot(refreshed)
@@ -207,4 +248,7 @@ class Runtime:
             await self._scenario.aclose()
         for team_id in list(self._clients):
             await self.forget_scenario(team_id)
+        for task in list(self._retiring):
+            task.cancel()  # each closes its client as it ends
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         self.db.close()

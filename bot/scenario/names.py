@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,20 +90,31 @@ class Directory:
 
 @dataclass
 class DirectoryCache:
-    """One directory per Scenario client, reloaded after a few minutes."""
+    """One directory per Scenario client, reloaded after a few minutes.
+
+    Keyed by the client object itself, weakly: a workspace's client that is closed and
+    dropped takes its directory with it, so a later client (of another workspace, maybe
+    at the same address) never finds it. One lock per client: a slow team does not hold
+    up the others.
+    """
 
     clock: Callable[[], datetime]
-    _cached: dict[int, tuple[datetime, Directory]] = field(default_factory=dict)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _cached: weakref.WeakKeyDictionary[ScenarioClient, tuple[datetime, Directory]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _locks: weakref.WeakKeyDictionary[ScenarioClient, asyncio.Lock] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     async def get(self, client: ScenarioClient) -> Directory:
-        async with self._lock:
+        lock = self._locks.setdefault(client, asyncio.Lock())
+        async with lock:
             now = self.clock()
-            cached = self._cached.get(id(client))
+            cached = self._cached.get(client)
             if cached is not None and now - cached[0] < CACHE_FOR:
                 return cached[1]
             directory = await load_directory(client)
-            self._cached[id(client)] = (now, directory)
+            self._cached[client] = (now, directory)
             return directory
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin
 
@@ -50,8 +51,9 @@ BOT_SCOPES = (
     "groups:history",
 )
 NOT_INSTALLED = (
-    "Scenario Budget Bot has no installation for this workspace any more. An admin can add it"
-    " again from the bot's install page (/slack/install)."
+    "Scenario Budget Bot can't act for this workspace right now: its installation is missing"
+    " or its token could not be refreshed. An admin can add the app again from the bot's"
+    " install page (/slack/install)."
 )
 
 _FAILURES = {
@@ -113,6 +115,9 @@ class WorkspaceAuthorize(AsyncAuthorize):
         except SlackTokenRotationError as exc:
             log.error("token refresh for workspace %s failed: %s", team_id, type(exc).__name__)
             return None
+        except Exception:  # e.g. a token the configured key cannot open
+            log.exception("installation of workspace %s unusable", team_id)
+            return None
         return AuthorizeResult(
             enterprise_id=bot.enterprise_id,
             team_id=bot.team_id,
@@ -126,6 +131,12 @@ class WorkspaceAuthorize(AsyncAuthorize):
 
 class InstallFlow(AsyncOAuthFlow):
     """Bolt's flow with our install page."""
+
+    async def build_authorize_url(self, state: str, request: AsyncBoltRequest) -> str:
+        # Bolt copies `?team=` into Slack's URL as it is: only a workspace ID may pass.
+        team = (request.query.get("team") or [""])[0]
+        generate = self.settings.authorize_url_generator.generate
+        return generate(state=state, team=team if _WORKSPACE_ID.fullmatch(team) else None)
 
     async def build_install_page_html(self, url: str, request: AsyncBoltRequest) -> str:
         return _page(
@@ -171,7 +182,7 @@ async def _installed(args: AsyncSuccessArgs) -> BoltResponse:
         " Scenario team (API key and secret), then <code>/budget add 5000 monthly</code>.</p>"
         f'<p><a class="button" href="{html.escape(open_slack)}">Open Slack</a></p>',
     )
-    return BoltResponse(status=200, body=body, headers=_HTML)
+    return BoltResponse(status=200, body=body, headers=_headers(args))
 
 
 async def _failed(args: AsyncFailureArgs) -> BoltResponse:
@@ -180,10 +191,26 @@ async def _failed(args: AsyncFailureArgs) -> BoltResponse:
         log.error("installation could not be stored: %s", type(args.error).__name__)
     again = html.escape(INSTALL_PATH)
     body = _page(title, f'<p>{html.escape(text)}</p><p><a href="{again}">Start again</a></p>')
-    return BoltResponse(status=args.suggested_status_code, body=body, headers=_HTML)
+    return BoltResponse(status=args.suggested_status_code, body=body, headers=_headers(args))
 
 
 _HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+_WORKSPACE_ID = re.compile(r"T[A-Z0-9]{2,20}")
+
+
+def _headers(args: AsyncSuccessArgs | AsyncFailureArgs) -> dict[str, Any]:
+    """The page's headers; the state cookie has served its purpose and is deleted."""
+    return {**_HTML, "Set-Cookie": [args.settings.state_utils.build_set_cookie_for_deletion()]}
+
+
+def broken_page() -> str:
+    """What a person sees when the install flow itself failed (the database was busy, …)."""
+    again = html.escape(INSTALL_PATH)
+    return _page(
+        "The installation didn't finish",
+        "<p>Something went wrong on the bot's side, and nothing was installed. Please try"
+        f' again in a moment.</p><p><a href="{again}">Start again</a></p>',
+    )
 
 
 def _page(title: str, content: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,13 +21,14 @@ from logging import Logger, getLogger
 from pathlib import Path
 from typing import Any, TypeVar
 
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from sqlite_utils import Database
 
-from bot.crypto import Sealer
+from bot.crypto import Sealer, UnsealError
 from bot.store import outbox
 from bot.store.audit import record_change
 from bot.store.db import immediate, open_db, to_text
@@ -34,6 +36,7 @@ from bot.store.workspaces import ensure_workspace, forget_connection
 
 T = TypeVar("T")
 STATE_LIFETIME_SECONDS = 600  # Slack's consent page is answered in minutes, not hours
+MAX_LIVE_STATES = 10_000
 
 
 class _OwnConnection:
@@ -91,8 +94,14 @@ class InstallationStore(AsyncInstallationStore):
     async def _save_in_thread(self, bot: Bot, *, installer: str | None) -> None:
         if not bot.team_id:
             # Org-wide (Enterprise Grid) installs are not offered by the manifest.
-            raise ValueError("an installation without a workspace (team) ID")
-        await self._db.run(lambda db: self._save(db, bot, installer))
+            raise BoltError("an installation without a workspace (team) ID")
+        try:
+            await self._db.run(lambda db: self._save(db, bot, installer))
+        except sqlite3.Error as exc:
+            # Bolt shows its "couldn't be saved" page for a BoltError only.
+            raise BoltError(
+                f"the installation could not be stored ({type(exc).__name__})"
+            ) from None
 
     async def async_find_bot(
         self,
@@ -219,6 +228,37 @@ class InstallationStore(AsyncInstallationStore):
 
 
 _DELETE = "DELETE FROM slack_installations WHERE team_id = ?"
+# Every sealed column: (table, key column, sealed column).
+SEALED = (
+    ("slack_installations", "team_id", "bot_token"),
+    ("slack_installations", "team_id", "bot_refresh_token"),
+    ("workspaces", "team_id", "scenario_api_key"),
+    ("workspaces", "team_id", "scenario_api_secret"),
+)
+
+
+def reseal_all(db: Database, sealer: Sealer) -> tuple[int, int]:
+    """After a key rotation (a new key put first in BUDGET_BOT_SECRET_KEY), move every
+    stored secret onto the first key, in one transaction, so that the old key can then be
+    removed; values already on it are left alone. Returns how many moved, and how many no
+    configured key opens (left as they are: their workspace must reinstall or reconnect)."""
+    moved = unreadable = 0
+    with immediate(db):
+        for table, key, column in SEALED:
+            rows = db.execute(
+                f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL"
+            ).fetchall()
+            for ident, sealed in rows:
+                if sealer.sealed_with_first(sealed):
+                    continue
+                try:
+                    resealed = sealer.reseal(sealed)
+                except UnsealError:
+                    unreadable += 1
+                    continue
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [resealed, ident])
+                moved += 1
+    return moved, unreadable
 
 
 class OAuthStateStore(AsyncOAuthStateStore):
@@ -251,8 +291,14 @@ class OAuthStateStore(AsyncOAuthStateStore):
         expires = int(self._clock()) + self._lifetime
 
         def issue(db: Database) -> None:
-            # Old states that were never used go as new ones come.
+            # Old states that were never used go as new ones come; the install page is
+            # public, so the live ones are capped too (the oldest go first).
             db.execute("DELETE FROM oauth_states WHERE expires_at <= ?", [int(self._clock())])
+            db.execute(
+                "DELETE FROM oauth_states WHERE nonce IN (SELECT nonce FROM oauth_states"
+                " ORDER BY expires_at DESC LIMIT -1 OFFSET ?)",
+                [MAX_LIVE_STATES - 1],
+            )
             db.execute(
                 "INSERT INTO oauth_states (nonce, expires_at) VALUES (?, ?)", [nonce, expires]
             )

@@ -255,9 +255,11 @@ def reschedule(db: Database, item_id: int, *, error: str, at: datetime) -> None:
 
 
 def mark_failed(db: Database, item_id: int, *, error: str) -> None:
+    """Only a row still pending: one dropped meanwhile (its workspace uninstalled while it
+    was being sent) stays dropped, and is never re-queued by a later success."""
     db.execute(
-        "UPDATE outbox SET status = ?, last_error = ? WHERE id = ?",
-        [OutboxStatus.FAILED.value, error, item_id],
+        "UPDATE outbox SET status = ?, last_error = ? WHERE id = ? AND status = ?",
+        [OutboxStatus.FAILED.value, error, item_id, OutboxStatus.PENDING.value],
     )
 
 

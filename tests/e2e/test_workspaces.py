@@ -179,9 +179,13 @@ class Fleet:
         return update.args["view"]
 
     async def post_connect_command(self, team: str) -> None:
+        await self.post_command(team, "/budget", "connect")
+
+    async def post_command(self, team: str, command: str, text: str) -> None:
+        """A command whose answer is not waited for (it opens a form)."""
         form = {
-            "command": "/budget",
-            "text": "connect",
+            "command": command,
+            "text": text,
             "team_id": team,
             "channel_id": CHANNELS[team],
             "user_id": ADMINS[team],
@@ -341,7 +345,7 @@ async def test_the_install_page_issues_a_state_and_a_matching_cookie(fleet: Flee
     assert "Add to Slack" in page.text
 
 
-@pytest.mark.parametrize("tamper", ["replayed", "forged", "no cookie", "cancelled"])
+@pytest.mark.parametrize("tamper", ["replayed", "forged", "expired", "no cookie", "cancelled"])
 async def test_a_bad_state_gets_a_clear_page_and_stores_nothing(fleet: Fleet, tamper: str) -> None:
     page = await fleet.open_install_page()
     state = parse_qs(urlparse(authorize_link(page.text)).query)["state"][0]
@@ -357,11 +361,19 @@ async def test_a_bad_state_gets_a_clear_page_and_stores_nothing(fleet: Fleet, ta
         )
         expected = "already used or is too old"
     elif tamper == "forged":
+        # The nonce and expiry of a real state (still in the database), another signature:
+        # only the HMAC can tell.
         nonce, expires, signature = state.split(".")
-        forged = f"{nonce}.{int(expires) + 3600}.{signature}"
+        forged = f"{nonce}.{expires}.{'0' * len(signature)}"
         fleet.http.cookies.set("slack-app-oauth-state", forged)
         answer = await fleet.http.get(
             redirect, params={"code": fleet.slack.issue_code("T1"), "state": forged}
+        )
+        expected = "already used or is too old"
+    elif tamper == "expired":
+        fleet.db.execute("UPDATE oauth_states SET expires_at = expires_at - 601")
+        answer = await fleet.http.get(
+            redirect, params={"code": fleet.slack.issue_code("T1"), "state": state}
         )
         expected = "already used or is too old"
     elif tamper == "no cookie":
@@ -376,6 +388,9 @@ async def test_a_bad_state_gets_a_clear_page_and_stores_nothing(fleet: Fleet, ta
     assert answer.status_code in (200, 400, 401)
     assert expected in answer.text and "Start again" in answer.text
     assert fleet.db.execute("SELECT count(*) FROM slack_installations").fetchone()[0] == 0
+    cleared = answer.headers.get("set-cookie", "")
+    if tamper != "no cookie":  # the state cookie has served its purpose: cleared
+        assert cleared.startswith("slack-app-oauth-state=deleted;") and "1970" in cleared
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,11 +424,14 @@ async def test_each_workspace_connects_its_own_team_and_uses_its_own_token(fleet
         calls = len(fleet.slack.calls)
         answer = await fleet.command(team, "/usage", "7d")
         assert "CU" in answer["text"]
+        opened = len(fleet.slack.calls_to("views.open"))
+        await fleet.post_command(team, "/budget", "add")  # opens the form: a Slack call
+        await fleet.wait_call("views.open", after=opened)
         assert len(fleet.simulators[other].requests) == before, "read the other team's usage"
         assert fleet.simulators[team].requests
         # Whatever Slack call the command made, it made with its own workspace's token.
         tokens = {c.token for c in fleet.slack.calls[calls:] if c.method != "oauth.v2.access"}
-        assert tokens <= {fleet.token_of(team)}
+        assert tokens == {fleet.token_of(team)}
     # Projects only T2's team has never appear in T1's answer.
     only_t2 = {p.name for p in TEAMS["T2"].projects} - {p.name for p in TEAMS["T1"].projects}
     t1 = json.dumps(await fleet.command("T1", "/usage", "7d"))
@@ -440,6 +458,49 @@ async def test_only_admins_connect(fleet: Fleet) -> None:
     assert fleet.runtime.connected_team("T1") is None
 
 
+async def test_only_admins_disconnect(fleet: Fleet) -> None:
+    await installed_and_connected(fleet)
+    answer = await fleet.command("T1", "/budget", "disconnect", user=MEMBER)
+    assert "admin" in answer["text"]
+    assert fleet.runtime.connected_team("T1") is not None
+
+
+async def test_the_install_link_passes_only_a_workspace_id_to_slack(fleet: Fleet) -> None:
+    for team, kept in (("T0123ABCD", True), ("T1&user_scope=admin", False)):
+        page = await fleet.http.get(f"{fleet.url}/slack/install", params={"team": team})
+        query = parse_qs(urlparse(authorize_link(page.text)).query)
+        assert ("team" in query and query["team"] == [team]) is kept, query
+        assert "admin" not in query.get("user_scope", [""])[0]
+
+
+async def test_an_install_the_database_cannot_take_gets_a_page_saying_so(
+    fleet: Fleet,
+) -> None:
+    page = await fleet.open_install_page()
+    consent = await fleet.http.get(f"{authorize_link(page.text)}&team=T1")
+    fleet.db.conn.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        answer = await fleet.http.get(consent.headers["location"])
+    finally:
+        fleet.db.conn.execute("ROLLBACK")
+    assert answer.status_code == 500 and "Internal Server Error" not in answer.text
+    assert "nothing was installed" in answer.text and "Start again" in answer.text
+
+
+async def test_a_token_no_key_opens_holds_up_only_its_own_workspace(fleet: Fleet) -> None:
+    await installed_and_connected(fleet)
+    fleet.budget("T1")
+    fleet.budget("T2")
+    fleet.db.execute("UPDATE slack_installations SET bot_token = 'not-sealed' WHERE team_id = 'T1'")
+    await fleet.scheduled_check()
+    assert fleet.slack.top_level(CHANNELS["T1"]) == []
+    assert len(fleet.slack.top_level(CHANNELS["T2"])) == 1
+    [waiting] = fleet.db.execute(
+        "SELECT status, last_error FROM outbox WHERE workspace_id = 'T1'"
+    ).fetchall()
+    assert waiting == ("pending", "error: UnsealError")
+
+
 async def test_a_connection_form_from_another_workspace_changes_nothing(fleet: Fleet) -> None:
     await installed_and_connected(fleet)
     opened = len(fleet.slack.calls_to("views.open"))
@@ -457,8 +518,8 @@ async def test_secrets_are_never_in_the_database_file_in_clear(fleet: Fleet) -> 
     await fleet.scheduled_check()
     on_disk = database_bytes(fleet.db_path)
     assert on_disk
-    for _key, secret in CREDENTIALS.values():
-        assert secret.encode() not in on_disk
+    for key, secret in CREDENTIALS.values():
+        assert secret.encode() not in on_disk and key.encode() not in on_disk
     for token in fleet.slack.tokens:
         assert token.encode() not in on_disk
     # Disconnecting forgets them; the audit trail keeps who did what, not the secrets.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from sqlite_utils import Database
@@ -89,7 +90,7 @@ async def test_a_reinstall_or_a_rotation_replaces_the_token(path: Path, sealer: 
 
 async def test_an_installation_without_a_workspace_is_refused(path: Path, sealer: Sealer) -> None:
     store = InstallationStore(path, sealer)
-    with pytest.raises(ValueError):
+    with pytest.raises(BoltError):  # Bolt then shows its "couldn't be saved" page
         await store.async_save(installation(team=""))
 
 
@@ -213,3 +214,45 @@ async def test_a_forged_state_is_refused(path: Path, forge: object) -> None:
 async def test_a_state_signed_with_another_secret_is_refused(path: Path) -> None:
     state = await OAuthStateStore(path, b"one", clock=Clock()).async_issue()
     assert await OAuthStateStore(path, b"two", clock=Clock()).async_consume(state) is False
+
+
+async def test_after_a_key_rotation_every_secret_moves_onto_the_new_key(
+    db: Database, path: Path
+) -> None:
+    from bot.store.installations import reseal_all
+
+    old_key, new = new_key(), new_key()
+    old = Sealer.from_setting(old_key)
+    await InstallationStore(path, old).async_save(installation())
+    connect_scenario(db, "T1", ScenarioConnection("k", "s", None), old, actor="U1", now=NOW)
+    rotated = Sealer.from_setting(f"{new},{old_key}")  # the new key first, the old one kept
+    assert reseal_all(db, rotated) == (3, 0)  # the token, the key, the secret
+    assert reseal_all(db, rotated) == (0, 0)  # already on the new key: left alone
+    only_new = Sealer.from_setting(new)  # the old key can go now
+    bot = await InstallationStore(path, only_new).async_find_bot(enterprise_id=None, team_id="T1")
+    assert bot is not None and bot.bot_token == TOKEN
+    assert scenario_connection(db, "T1", only_new) == ScenarioConnection("k", "s", None)
+    # A value no configured key opens is left as it is, and counted.
+    assert reseal_all(db, Sealer.from_setting(new_key())) == (0, 3)
+
+
+def test_a_message_dropped_while_it_was_being_sent_stays_dropped(db: Database) -> None:
+    outbox.enqueue(
+        db,
+        dedup_key="alert:1",
+        workspace_id="T1",
+        channel_id="C1",
+        action=outbox.OutboxAction.POST,
+        payload={"text": "queued"},
+        now=NOW,
+    )
+    item = outbox.get_item(db, "alert:1")
+    outbox.drop_for_workspace(db, "T1", reason="app uninstalled", now=NOW)
+    outbox.mark_failed(db, item.id, error="token_revoked")  # the post in flight failed
+    assert outbox.get_item(db, "alert:1").status is outbox.OutboxStatus.DROPPED
+    assert (
+        outbox.requeue_failed(
+            db, workspace_id="T1", channel_id="C1", keep_failed=frozenset(), now=NOW
+        )
+        == 0
+    )

@@ -110,6 +110,9 @@ async def submit_connect(ack: AsyncAck, body: Json, client: AsyncWebClient, deps
     await ack(response_action="update", view=checking_view())
     connection = ScenarioConnection(api_key=key, api_secret=secret, team_id=team or None)
     problem = await check_connection(deps, connection)
+    if problem is None and not await _still_installed(deps, team_id):
+        # Uninstalled while Scenario was being asked: nothing of this workspace is kept.
+        problem = "The app was uninstalled from this workspace meanwhile. Nothing was saved."
     if problem is None:
         connect_scenario(
             deps.db,
@@ -127,6 +130,13 @@ async def submit_connect(ack: AsyncAck, body: Json, client: AsyncWebClient, deps
         await client.views_update(view_id=view.get("id"), view=answer)
     except SlackApiError as exc:  # the person closed the form: the result is saved anyway
         log.info("connect form could not be updated (%s)", exc.response.get("error"))
+
+
+async def _still_installed(deps: Deps, team_id: str) -> bool:
+    installations = deps.runtime.installations
+    if installations is None:
+        return True
+    return await installations.async_find_bot(enterprise_id=None, team_id=team_id) is not None
 
 
 def _form_team(view: Json) -> str:
