@@ -3,11 +3,12 @@
 From hourly CU per API key, user, model and project (and the team), it finds what needs no
 budget to be alarming:
 
-1. **velocity** — the last hour's spend is far above that entity's usual spend for this
-   hour of the week. "Usual" is a median over the same local hour (and its neighbours) on
-   days of the same kind (weekday or weekend) in the history: one past spike moves a median
-   by one rank, not for ever. An entity with too little history of its own is measured
-   against the team's pattern scaled to its own average.
+1. **velocity** — the last hour's spend (or the last half hour's, at its hourly rate) is
+   far above the busy end (90th percentile) of that entity's similar hours: the same local
+   hour and its neighbours, on days of the same kind (weekday or weekend). Quantiles move
+   one rank per past spike, not for ever. An entity with too little history of its own is
+   measured against the team's pattern scaled to its own average. Its "usual" (the median
+   of those hours) is what the message compares with.
 2. **new entity** — an API key or model with no spend in the history window (30 days)
    starts spending.
 3. **off-hours** — an API key or user that spends regularly, but never at this local hour,
@@ -25,6 +26,7 @@ specific finding, which names it, instead of being reported on its own.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,8 @@ HISTORY = timedelta(days=30)
 OWN_HISTORY = timedelta(days=7)
 # Off-hours needs a habit to break: spend on at least this many distinct days.
 HABIT_DAYS = 7
+# Velocity compares with the busy end of similar hours: one past spike in ten is ignored.
+BUSY_QUANTILE = 0.9
 _HISTORY_HOURS = int(HISTORY / HOUR)
 # A key or model stays "new" for this long after its first spend.
 NEW_FOR_HOURS = 24
@@ -59,15 +63,15 @@ class Sensitivity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    ratio: float  # velocity: the last hour over the usual hour, at least
+    ratio: float  # velocity: the last hour over the busy end of similar hours, at least
     floor_cu: float  # every rule: CU at least (over usual, for velocity)
     floor_share: float  # … and at least this share of the team's usual daily spend
 
 
 THRESHOLDS: Mapping[Sensitivity, Thresholds] = {
-    Sensitivity.LOW: Thresholds(ratio=8.0, floor_cu=100.0, floor_share=0.10),
-    Sensitivity.NORMAL: Thresholds(ratio=4.0, floor_cu=50.0, floor_share=0.05),
-    Sensitivity.HIGH: Thresholds(ratio=2.5, floor_cu=20.0, floor_share=0.02),
+    Sensitivity.LOW: Thresholds(ratio=5.0, floor_cu=100.0, floor_share=0.10),
+    Sensitivity.NORMAL: Thresholds(ratio=3.0, floor_cu=50.0, floor_share=0.05),
+    Sensitivity.HIGH: Thresholds(ratio=2.0, floor_cu=20.0, floor_share=0.02),
 }
 
 # The most specific cause first: a key or a person explains a model, a model a project.
@@ -98,6 +102,10 @@ class HourlySpend:
     start: datetime
     values: Mapping[Scope, Sequence[float]]  # one series per entity, all the same length
     hours: int
+    # CU of the last 30 minutes (the second half of the last hour), per entity, when the
+    # data is that fine: a burst of half an hour is then judged on its own rate, not
+    # diluted by the quiet half hour before it.
+    last_half: Mapping[Scope, float] = field(default_factory=dict)
 
     def series(self, entity: Scope) -> Sequence[float]:
         return self.values.get(entity, ())
@@ -140,11 +148,11 @@ def detect(
     if spend.hours < 2:
         return []
     thresholds = thresholds or THRESHOLDS[sensitivity]
-    zone = ZoneInfo(tz)
+    cal = _LocalHours(spend, ZoneInfo(tz))
     floor = max(thresholds.floor_cu, thresholds.floor_share * team_daily_usual(spend))
     findings = []
     for entity in spend.values:
-        finding = _judge(spend, entity, zone, thresholds, floor)
+        finding = _judge(spend, entity, cal, thresholds, floor)
         if finding is not None:
             findings.append(finding)
     return _one_per_cause(findings, links or {})
@@ -159,7 +167,7 @@ def team_daily_usual(spend: HourlySpend) -> float:
 
 
 def _judge(
-    spend: HourlySpend, entity: Scope, zone: ZoneInfo, thresholds: Thresholds, floor: float
+    spend: HourlySpend, entity: Scope, cal: _LocalHours, thresholds: Thresholds, floor: float
 ) -> Finding | None:
     series = spend.series(entity)
     last = len(series) - 1
@@ -176,11 +184,11 @@ def _judge(
     if now_cu < floor:
         return None
     # Before velocity: against a usual of 0 a ratio says nothing; "never at this hour" does.
-    if kind in _RULES_FOR[Rule.OFF_HOURS] and _never_at_this_hour(spend, series, last, zone):
+    if kind in _RULES_FOR[Rule.OFF_HOURS] and _never_at_this_hour(series, last, cal):
         return Finding(entity, Rule.OFF_HOURS, now_cu, 0.0, spend.hour_at(last))
-    if kind in _RULES_FOR[Rule.VELOCITY] and _unusual(spend, entity, last, zone, thresholds, floor):
-        since = _run_start(spend, entity, zone, thresholds, floor)
-        return Finding(entity, Rule.VELOCITY, now_cu, _usual(spend, entity, last, zone), since)
+    if kind in _RULES_FOR[Rule.VELOCITY] and _unusual(spend, entity, last, cal, thresholds, floor):
+        since = _run_start(spend, entity, cal, thresholds, floor)
+        return Finding(entity, Rule.VELOCITY, now_cu, _usual(spend, entity, last, cal), since)
     return None
 
 
@@ -198,45 +206,79 @@ def _unusual(
     spend: HourlySpend,
     entity: Scope,
     index: int,
-    zone: ZoneInfo,
+    cal: _LocalHours,
     thresholds: Thresholds,
     floor: float,
 ) -> bool:
+    """Far above the entity's *busy* similar hours (their 90th percentile), not only its
+    median: a person who sometimes does five times their median hour is not a runaway,
+    a key that never varies is one at three times its own."""
     cu = spend.series(entity)[index]
-    usual = _usual(spend, entity, index, zone)
-    return cu - usual >= floor and cu >= thresholds.ratio * max(usual, _tiny(spend, entity))
+    high = _usual(spend, entity, index, cal, quantile=BUSY_QUANTILE)
+    bar = thresholds.ratio * max(high, _tiny(spend, entity))
+    if cu - high >= floor and cu >= bar:
+        return True
+    half = spend.last_half.get(entity) if index == spend.hours - 1 else None
+    return half is not None and half - high / 2 >= floor and 2 * half >= bar
 
 
-def _usual(spend: HourlySpend, entity: Scope, index: int, zone: ZoneInfo) -> float:
-    """The usual CU of the hour at ``index`` for ``entity``: its own median over similar
-    hours, or with too little history the team's, scaled to the entity's average."""
+def _usual(
+    spend: HourlySpend, entity: Scope, index: int, cal: _LocalHours, *, quantile: float = 0.5
+) -> float:
+    """The usual CU of the hour at ``index`` for ``entity`` (its median over similar hours,
+    or another quantile), or with too little history the team's, scaled to the entity's
+    average."""
     own = spend.series(entity)
     first = next((i for i, v in enumerate(own[:index]) if v), None)
     if first is not None and (index - first) * HOUR >= OWN_HISTORY:
-        return _similar_hours_median(spend, own, index, zone, since=first)
+        return _similar_hours(own, index, cal, since=first, quantile=quantile)
     team = spend.series(TEAM)
-    team_usual = _similar_hours_median(spend, team, index, zone, since=0)
+    team_usual = _similar_hours(team, index, cal, since=0, quantile=quantile)
     team_mean = sum(team[:index]) / index if index else 0.0
     own_mean = sum(own[:index]) / index if index else 0.0
     return team_usual * (own_mean / team_mean) if team_mean > 0 else 0.0
 
 
-def _similar_hours_median(
-    spend: HourlySpend, series: Sequence[float], index: int, zone: ZoneInfo, *, since: int
+def _similar_hours(
+    series: Sequence[float], index: int, cal: _LocalHours, *, since: int, quantile: float
 ) -> float:
-    """Median of the same local hour ±1 on days of the same kind (weekday or weekend),
-    before ``index`` and from ``since`` on."""
-    target = spend.hour_at(index).astimezone(zone)
-    weekend = target.weekday() >= 5
-    samples = []
-    for i in range(since, index):
-        local = spend.hour_at(i).astimezone(zone)
-        if (local.weekday() >= 5) != weekend:
-            continue
-        distance = abs(local.hour - target.hour)
-        if min(distance, 24 - distance) <= 1:
-            samples.append(series[i])
-    return statistics.median(samples) if samples else 0.0
+    """A quantile (nearest rank) of the same local hour ±1 on days of the same kind
+    (weekday or weekend), before ``index`` and from ``since`` on."""
+    samples = sorted(series[i] for i in cal.similar(index) if i >= since)
+    if not samples:
+        return 0.0
+    if quantile == 0.5:
+        return statistics.median(samples)
+    return samples[max(0, math.ceil(quantile * len(samples)) - 1)]
+
+
+class _LocalHours:
+    """The local hour, day and kind of day of every hour of a history, computed once per
+    detection (time-zone conversions are what a naive loop would spend its time on)."""
+
+    def __init__(self, spend: HourlySpend, zone: ZoneInfo) -> None:
+        local = [spend.hour_at(i).astimezone(zone) for i in range(spend.hours)]
+        self.hour = [t.hour for t in local]
+        self.day = [t.date() for t in local]
+        self.weekend = [t.weekday() >= 5 for t in local]
+        self._buckets: dict[tuple[bool, int], list[int]] = {}
+        for i, (weekend, hour) in enumerate(zip(self.weekend, self.hour, strict=True)):
+            self._buckets.setdefault((weekend, hour), []).append(i)
+        self._similar: dict[int, list[int]] = {}
+
+    def similar(self, index: int) -> list[int]:
+        """Earlier hours at the same local hour ±1, on days of the same kind."""
+        found = self._similar.get(index)
+        if found is None:
+            weekend, hour = self.weekend[index], self.hour[index]
+            found = sorted(
+                i
+                for h in ((hour - 1) % 24, hour, (hour + 1) % 24)
+                for i in self._buckets.get((weekend, h), ())
+                if i < index
+            )
+            self._similar[index] = found
+        return found
 
 
 def _tiny(spend: HourlySpend, entity: Scope) -> float:
@@ -248,28 +290,25 @@ def _tiny(spend: HourlySpend, entity: Scope) -> float:
 
 
 def _run_start(
-    spend: HourlySpend, entity: Scope, zone: ZoneInfo, thresholds: Thresholds, floor: float
+    spend: HourlySpend, entity: Scope, cal: _LocalHours, thresholds: Thresholds, floor: float
 ) -> datetime:
     """The first hour of the run of unusual hours that ends with the latest one."""
     index = len(spend.series(entity)) - 1
-    while index > 0 and _unusual(spend, entity, index - 1, zone, thresholds, floor):
+    while index > 0 and _unusual(spend, entity, index - 1, cal, thresholds, floor):
         index -= 1
     return spend.hour_at(index)
 
 
-def _never_at_this_hour(
-    spend: HourlySpend, series: Sequence[float], index: int, zone: ZoneInfo
-) -> bool:
+def _never_at_this_hour(series: Sequence[float], index: int, cal: _LocalHours) -> bool:
     """A habit (spend on HABIT_DAYS distinct local days or more) that never included this
     local hour."""
-    hour = spend.hour_at(index).astimezone(zone).hour
+    hour = cal.hour[index]
     days = set()
     for i in range(index):
         if series[i]:
-            local = spend.hour_at(i).astimezone(zone)
-            if local.hour == hour:
+            if cal.hour[i] == hour:
                 return False
-            days.add(local.date())
+            days.add(cal.day[i])
     return len(days) >= HABIT_DAYS
 
 
