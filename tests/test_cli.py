@@ -46,6 +46,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_on_loopback() -> list[str]:
+    """`serve` on a free loopback port."""
+    return ["serve", "--host", "127.0.0.1", "--port", str(free_port())]
+
+
 def test_migrate_creates_then_reports_up_to_date(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     first = run(tmp_path, "migrate", BUDGET_BOT_DB=str(db))
@@ -146,14 +151,9 @@ def assert_names_only_the_missing(
 def test_serve_without_scenario_credentials_exits_2_with_one_line(
     tmp_path: Path, credentials: dict[str, str], missing: list[str], given: list[str]
 ) -> None:
-    port = str(free_port())
     result = run(
         tmp_path,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        port,
+        *serve_on_loopback(),
         timeout=30,  # the bug was serving on regardless: a hang here is a failure
         BUDGET_BOT_DB=str(tmp_path / "bot.db"),
         **SLACK_SETTINGS,
@@ -193,8 +193,7 @@ def test_multi_workspace_mode_refuses_to_start_without_a_secret_key(
 ) -> None:
     result = run(
         tmp_path,
-        command,
-        *(["--host", "127.0.0.1", "--port", str(free_port())] if command == "serve" else []),
+        *(serve_on_loopback() if command == "serve" else [command]),
         timeout=30,
         BUDGET_BOT_DB=str(tmp_path / "bot.db"),
         **OAUTH_SETTINGS,
@@ -208,11 +207,7 @@ def test_multi_workspace_mode_refuses_to_start_without_a_secret_key(
 def test_multi_workspace_mode_refuses_socket_mode(tmp_path: Path) -> None:
     result = run(
         tmp_path,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(free_port()),
+        *serve_on_loopback(),
         timeout=30,
         BUDGET_BOT_DB=str(tmp_path / "bot.db"),
         BUDGET_BOT_SECRET_KEY=new_key(),

@@ -57,17 +57,7 @@ class Bot:
     async def post(
         self, body: str, content_type: str, *, secret: str = SIGNING_SECRET, age: int = 0
     ) -> httpx.Response:
-        timestamp = str(int(time.time()) - age)
-        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-        return await self.http.post(
-            f"{self.url}/slack/events",
-            content=body,
-            headers={
-                "content-type": content_type,
-                "x-slack-request-timestamp": timestamp,
-                "x-slack-signature": signature,
-            },
-        )
+        return await signed_post(self.http, self.url, body, content_type, secret=secret, age=age)
 
     async def command(
         self,
@@ -119,15 +109,7 @@ class Bot:
     async def wait_for(
         self, check: Callable[[], Any], *, within: float = 10.0, what: str = "condition"
     ) -> Any:
-        """Poll until `check()` is truthy (no fixed sleeps: the deadline only bounds it)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            value = check()
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.01)
+        return await wait_for(check, within=within, what=what)
 
     async def response(self, hook: str, *, within: float = 10.0) -> dict[str, Any]:
         found = await self.wait_for(
@@ -137,6 +119,43 @@ class Bot:
 
 
 AsyncBot = Callable[..., Awaitable[Bot]]
+
+
+async def signed_post(
+    http: httpx.AsyncClient,
+    url: str,
+    body: str,
+    content_type: str,
+    *,
+    secret: str = SIGNING_SECRET,
+    age: int = 0,
+) -> httpx.Response:
+    """POST to the bot's /slack/events, signed as Slack signs (`age` seconds ago)."""
+    timestamp = str(int(time.time()) - age)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return await http.post(
+        f"{url}/slack/events",
+        content=body,
+        headers={
+            "content-type": content_type,
+            "x-slack-request-timestamp": timestamp,
+            "x-slack-signature": signature,
+        },
+    )
+
+
+async def wait_for(
+    check: Callable[[], Any], *, within: float = 10.0, what: str = "condition"
+) -> Any:
+    """Poll until `check()` is truthy (no fixed sleeps: the deadline only bounds it)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

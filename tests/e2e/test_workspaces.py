@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
-from slack_sdk.signature import SignatureVerifier
 from sqlite_utils import Database
 
 from bot.asgi_server import serve_app
@@ -36,8 +35,8 @@ from bot.slack.oauth import BOT_SCOPES
 from bot.store import audit, snoozes
 from bot.store.budgets import Budget, NewBudget, create_budget, list_budgets
 from bot.web import create_server
+from tests.e2e.conftest import SIGNING_SECRET, signed_post, wait_for
 
-SIGNING_SECRET = "test-signing-secret"
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
 TEAMS = {
     "T1": SyntheticTeam.build(7, ANCHOR),
@@ -89,19 +88,7 @@ class Fleet:
         return page
 
     async def post(self, body: str, content_type: str) -> httpx.Response:
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(
-            timestamp=timestamp, body=body
-        )
-        return await self.http.post(
-            f"{self.url}/slack/events",
-            content=body,
-            headers={
-                "content-type": content_type,
-                "x-slack-request-timestamp": timestamp,
-                "x-slack-signature": signature,
-            },
-        )
+        return await signed_post(self.http, self.url, body, content_type)
 
     async def command(
         self, team: str, command: str, text: str = "", *, user: str | None = None
@@ -131,10 +118,7 @@ class Fleet:
         )
 
     async def until(self, check: Any, what: str) -> None:
-        deadline = time.monotonic() + 10
-        while not check():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            await _tick()
+        await wait_for(check, what=what)
 
     async def uninstalled(self, team: str, event: Json | None = None) -> None:
         """The event reaches the bot; Bolt answers at once and handles it just after."""
@@ -155,14 +139,12 @@ class Fleet:
         )
         return await self.post(body, "application/json")
 
-    async def response(self, hook: str, *, within: float = 10.0) -> Json:
-        deadline = time.monotonic() + within
-        while True:
-            found = [body for name, body in self.slack.responses if name == hook]
-            if found:
-                return found[-1]
-            assert time.monotonic() < deadline, f"no answer on {hook}"
-            await _tick()
+    async def response(self, hook: str) -> Json:
+        found = await wait_for(
+            lambda: [body for name, body in self.slack.responses if name == hook],
+            what=f"an answer on {hook}",
+        )
+        return found[-1]
 
     async def connect(self, team: str, credentials: tuple[str, str] | None = None) -> Json:
         """`/budget connect`, then the form submitted: the view the bot ends on."""
@@ -216,11 +198,8 @@ class Fleet:
         return answer.json() if answer.content else {}
 
     async def wait_call(self, method: str, *, after: int) -> slack_api.RecordedCall:
-        deadline = time.monotonic() + 10
-        while len(self.slack.calls_to(method)) <= after:
-            assert time.monotonic() < deadline, f"no {method} call"
-            await _tick()
-        return self.slack.calls_to(method)[after]
+        calls = await wait_for(lambda: self.slack.calls_to(method)[after:], what=f"a {method} call")
+        return calls[0]
 
     def token_of(self, team: str) -> str:
         tokens = [t for t, owner in self.slack.tokens.items() if owner == team]
@@ -246,12 +225,6 @@ class Fleet:
     async def scheduled_check(self) -> None:
         """What the scheduler runs every interval: a check cycle, then the delivery."""
         await Scheduler(self.runtime, clock=self.clock).check()
-
-
-async def _tick() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.01)
 
 
 def authorize_link(page: str) -> str:
