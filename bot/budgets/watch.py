@@ -8,7 +8,9 @@ budget to be alarming:
    hour and its neighbours, on days of the same kind (weekday or weekend). Quantiles move
    one rank per past spike, not for ever. An entity with too little history of its own is
    measured against the team's pattern scaled to its own average. Its "usual" (the median
-   of those hours) is what the message compares with.
+   of those hours) is what the message compares with. People, models and projects (which
+   add people up) are bursty: their bar is higher than keys'. The team itself is not judged
+   (budgets watch it; a launch lifts it with no cause of its own).
 2. **new entity** — an API key or model with no spend in the history window (30 days)
    starts spending.
 3. **off-hours** — an API key or user that spends regularly, but never at this local hour,
@@ -44,6 +46,8 @@ OWN_HISTORY = timedelta(days=7)
 HABIT_DAYS = 7
 # Velocity compares with the busy end of similar hours: one past spike in ten is ignored.
 BUSY_QUANTILE = 0.9
+PEOPLE_FLOOR = 2.0
+PEOPLE_RATIO = 4 / 3
 _HISTORY_HOURS = int(HISTORY / HOUR)
 # A key or model stays "new" for this long after its first spend.
 NEW_FOR_HOURS = 24
@@ -83,7 +87,9 @@ _SPECIFICITY = {
     ScopeKind.TEAM: 3,
 }
 _RULES_FOR = {
-    Rule.VELOCITY: frozenset(_SPECIFICITY),
+    # Not the team: it is the sum of everything, budgets watch it, and a surge of the whole
+    # team with no cause of its own (a launch) is no runaway.
+    Rule.VELOCITY: frozenset(_SPECIFICITY) - {ScopeKind.TEAM},
     Rule.NEW_ENTITY: frozenset({ScopeKind.KEY, ScopeKind.MODEL}),
     Rule.OFF_HOURS: frozenset({ScopeKind.KEY, ScopeKind.USER}),
 }
@@ -184,7 +190,12 @@ def _judge(
     if now_cu < floor:
         return None
     # Before velocity: against a usual of 0 a ratio says nothing; "never at this hour" does.
-    if kind in _RULES_FOR[Rule.OFF_HOURS] and _never_at_this_hour(series, last, cal):
+    off_floor = floor * (PEOPLE_FLOOR if kind is ScopeKind.USER else 1.0)
+    if (
+        kind in _RULES_FOR[Rule.OFF_HOURS]
+        and now_cu >= off_floor
+        and _never_at_this_hour(series, last, cal)
+    ):
         return Finding(entity, Rule.OFF_HOURS, now_cu, 0.0, spend.hour_at(last))
     if kind in _RULES_FOR[Rule.VELOCITY] and _unusual(spend, entity, last, cal, thresholds, floor):
         since = _run_start(spend, entity, cal, thresholds, floor)
@@ -215,7 +226,12 @@ def _unusual(
     a key that never varies is one at three times its own."""
     cu = spend.series(entity)[index]
     high = _usual(spend, entity, index, cal, quantile=BUSY_QUANTILE)
-    bar = thresholds.ratio * max(high, _tiny(spend, entity))
+    ratio = thresholds.ratio
+    if entity.kind is not ScopeKind.KEY:
+        # People are bursty (an afternoon of video renders), and models and projects add
+        # people up; runaways and leaks are keys': a higher bar for the rest.
+        floor, ratio = floor * PEOPLE_FLOOR, ratio * PEOPLE_RATIO
+    bar = ratio * max(high, _tiny(spend, entity))
     if cu - high >= floor and cu >= bar:
         return True
     half = spend.last_half.get(entity) if index == spend.hours - 1 else None
