@@ -250,8 +250,12 @@ def _usual(
         return _similar_hours(own, index, cal, since=first, quantile=quantile)
     team = spend.series(TEAM)
     team_usual = _similar_hours(team, index, cal, since=0, quantile=quantile)
-    team_mean = sum(team[:index]) / index if index else 0.0
-    own_mean = sum(own[:index]) / index if index else 0.0
+    # Both averages since the entity's first spend: the zeros from before it existed would
+    # make a young key's usual look tiny, and its steady habit look like a runaway.
+    since = first if first is not None else index
+    hours = index - since
+    team_mean = sum(team[since:index]) / hours if hours else 0.0
+    own_mean = sum(own[since:index]) / hours if hours else 0.0
     return team_usual * (own_mean / team_mean) if team_mean > 0 else 0.0
 
 
@@ -299,10 +303,13 @@ class _LocalHours:
 
 def _tiny(spend: HourlySpend, entity: Scope) -> float:
     """A lower bound for "usual" so that an entity usually at 0 this hour is compared with
-    its own average hour, not with 0 (any spend would be infinitely above 0)."""
-    series = spend.series(entity)
-    earlier = series[:-1]
-    return sum(earlier) / len(earlier) if earlier else 0.0
+    its own average hour since it first spent, not with 0 (any spend would be infinitely
+    above 0)."""
+    earlier = spend.series(entity)[:-1]
+    first = next((i for i, v in enumerate(earlier) if v), None)
+    if first is None:
+        return 0.0
+    return sum(earlier[first:]) / (len(earlier) - first)  # since its first spend
 
 
 def _run_start(
@@ -317,15 +324,18 @@ def _run_start(
 
 def _never_at_this_hour(series: Sequence[float], index: int, cal: _LocalHours) -> bool:
     """A habit (spend on HABIT_DAYS distinct local days or more) that never included this
-    local hour."""
-    hour = cal.hour[index]
+    local hour or its neighbours. An hour is part of the habit once spent at on two days:
+    one incident does not make 3 a.m. usual for good, and a nightly job whose local hour
+    moves by one at a daylight-saving change is still at its hour."""
+    days_at: dict[int, set[object]] = {}
     days = set()
     for i in range(index):
         if series[i]:
-            if cal.hour[i] == hour:
-                return False
+            days_at.setdefault(cal.hour[i], set()).add(cal.day[i])
             days.add(cal.day[i])
-    return len(days) >= HABIT_DAYS
+    hour = cal.hour[index]
+    near = ((hour - 1) % 24, hour, (hour + 1) % 24)
+    return len(days) >= HABIT_DAYS and all(len(days_at.get(h, ())) < 2 for h in near)
 
 
 def _one_per_cause(
@@ -345,15 +355,16 @@ def _one_per_cause(
 
 
 def _explains(cause: Finding, effect: Finding, links: Mapping[Scope, frozenset[Scope]]) -> bool:
+    """The cause spent on the effect (the activity log says so, when it says anything about
+    the cause; else the same rule fired on both) and its excess covers half the effect's."""
     if _SPECIFICITY[cause.entity.kind] >= _SPECIFICITY[effect.entity.kind]:
         return False
     if effect.entity.kind is ScopeKind.TEAM:
         return True  # the team is lifted by whatever lifts any part of it
     linked = links.get(cause.entity)
-    if linked is not None:
-        return effect.entity in linked
+    related = effect.entity in linked if linked is not None else cause.rule is effect.rule
     excess = cause.spend_cu - cause.usual_cu
-    return excess >= 0.5 * (effect.spend_cu - effect.usual_cu)
+    return related and excess >= 0.5 * (effect.spend_cu - effect.usual_cu)
 
 
 def _with_explained(cause: Finding, entity: Scope) -> Finding:

@@ -337,3 +337,64 @@ def test_a_launch_lifting_every_person_is_no_runaway() -> None:
     people = {Scope(ScopeKind.USER, f"user_{n}"): office_hours(30 + 10 * n) for n in range(6)}
     spend = history(people, now_cu={p: (30 + 10 * n) * 1.8 for n, p in enumerate(people)})
     assert detect(spend, tz=PARIS, sensitivity=Sensitivity.HIGH) == []
+
+
+def test_a_young_key_keeping_its_habit_is_not_a_runaway() -> None:
+    """Three days old, a steady 60 CU every hour: its usual is its own average since it
+    started, not diluted by the month before it existed."""
+    young = {NOW - timedelta(hours=h): 60.0 for h in range(1, 72)}
+    spend = history({USER: office_hours(200)}, now_cu={KEY: 60}, extra={KEY: young})
+    assert [f for f in detect(spend, tz=PARIS) if f.entity == KEY] == []
+
+
+def test_the_same_jump_alerts_for_a_key_but_not_for_a_person() -> None:
+    """3.5× the busy end of its hours: over a key's bar (3×), under a person's (4×)."""
+    for entity, fires in ((KEY, True), (USER, False)):
+        others = {OTHER_KEY: office_hours(400)}
+        spend = history({entity: office_hours(100), **others}, now_cu={entity: 350})
+        assert bool([f for f in detect(spend, tz=PARIS) if f.entity == entity]) is fires
+
+
+def test_a_half_hour_burst_is_judged_at_its_own_rate() -> None:
+    """150 CU in the last half hour of a key usually at 40 CU/h: the hour (190 CU, 4.75×)
+    is under normal's bar once the busy end is counted, its second half (300 CU/h) is not."""
+    spend = history({KEY: office_hours(40), USER: office_hours(60)}, now_cu={KEY: 190})
+    halved = HourlySpend(spend.start, spend.values, spend.hours, last_half={KEY: 150.0})
+    thresholds = Thresholds(ratio=5.0, floor_cu=50.0, floor_share=0.0)
+    assert detect(spend, tz=PARIS, thresholds=thresholds) == []
+    assert only(detect(halved, tz=PARIS, thresholds=thresholds)).entity == KEY
+
+
+def test_without_links_a_runaway_key_does_not_swallow_an_unrelated_new_model() -> None:
+    spend = history({KEY: office_hours(40), USER: office_hours(60)}, now_cu={KEY: 2000})
+    values = dict(spend.values)
+    values[OTHER_MODEL] = [0.0] * (spend.hours - 1) + [900.0]
+    findings = detect(HourlySpend(spend.start, values, spend.hours), tz=PARIS)
+    assert {(f.entity, f.rule) for f in findings} == {
+        (KEY, Rule.VELOCITY),
+        (OTHER_MODEL, Rule.NEW_ENTITY),
+    }
+
+
+def test_one_incident_does_not_make_an_hour_habitual() -> None:
+    at_three = NOW - timedelta(hours=7)
+    incident = {at_three - timedelta(days=9): 90.0}
+    base = history({KEY: office_hours(40), USER: office_hours(100)}, extra={KEY: incident})
+    assert only(detect(_truncate(base, at_three, {KEY: 90.0}), tz=PARIS)).rule is Rule.OFF_HOURS
+    twice = {at_three - timedelta(days=d): 90.0 for d in (9, 16)}
+    base = history({KEY: office_hours(40), USER: office_hours(100)}, extra={KEY: twice})
+    found = detect(_truncate(base, at_three, {KEY: 90.0}), tz=PARIS)
+    assert all(f.rule is not Rule.OFF_HOURS for f in found)  # an hour it has worked
+
+
+def test_a_nightly_job_is_not_off_hours_when_daylight_saving_ends() -> None:
+    """A key that runs at 05:00 UTC every day: 07:00 in Paris all of October, 06:00 after
+    the clocks went back on 25 October 2026 — its hour, give or take the change."""
+    nightly = {
+        hour: 120.0
+        for hour in (datetime(2026, 10, 1, 5, tzinfo=UTC) + timedelta(days=d) for d in range(31))
+    }
+    end = datetime(2026, 10, 27, 5, tzinfo=UTC)
+    spend = history({USER: office_hours(100)}, days=60, extra={KEY: nightly})
+    cut = _truncate(spend, end, {KEY: 120.0})
+    assert [f for f in detect(cut, tz=PARIS) if f.entity == KEY] == []
