@@ -579,24 +579,21 @@ def _fmt(minutes: float | None) -> str:
     return "—" if minutes is None else f"{minutes:.0f} min"
 
 
+def _at_least_5x_30min(outcomes: dict[str, list[bool]]) -> list[bool]:
+    """The outcomes of the rate anomalies the recall target is about."""
+    return [
+        found
+        for label, values in outcomes.items()
+        for found in values
+        if label.startswith("rate")
+        and float(label.split()[1].rstrip("×")) >= 5
+        and not label.endswith("15 min")
+    ]
+
+
 def meets_targets(tally: Tally) -> list[str]:
     problems = []
-    big = [
-        found
-        for label, values in tally.material.items()
-        for found in values
-        if label.startswith("rate")
-        and float(label.split()[1].rstrip("×")) >= 5
-        and not label.endswith("15 min")
-    ]
-    everything = [
-        found
-        for label, values in tally.detected.items()
-        for found in values
-        if label.startswith("rate")
-        and float(label.split()[1].rstrip("×")) >= 5
-        and not label.endswith("15 min")
-    ]
+    big, everything = _at_least_5x_30min(tally.material), _at_least_5x_30min(tally.detected)
     print(
         f"normal: recall of every ≥5× ≥30 min anomaly {sum(everything)}/{len(everything)},"
         f" of those adding ≥ {MATERIAL_CU:g} CU in their first hour {sum(big)}/{len(big)}"

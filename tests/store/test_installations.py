@@ -51,6 +51,19 @@ def installation(team: str = "T1", token: str = TOKEN, **extra: object) -> Insta
     )
 
 
+def queue(db: Database, key: str) -> None:
+    """A message of T1 waiting in the outbox."""
+    outbox.enqueue(
+        db,
+        dedup_key=key,
+        workspace_id="T1",
+        channel_id="C1",
+        action=outbox.OutboxAction.POST,
+        payload={"text": "queued"},
+        now=NOW,
+    )
+
+
 async def test_an_installation_round_trips_with_its_token_sealed(
     db: Database, path: Path, sealer: Sealer
 ) -> None:
@@ -129,15 +142,7 @@ async def test_forgetting_a_workspace_keeps_only_its_audit_trail(
     await store.async_save(installation(team="T2", token="xoxb-other"))
     connection = ScenarioConnection("key", "a-scenario-secret", "team_1")
     connect_scenario(db, "T1", connection, sealer, actor="U1", now=NOW)
-    outbox.enqueue(
-        db,
-        dedup_key="digest:1",
-        workspace_id="T1",
-        channel_id="C1",
-        action=outbox.OutboxAction.POST,
-        payload={"text": "queued"},
-        now=NOW,
-    )
+    queue(db, "digest:1")
     await store.forget_workspace("T1", actor="slack", reason="app uninstalled")
     assert await store.installed_team_ids() == {"T2"}
     assert scenario_connection(db, "T1", sealer) is None
@@ -237,15 +242,7 @@ async def test_after_a_key_rotation_every_secret_moves_onto_the_new_key(
 
 
 def test_a_message_dropped_while_it_was_being_sent_stays_dropped(db: Database) -> None:
-    outbox.enqueue(
-        db,
-        dedup_key="alert:1",
-        workspace_id="T1",
-        channel_id="C1",
-        action=outbox.OutboxAction.POST,
-        payload={"text": "queued"},
-        now=NOW,
-    )
+    queue(db, "alert:1")
     item = outbox.get_item(db, "alert:1")
     outbox.drop_for_workspace(db, "T1", reason="app uninstalled", now=NOW)
     outbox.mark_failed(db, item.id, error="token_revoked")  # the post in flight failed
