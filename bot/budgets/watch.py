@@ -113,6 +113,13 @@ class HourlySpend:
     # diluted by the quiet half hour before it.
     last_half: Mapping[Scope, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        wrong = [e for e, v in self.values.items() if len(v) != self.hours]
+        if wrong:
+            raise ValueError(f"every series needs {self.hours} hours; not {wrong[:3]}")
+        if self.hours and TEAM not in self.values:
+            raise ValueError("the team's own series is needed (it sets the floor)")
+
     def series(self, entity: Scope) -> Sequence[float]:
         return self.values.get(entity, ())
 
@@ -187,7 +194,7 @@ def _judge(
                 return None
             return Finding(entity, Rule.NEW_ENTITY, total, 0.0, spend.hour_at(first))
     now_cu = series[last] if series else 0.0
-    if now_cu < floor:
+    if now_cu <= 0 or now_cu < floor:
         return None
     # Before velocity: against a usual of 0 a ratio says nothing; "never at this hour" does.
     off_floor = floor * (PEOPLE_FLOOR if kind is ScopeKind.USER else 1.0)

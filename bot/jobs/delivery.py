@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError, SlackTokenRotatio
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.crypto import UnsealError
 from bot.store import outbox
 from bot.store.installations import NotInstalled
 from bot.store.outbox import OutboxAction, OutboxItem, OutboxStatus
@@ -171,9 +172,15 @@ async def _deliver(
         )
         report.retried += 1
         return
+    except UnsealError:
+        # The workspace's stored token no configured key opens: waiting cannot mend it. Like
+        # a refused token, it is failed (and sent after all once this workspace's token
+        # works again, after a reinstall), and the other workspaces' messages go on.
+        outbox.mark_failed(db, item.id, error="token_unreadable")
+        report.failed += 1
+        return
     except Exception as exc:
-        # E.g. a stored token the configured key cannot open: this message waits (and says
-        # why), the other workspaces' messages go on.
+        # An unexpected failure: this message waits (and says why), the others go on.
         log.exception("delivery of %s failed", item.dedup_key)
         _retry_later(db, item, f"error: {type(exc).__name__}", clock() + backoff(item.attempts + 1))
         report.retried += 1

@@ -52,7 +52,7 @@ class Runtime:
         default_factory=dict, repr=False
     )
     _rotations: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
-    _retiring: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _retiring: dict[asyncio.Task[None], ScenarioClient] = field(default_factory=dict, repr=False)
     scheduler_status: Callable[[], str] = field(default=lambda: "not running", repr=False)
     # Set by the scheduler: digest or timezone settings changed, reschedule now.
     digests_changed: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -175,8 +175,8 @@ class Runtime:
                 await client.aclose()
 
         task = asyncio.get_running_loop().create_task(close_later())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = client
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def slack_for(self, workspace_id: str) -> AsyncWebClient:
         """The client that posts for a workspace, with its token read now (and refreshed
@@ -246,9 +246,11 @@ class Runtime:
     async def aclose(self) -> None:
         if self._scenario is not None:
             await self._scenario.aclose()
-        for team_id in list(self._clients):
-            await self.forget_scenario(team_id)
-        for task in list(self._retiring):
-            task.cancel()  # each closes its client as it ends
+        for _, client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        for task, client in list(self._retiring.items()):
+            task.cancel()
+            await client.aclose()  # the task may never have started: close it here too
         await asyncio.gather(*self._retiring, return_exceptions=True)
         self.db.close()

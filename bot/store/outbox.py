@@ -278,7 +278,7 @@ def requeue_failed(
     marks = ", ".join("?" for _ in excluded) or "''"
     cursor = db.execute(
         "UPDATE outbox SET status = ?, next_attempt_at = ? WHERE workspace_id = ?"
-        " AND status = ? AND (channel_id = ? OR last_error IN (?, ?, ?, ?, ?, ?))"
+        f" AND status = ? AND (channel_id = ? OR last_error IN ({_AUTH_MARKS}))"
         f" AND COALESCE(last_error, '') NOT IN ({marks})",
         [
             OutboxStatus.PENDING.value,
@@ -301,7 +301,9 @@ AUTH_ERRORS = (
     "token_expired",
     "not_authed",
     "team_access_not_granted",
+    "token_unreadable",  # a stored token no configured key opens (multi-workspace)
 )
+_AUTH_MARKS = ", ".join("?" for _ in AUTH_ERRORS)
 
 
 def delivery_problems(db: Database, workspace_id: str) -> dict[int | None, str]:
