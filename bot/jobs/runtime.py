@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,6 +187,16 @@ class Runtime:
         bot = await self.bot_of(workspace_id)
         return self._outbox_client(bot.bot_token)
 
+    @functools.cached_property
+    def _rotator(self) -> AsyncTokenRotator:
+        """Refreshes rotating tokens with the app's credentials, on SLACK_API_URL."""
+        secret = self.settings.slack_client_secret
+        return AsyncTokenRotator(
+            client_id=self.settings.slack_client_id or "",
+            client_secret=secret.get_secret_value() if secret else "",
+            client=AsyncWebClient(base_url=self.settings.slack_api_base),
+        )
+
     async def bot_of(self, workspace_id: str) -> Bot:
         """The workspace's bot installation, its token refreshed if rotation is on and it
         expires soon; NotInstalled if the app is not (or no longer) installed there."""
@@ -198,15 +209,8 @@ class Runtime:
                 raise NotInstalled(workspace_id)
             if bot.bot_refresh_token is None:
                 return bot
-            rotator = AsyncTokenRotator(
-                client_id=self.settings.slack_client_id or "",
-                client_secret=self.settings.slack_client_secret.get_secret_value()
-                if self.settings.slack_client_secret
-                else "",
-                client=AsyncWebClient(base_url=self.settings.slack_api_base),
-            )
             try:
-                refreshed = await rotator.perform_bot_token_rotation(
+                refreshed = await self._rotator.perform_bot_token_rotation(
                     bot=bot, minutes_before_expiration=ROTATE_BEFORE_MINUTES
                 )
             except SlackTokenRotationError:

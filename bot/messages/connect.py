@@ -3,9 +3,8 @@ commands say until a workspace is connected. Pure."""
 
 from __future__ import annotations
 
-import json
-
 from bot.messages.budgets import notice
+from bot.messages.modals import Metadata
 from bot.messages.mrkdwn import Json, escape, plain_text, section
 
 CONNECT_CALLBACK = "scenario_connect"
@@ -72,7 +71,7 @@ def connect_view(
     return {
         "type": "modal",
         "callback_id": CONNECT_CALLBACK,
-        "private_metadata": json.dumps({"team": team_id}),
+        "private_metadata": Metadata(team_id=team_id, channel_id="").dump(),
         "title": plain_text("Connect Scenario"),
         "submit": plain_text("Check and save"),
         "close": plain_text("Cancel"),

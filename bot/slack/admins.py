@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,6 +35,29 @@ class AdminCheck:
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         self._cache[(team_id, user_id)] = (now, admin)
         return admin
+
+
+# What a form may spend asking Slack (its answer, errors included, must leave within 3 s).
+ADMIN_WITHIN = 2.0
+ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."
+
+
+async def form_admin_problem(
+    admins: AdminCheck,
+    client: AsyncWebClient,
+    team_id: str,
+    user_id: str,
+    *,
+    within: float,
+    refused: str,
+) -> str | None:
+    """For a form submission, whose errors must travel in Slack's 3-second answer: None for
+    an admin, else the field error to show (`refused`, or Slack being too slow to tell)."""
+    try:
+        admin = await asyncio.wait_for(admins.is_admin(client, team_id, user_id), within)
+    except TimeoutError:
+        return ADMIN_CHECK_SLOW
+    return None if admin else refused
 
 
 REFUSAL = (

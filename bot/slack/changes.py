@@ -102,18 +102,19 @@ async def _email_of(slack: AsyncWebClient, user_id: str) -> str:
 def _check_billing(deps: Deps, team_id: str, period: PeriodKind) -> None:
     if period is not PeriodKind.BILLING:
         return
-    if not deps.runtime.multi_workspace:
-        if not deps.settings.scenario_team_id:
-            raise Refusal(
-                "`billing` budgets follow the plan period Scenario reports for the team, which"
-                " needs `SCENARIO_TEAM_ID` in the bot's settings. Ask whoever runs the bot, or"
-                " use `monthly` meanwhile."
-            )
-    elif not deps.runtime.connected_team(team_id):
+    runtime = deps.runtime
+    if runtime.multi_workspace:
+        known, where = (
+            bool(runtime.connected_team(team_id)),
+            "an admin adds it with `/budget connect`",
+        )
+    else:
+        known = bool(deps.settings.scenario_team_id)
+        where = "it is `SCENARIO_TEAM_ID` in the bot's settings; ask whoever runs the bot"
+    if not known:
         raise Refusal(
             "`billing` budgets follow the plan period Scenario reports for the team, which"
-            " needs the Scenario team ID: an admin adds it with `/budget connect`. Or use"
-            " `monthly` meanwhile."
+            f" needs the Scenario team ID: {where}. Or use `monthly` meanwhile."
         )
 
 

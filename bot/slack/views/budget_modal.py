@@ -42,6 +42,7 @@ from bot.messages.modals import (
     unchanged_view,
 )
 from bot.messages.mrkdwn import Json
+from bot.slack.admins import form_admin_problem
 from bot.slack.changes import Draft, Refusal, add_budget, edit_budget, resolve_scope
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
@@ -74,7 +75,6 @@ NOT_ADMIN = (
     "Only workspace admins and owners (or people in BUDGET_BOT_ADMINS) can add or change "
     "budgets. Nothing was saved."
 )
-ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."
 SCENARIO_SLOW = (
     "Scenario is slow to answer, so I couldn't check this name yet. Press Save again in a moment."
 )
@@ -267,12 +267,11 @@ async def submit_budget_modal(
     meta = Metadata.load(view.get("private_metadata"))
     submitted = interaction(body)
     team_id, user_id = submitted.team_id or meta.team_id, submitted.user_id
-    try:
-        admin = await asyncio.wait_for(deps.admins.is_admin(client, team_id, user_id), left())
-    except TimeoutError:
-        return await refuse({FIRST_BLOCK: ADMIN_CHECK_SLOW})
-    if not admin:
-        return await refuse({FIRST_BLOCK: NOT_ADMIN})
+    problem = await form_admin_problem(
+        deps.admins, client, team_id, user_id, within=left(), refused=NOT_ADMIN
+    )
+    if problem is not None:
+        return await refuse({FIRST_BLOCK: problem})
 
     checked = check_form(read_form((view.get("state") or {}).get("values") or {}))
     if isinstance(checked, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import time
 from typing import TYPE_CHECKING
 
@@ -15,9 +14,9 @@ from bot.messages.home import (
 )
 from bot.messages.modals import message_view
 from bot.messages.mrkdwn import Json
+from bot.slack.admins import ADMIN_WITHIN, form_admin_problem
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
-from bot.slack.views.budget_modal import ADMIN_CHECK_SLOW
 from bot.store.digests import get_digest, set_digest, turn_off
 
 if TYPE_CHECKING:
@@ -59,16 +58,12 @@ async def submit_digest(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
     submitted = interaction(body)
     team_id, user_id = submitted.team_id, submitted.user_id
     view = body.get("view") or {}
-    try:
-        # Bounded: the answer (errors included) must reach Slack within 3 s.
-        admin = await asyncio.wait_for(deps.admins.is_admin(client, team_id, user_id), 2.0)
-    except TimeoutError:
-        return await ack(response_action="errors", errors={BLOCK_DIGEST_CHANNEL: ADMIN_CHECK_SLOW})
-    if not admin:
-        return await ack(
-            response_action="errors",
-            errors={BLOCK_DIGEST_CHANNEL: "Only admins can change the digest. Nothing was saved."},
-        )
+    refused = "Only admins can change the digest. Nothing was saved."
+    problem = await form_admin_problem(
+        deps.admins, client, team_id, user_id, within=ADMIN_WITHIN, refused=refused
+    )
+    if problem is not None:
+        return await ack(response_action="errors", errors={BLOCK_DIGEST_CHANNEL: problem})
     channel, at_text, off = read_digest_form((view.get("state") or {}).get("values") or {})
     at = _clock(at_text)
     errors = {}

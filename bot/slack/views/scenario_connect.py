@@ -3,8 +3,6 @@ checked with a live call to Scenario before anything is saved."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -22,11 +20,12 @@ from bot.messages.connect import (
     connect_view,
     connected_view,
 )
+from bot.messages.modals import Metadata
 from bot.messages.mrkdwn import Json, escape
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import BadCredentials, Forbidden, NotFound, ScenarioError
+from bot.slack.admins import ADMIN_WITHIN, form_admin_problem
 from bot.slack.payloads import interaction
-from bot.slack.views.budget_modal import ADMIN_CHECK_SLOW
 from bot.store.workspaces import ScenarioConnection, connect_scenario
 
 if TYPE_CHECKING:
@@ -89,20 +88,17 @@ async def submit_connect(ack: AsyncAck, body: Json, client: AsyncWebClient, deps
     view = body.get("view") or {}
     if not deps.runtime.multi_workspace:  # this form is only ever opened in that mode
         return await ack(response_action="errors", errors={BLOCK_KEY: FROM_ENVIRONMENT})
-    if _form_team(view) != team_id:
+    if Metadata.load(view.get("private_metadata")).team_id != team_id:
         # A form opened in another workspace: nothing here may change for it.
         return await ack(
             response_action="errors", errors={BLOCK_KEY: "This form is not for this workspace."}
         )
-    try:
-        admin = await asyncio.wait_for(deps.admins.is_admin(client, team_id, user_id), 2.0)
-    except TimeoutError:
-        return await ack(response_action="errors", errors={BLOCK_KEY: ADMIN_CHECK_SLOW})
-    if not admin:
-        return await ack(
-            response_action="errors",
-            errors={BLOCK_KEY: "Only admins can connect Scenario. Nothing was saved."},
-        )
+    refused = "Only admins can connect Scenario. Nothing was saved."
+    problem = await form_admin_problem(
+        deps.admins, client, team_id, user_id, within=ADMIN_WITHIN, refused=refused
+    )
+    if problem is not None:
+        return await ack(response_action="errors", errors={BLOCK_KEY: problem})
     key, secret, team = read_connect_form((view.get("state") or {}).get("values") or {})
     if errors := _form_errors(key, secret, team):
         return await ack(response_action="errors", errors=errors)
@@ -137,14 +133,6 @@ async def _still_installed(deps: Deps, team_id: str) -> bool:
     if installations is None:
         return True
     return await installations.async_find_bot(enterprise_id=None, team_id=team_id) is not None
-
-
-def _form_team(view: Json) -> str:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return ""
-    return str(data.get("team") or "") if isinstance(data, dict) else ""
 
 
 async def check_connection(deps: Deps, connection: ScenarioConnection) -> str | None:
