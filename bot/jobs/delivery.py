@@ -176,6 +176,11 @@ async def _deliver(
         # The workspace's stored token no configured key opens: waiting cannot mend it. Like
         # a refused token, it is failed (and sent after all once this workspace's token
         # works again, after a reinstall), and the other workspaces' messages go on.
+        log.warning(
+            "workspace %s: its stored token opens with no BUDGET_BOT_SECRET_KEY configured;"
+            " its messages wait until the key is set back or the app is installed again",
+            item.workspace_id,
+        )
         outbox.mark_failed(db, item.id, error="token_unreadable")
         report.failed += 1
         return

@@ -250,11 +250,12 @@ class Runtime:
     async def aclose(self) -> None:
         if self._scenario is not None:
             await self._scenario.aclose()
-        for _, client in self._clients.values():
-            await client.aclose()
+        clients = [client for _, client in self._clients.values()]
         self._clients.clear()
         for task, client in list(self._retiring.items()):
             task.cancel()
-            await client.aclose()  # the task may never have started: close it here too
+            clients.append(client)  # the task may never have started: close it here too
         await asyncio.gather(*self._retiring, return_exceptions=True)
+        # Closing twice is harmless; one client failing to close must not keep the rest open.
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
         self.db.close()

@@ -203,6 +203,14 @@ class InstallationStore(AsyncInstallationStore):
                     now,
                 ],
             )
+            # A token that works again: messages held because the old one was unreadable go
+            # (due when their failed attempt's lease ends; expired ones are dropped by the
+            # next delivery, never sent late).
+            db.execute(
+                "UPDATE outbox SET status = 'pending' WHERE workspace_id = ?"
+                " AND status = 'failed' AND last_error = 'token_unreadable'",
+                [bot.team_id],
+            )
 
     def _find(self, db: Database, team_id: str) -> Bot | None:
         rows = list(db.query("SELECT * FROM slack_installations WHERE team_id = ?", [team_id]))

@@ -473,6 +473,10 @@ async def test_a_token_no_key_opens_holds_up_only_its_own_workspace(fleet: Fleet
     ).fetchall()
     # Failed on the workspace's credentials: sent after all once its token works again.
     assert waiting == ("failed", "token_unreadable")
+    await fleet.install("T1")  # installed again: a token that opens
+    fleet.clock.advance(timedelta(minutes=3))  # past the failed attempt's lease
+    await fleet.runtime.deliver(fleet.clock)
+    assert len(fleet.slack.top_level(CHANNELS["T1"])) == 1
 
 
 async def test_a_connection_form_from_another_workspace_changes_nothing(fleet: Fleet) -> None:
