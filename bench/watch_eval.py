@@ -422,19 +422,25 @@ def replay(
     open_: dict[tuple[Scope, str], Episode] = {}
     done: list[Episode] = []
     check = first
+    # As the bot does (`bot/jobs/watch.py`): a finding opens an episode only when the next
+    # check finds it too.
+    seen_before: set[Scope] = set()
     while check <= last:
         spend = line.spend_at(check)
         links = {e: frozenset(v) for e, v in line.links.items()}
+        seen_now: set[Scope] = set()
         for finding in detect(spend, tz=TZ, sensitivity=sensitivity, links=links):
+            seen_now.add(finding.entity)
             # One episode per entity, whatever rule fires for it (the product's promise).
             key = (finding.entity, "")
             episode = open_.get(key)
             if episode is not None and check - episode.last <= EPISODE_GAP:
                 episode.last = check
-            else:
+            elif finding.entity in seen_before:
                 if episode is not None:
                     done.append(episode)
                 open_[key] = Episode(finding.entity, finding.rule.value, check, check, finding)
+        seen_before = seen_now
         check += STEP
     return done + list(open_.values())
 

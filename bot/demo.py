@@ -1,7 +1,7 @@
 """`budget-bot demo`: the whole bot on this machine, no Slack or Scenario account.
 
 It serves the Scenario simulator and a local stand-in for Slack's Web API on loopback,
-creates example budgets in a throw-away database, runs a real check and a real digest
+creates example budgets and a watch in a throw-away database, runs real checks and a real digest
 through the real delivery path, and shows every message that reached "Slack".
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.asgi_server import serve_app
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.budgets.watch import Sensitivity
 from bot.config import Settings, load_settings
 from bot.jobs.check import run_check
 from bot.jobs.digest import run_digest
@@ -26,10 +27,12 @@ from bot.sim.scenario import ManualClock, Simulator, serve_simulator
 from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.digests import list_digests, set_digest
+from bot.store.watch import set_watch
 
 WORKSPACE = "T0DEMO"
 ALERTS = "C0ALERTS"
 DIGESTS = "C0DIGEST"
+WATCH = "C0WATCH"
 ADMIN = "U0DEMO"
 
 
@@ -96,10 +99,18 @@ async def run_demo(settings: Settings, *, as_json: bool, out_dir: Path) -> int:
             try:
                 for budget in _budgets(team, now):
                     create_budget(runtime.db, budget, now=now - timedelta(days=1))
-                # A check while the key runs away, then one now: the alerts of the first
-                # are edited in place by the second, which replies in their threads.
-                during = team.spike.start + (team.spike.end - team.spike.start) / 2
-                for at in (during, now):
+                spike = team.spike
+                watch_on = spike.start - timedelta(minutes=30)
+                set_watch(
+                    runtime.db, WORKSPACE, WATCH, Sensitivity.NORMAL, actor=ADMIN, now=watch_on
+                )
+                # The watch learns the last month, sees the key run away within minutes and
+                # confirms it at the next check; budgets alert as the key crosses them; a
+                # check now edits those alerts in place and replies in their threads (the
+                # watch's: the key is back to usual).
+                during = spike.start + (spike.end - spike.start) / 2
+                first_checks = [watch_on + i * timedelta(minutes=5) for i in range(9)]
+                for at in (*first_checks, during, now):
                     simulator.clock.set(at)
                     await run_check(runtime.db, runtime.scenario_for, runtime.check_settings, at)
                     await runtime.deliver(lambda at=at: at)  # type: ignore[misc]

@@ -343,3 +343,50 @@ def m003_installations(db: Database) -> None:
         ALTER TABLE workspaces ADD COLUMN connected_at TEXT;
         """,
     )
+
+
+@migrations()
+def m004_watch(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- A workspace's watch (SPEC §5b) is a budget row of its own: its episodes are alerts,
+        -- with the same one-message, edit-and-reply, exactly-once guarantees and outbox.
+        -- `watch` holds its sensitivity; NULL for every ordinary budget.
+        ALTER TABLE budgets ADD COLUMN watch TEXT;
+
+        -- What an episode found (entity, rule, usual, since, what it explains), as JSON.
+        ALTER TABLE alerts ADD COLUMN finding TEXT;
+
+        -- CU per entity ('team', 'key:<id>', 'user:<id>', 'model:<id>') per bucket (its UTC
+        -- start): quarter hours from the check cycle, hours from the back-fill.
+        CREATE TABLE watch_spend (
+            workspace_id TEXT NOT NULL,
+            bucket TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            cu REAL NOT NULL,
+            PRIMARY KEY (workspace_id, bucket, entity)
+        ) WITHOUT ROWID;
+
+        -- How far the history is filled: the back-fill (once, when the watch is turned on)
+        -- and the check cycle's latest bucket; and the findings seen at the latest check that
+        -- open an episode if the next check sees them too (JSON: "entity rule" → when).
+        CREATE TABLE watch_progress (
+            workspace_id TEXT PRIMARY KEY,
+            backfilled_at TEXT,
+            filled_until TEXT,
+            pending TEXT NOT NULL DEFAULT '{}'
+        );
+
+        -- "Expected": no alert for this entity and rule until `until` (SPEC §5b).
+        CREATE TABLE watch_expected (
+            budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
+            entity TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            until TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (budget_id, entity, rule)
+        );
+        """,
+    )

@@ -63,4 +63,18 @@ def test_the_demo_prints_raw_block_kit_with_json(tmp_path: Path) -> None:
     body = result.stdout[: result.stdout.rindex("]") + 1]
     messages = json.loads(body)
     assert any(m.get("blocks") for m in messages)
-    assert {m["channel"] for m in messages} == {"C0ALERTS", "C0DIGEST"}
+    assert {m["channel"] for m in messages} == {"C0ALERTS", "C0DIGEST", "C0WATCH"}
+
+
+def test_the_demo_shows_the_watch_catching_the_runaway_key(tmp_path: Path) -> None:
+    result = demo(tmp_path)
+    assert result.returncode == 0, result.stderr
+    key = re.search(r"the API key “(.+?)” ran away", result.stdout).group(1)  # type: ignore[union-attr]
+    watch = [part for part in result.stdout.split("━━ ") if part.startswith("#C0WATCH")]
+    # One message (edited once the key is back to usual) and the reply that says so.
+    assert len(watch) == 2
+    message, reply = watch
+    assert f"🚨 🔑 {key} is spending" in message and "its usual rate" in message
+    assert "Also lifted: model" in message and "Costliest jobs" in message
+    assert "[Expected] [Snooze 24 h] [Open in Scenario]" in message
+    assert reply.startswith("#C0WATCH (thread reply)") and "back to usual" in reply

@@ -47,6 +47,10 @@ class EventKind(StrEnum):
     SNOOZED = "snoozed"
     UNSNOOZED = "unsnoozed"
     ACKNOWLEDGED = "acknowledged"
+    # The watch's episodes (SPEC §5b): found, back to usual, marked as expected.
+    ANOMALY = "anomaly"
+    ANOMALY_ENDED = "anomaly_ended"
+    EXPECTED = "expected"
 
 
 @dataclass(frozen=True, slots=True)

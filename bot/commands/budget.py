@@ -24,6 +24,7 @@ from bot.commands.requests import (
     BudgetSnooze,
     BudgetTimezone,
     BudgetUnsnooze,
+    BudgetWatch,
     ChannelRef,
     GrammarError,
     OpenBudgetModal,
@@ -317,6 +318,43 @@ def _parse_history(cursor: Cursor) -> BudgetHistory:
     return BudgetHistory(budget_id, public=_flags(cursor, "history").public)
 
 
+SENSITIVITIES = ("low", "normal", "high")
+
+
+def _parse_watch(cursor: Cursor) -> BudgetWatch:
+    off = False
+    sensitivity: str | None = None
+    channel: tuple[ChannelRef, str] | None = None
+    public: str | None = None
+    while (tok := cursor.next()) is not None:
+        if tok.word == "off":
+            given_once("`off`", "off" if off else None, tok)
+            off = True
+        elif tok.word in SENSITIVITIES:
+            given_once("the sensitivity", sensitivity, tok)
+            sensitivity = tok.word
+        elif tok.word == "public":
+            given_once("`public`", public, tok)
+            public = tok.raw
+        elif (ref := read_channel(tok)) is not None:
+            given_once("the channel", channel and channel[1], tok)
+            channel = (ref, tok.raw)
+        else:
+            raise Problem(
+                f"`/budget watch` doesn't take {quoted(tok.raw)}: give a `#channel`, a"
+                " sensitivity (`low`, `normal` or `high`), or `off`."
+                + did_you_mean(tok.word, [*SENSITIVITIES, "off", "public"])
+            )
+    if off and sensitivity is not None:
+        raise Problem("`off` turns the watch off; it takes no sensitivity.")
+    return BudgetWatch(
+        off=off,
+        channel=channel[0] if channel else None,
+        sensitivity=sensitivity,
+        public=public is not None,
+    )
+
+
 def _parse_connect(cursor: Cursor) -> BudgetConnect:
     return BudgetConnect(public=_flags(cursor, "connect").public)
 
@@ -333,6 +371,7 @@ _SUBCOMMAND_PARSERS = {
     "snooze": _parse_snooze,
     "unsnooze": _parse_unsnooze,
     "digest": _parse_digest,
+    "watch": _parse_watch,
     "timezone": _parse_timezone,
     "history": _parse_history,
     "connect": _parse_connect,

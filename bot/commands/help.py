@@ -21,6 +21,9 @@ BUDGET_USAGES: dict[str, str] = {
     "unsnooze": "`/budget unsnooze <id>` — e.g. `/budget unsnooze 3`",
     "digest": "`/budget digest <HH:MM> [#channel] [quiet]` or `/budget digest off [#channel]`"
     " — `quiet` skips days without spend — e.g. `/budget digest 09:00 #gen-ai-spend`",
+    "watch": "`/budget watch [#channel] [low|normal|high]` or `/budget watch off` — alerts on"
+    " runaway spend, new API keys and models, and spend at unusual hours, with no limit to set"
+    " (`low` alerts less, `high` sooner) — e.g. `/budget watch #gen-ai-spend`",
     "timezone": "`/budget timezone <IANA name>` — e.g. `/budget timezone Europe/Paris`",
     "history": "`/budget history [id]` — e.g. `/budget history 3`",
     "connect": "`/budget connect` — a form for this workspace's Scenario API key, secret and"
@@ -50,6 +53,9 @@ SYNONYMS = {
     "unmute": "unsnooze",
     "resume": "unsnooze",
     "tz": "timezone",
+    "anomaly": "watch",
+    "anomalies": "watch",
+    "detect": "watch",
     "log": "history",
     "audit": "history",
     "alerts": "history",
@@ -83,6 +89,7 @@ HELP_TEXT = f"""*Scenario Budget Bot* — replies are only visible to you unless
 • {BUDGET_USAGES["snooze"]}
 • {BUDGET_USAGES["unsnooze"]}
 • {BUDGET_USAGES["digest"]}
+• {BUDGET_USAGES["watch"]}
 • {BUDGET_USAGES["timezone"]}
 • {BUDGET_USAGES["history"]} — recent alerts and changes
 • {BUDGET_USAGES["connect"]}

@@ -258,6 +258,17 @@ class BudgetHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetWatch:
+    """`watch [#channel] [low|normal|high]`, or `watch off`. ``sensitivity`` None keeps the
+    watch's (or, turning it on, `normal`); ``channel`` None is where the command was typed."""
+
+    off: bool = False
+    channel: ChannelRef | None = None
+    sensitivity: str | None = None
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetConnect:
     """`connect`: the form for this workspace's Scenario credentials."""
 
@@ -283,4 +294,5 @@ BudgetRequest: TypeAlias = (
     | BudgetHistory
     | BudgetConnect
     | BudgetDisconnect
+    | BudgetWatch
 )

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from bot.budgets.evaluate import EventKind
-from bot.budgets.types import PeriodKind
+from bot.budgets.types import PeriodKind, ScopeKind
+from bot.budgets.watch_history import entity_of
 from bot.messages.alerts import (
     AlertView,
     acknowledged_reply,
@@ -24,8 +25,17 @@ from bot.messages.alerts import (
     unsnoozed_reply,
 )
 from bot.messages.mrkdwn import Json
-from bot.scenario.links import team_url
+from bot.messages.watch import (
+    EpisodeView,
+    ended_reply,
+    episode_message,
+    expected_reply,
+    watch_snoozed_reply,
+    watch_unsnoozed_reply,
+)
+from bot.scenario.links import api_keys_url, model_url, team_url
 from bot.store import alerts, outbox, snoozes
+from bot.store import watch as watch_store
 from bot.store.alerts import Alert, AlertEvent
 from bot.store.budgets import Budget, find_budget
 from bot.store.db import from_text, immediate
@@ -33,7 +43,9 @@ from bot.store.outbox import OutboxAction, OutboxStatus
 from bot.store.workspaces import get_workspace
 
 # What a check finds; the others are people's actions on a message that already exists.
-CHECK_EVENTS = frozenset({EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER})
+CHECK_EVENTS = frozenset(
+    {EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER, EventKind.ANOMALY}
+)
 
 
 def announce(
@@ -103,7 +115,10 @@ def _publish(
             root = None
     workspace = get_workspace(db, budget.workspace_id)
     tz = workspace.timezone_or(default_tz) if workspace else default_tz
-    message = alert_message(view_of(db, budget, alert, tz, app_url, now))
+    if alert.finding is not None:
+        message = episode_message(episode_view(db, budget, alert, tz, app_url, now))
+    else:
+        message = alert_message(view_of(db, budget, alert, tz, app_url, now))
     common = {
         "workspace_id": budget.workspace_id,
         "channel_id": channel,
@@ -131,7 +146,7 @@ def _publish(
             db, dedup_key=f"{root_key}:edit", payload=message, thread_key=root_key, **common
         )
         wrote(f"{root_key}:edit", OutboxAction.UPDATE, message)
-    answer = reply_for(event, alert, tz)
+    answer = episode_reply(event, alert, tz) if alert.finding else reply_for(event, alert, tz)
     key = f"alert-event:{event.id}"
     outbox.enqueue(
         db, dedup_key=key, action=OutboxAction.POST, payload=answer, thread_key=root_key, **common
@@ -166,6 +181,48 @@ def view_of(
         else None,
         snoozed=(snooze.created_by, snooze.until) if snooze and snooze.until > now else None,
     )
+
+
+def episode_view(
+    db: Database, watch: Budget, alert: Alert, tz: str, app_url: str, now: datetime
+) -> EpisodeView:
+    finding = alert.finding
+    assert finding is not None
+    snooze = snoozes.get_snooze(db, watch.id)
+    expected = watch_store.expected_mark(db, alert)
+    entity = entity_of(finding.entity)
+    if entity.kind is ScopeKind.KEY:
+        url = api_keys_url(app_url)
+    elif entity.kind is ScopeKind.MODEL and entity.ref:
+        url = model_url(app_url, entity.ref)
+    else:
+        url = team_url(app_url)
+    return EpisodeView(
+        alert_id=alert.id,
+        opened_at=alert.opened_at,
+        finding=finding,
+        spend_cu=alert.spend_cu,
+        tz=tz,
+        attribution=alert.attribution,
+        open_url=url,
+        ended_at=alert.closed_at if alert.closed_at and expected is None else None,
+        expected=expected,
+        snoozed=(snooze.created_by, snooze.until) if snooze and snooze.until > now else None,
+    )
+
+
+def episode_reply(event: AlertEvent, alert: Alert, tz: str) -> Json:
+    finding = alert.finding
+    assert finding is not None
+    actor = event.actor or "?"
+    match event.kind:
+        case EventKind.EXPECTED:
+            return expected_reply(actor, finding, from_text(event.detail["until"]), tz)
+        case EventKind.SNOOZED:
+            return watch_snoozed_reply(actor, from_text(event.detail["until"]), tz)
+        case EventKind.UNSNOOZED:
+            return watch_unsnoozed_reply(actor)
+    return ended_reply(finding, tz)
 
 
 def reply_for(event: AlertEvent, alert: Alert, tz: str) -> Json:

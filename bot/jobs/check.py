@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,19 +29,23 @@ from bot.budgets.spend import (
     scope_spend,
     window_for,
 )
+from bot.budgets.watch import Finding
 from bot.config import ConfigError
+from bot.jobs import watch as watching
 from bot.jobs.announce import announce_pending
 from bot.messages.alerts import scenario_health_message
 from bot.reports.reads import periods_for, read_activity, read_windows
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import UsagesResponse
-from bot.scenario.names import Directory, load_people
+from bot.scenario.names import Directory, Entry, load_people
 from bot.store import alerts, health, outbox, snoozes
+from bot.store import watch as watch_store
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
 from bot.store.db import immediate
 from bot.store.outbox import OutboxAction
+from bot.store.watch import get_watch
 from bot.store.workspaces import NotConnected, Workspace, list_workspaces
 
 log = logging.getLogger(__name__)
@@ -114,10 +118,12 @@ async def check_workspace(
 ) -> WorkspaceResult:
     result = WorkspaceResult(workspace.team_id)
     budgets = list_budgets(db, workspace.team_id)
-    if not budgets:
+    watch = get_watch(db, workspace.team_id)
+    if not budgets and watch is None:
         return result
     tz = workspace.timezone_or(settings.default_tz)
     client = await scenario_for(workspace)
+    recent: watching.Recent | None = None
     try:
         periods, unreadable = await periods_for(client, budgets, tz, now)
         if unreadable is not None:
@@ -125,31 +131,56 @@ async def check_workspace(
             result.skipped = f"{unreadable.cause}: {unreadable.message}"
         budgets = [b for b in budgets if b.id in periods]
         responses = await read_windows(client, budgets, periods, now)
+        result.usage_calls = len(responses)
+        if watch is not None:
+            try:
+                result.usage_calls += await _fill_history(db, client, workspace, now, dry_run)
+                keys = watch_store.known_keys(db, workspace.team_id)
+                recent = await watching.read_recent(client, now, keys)
+                result.usage_calls += recent.reads
+            except ScenarioError as exc:
+                if budgets:  # the budgets were read: they are checked, the watch waits
+                    log.warning("workspace %s: watch skipped: %s", workspace.team_id, exc.cause)
+                    result.skipped = f"watch: {exc.cause}: {exc.message}"
+                else:
+                    raise
     except ScenarioError as exc:
         failure = exc
         result.error = f"{exc.cause}: {exc.message}"
+        told = [*budgets, *([watch] if watch else [])]
         _in_transaction(
             db,
             dry_run,
-            lambda: _scenario_failed(db, workspace, budgets, failure, settings, now, result),
+            lambda: _scenario_failed(db, workspace, told, failure, settings, now, result),
         )
         return result
-    result.usage_calls = len(responses)
 
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
+    opening = (
+        watching.to_open(db, watch, watching.findings_now(db, watch, tz, now, recent=recent), now)
+        if watch is not None and recent is not None and watching.judging(db, watch)
+        else []
+    )
     activity: dict[Window, UsagesResponse] = {}
+    causes: UsagesResponse | None = None
     names = Directory()
-    if alerting:
+    if alerting or opening:
         async with asyncio.TaskGroup() as reads:  # one failing cancels the other
             activity_read = reads.create_task(read_activity(client, alerting, periods, now))
-            people_read = reads.create_task(_people(client))
-        activity, names = activity_read.result(), people_read.result()
+            causes_read = reads.create_task(_causes(client, opening, now))
+            people_read = reads.create_task(_people(client, projects=bool(opening)))
+        activity, causes, names = (
+            activity_read.result(),
+            causes_read.result(),
+            people_read.result(),
+        )
 
     def write() -> None:
         change = health.record_success(db, workspace.team_id, now=now)
         if change.tell:
-            _tell_admins(db, workspace, budgets, settings, change, None, now, result)
+            told = [*budgets, *([watch] if watch else [])]
+            _tell_admins(db, workspace, told, settings, change, None, now, result)
         for read in budgets:
             # The budget as it is now: it may have been edited or removed while Scenario
             # was being read. An edited one is decided at the next cycle, with its new rule
@@ -171,6 +202,20 @@ async def check_workspace(
                     directory=names,
                 )
             record_decisions(db, budget, period, decisions, current, spend, attribution, now)
+        if watch is not None and recent is not None:
+            # As it is now: turned off or moved while Scenario was being read.
+            current_watch = get_watch(db, workspace.team_id)
+            if current_watch is not None and current_watch.id == watch.id:
+                watching.record(
+                    db,
+                    current_watch,
+                    recent,
+                    tz,
+                    now,
+                    activity=causes,
+                    names=names,
+                    app_url=settings.app_url,
+                )
         result.enqueued += announce_pending(
             db,
             app_url=settings.app_url,
@@ -183,12 +228,53 @@ async def check_workspace(
     return result
 
 
-async def _people(client: ScenarioClient) -> Directory:
-    """The names of the team's people and API keys for an alert's culprits. An alert goes
-    out without them (naming what the usage data names, IDs for the rest) rather than late:
-    the wait is bounded and any failure is only logged."""
+async def _fill_history(
+    db: Database, client: ScenarioClient, workspace: Workspace, now: datetime, dry_run: bool
+) -> int:
+    """Back-fill the watch's history where it is missing; the reads it made."""
+    gap = watching.history_gap(db, workspace.team_id, now)
+    if gap is None:
+        return 0
+    buckets, reads = await watching.backfill(client, *gap)
+    log.info(
+        "workspace %s: watch history back-filled from %s to %s in %d reads",
+        workspace.team_id,
+        gap[0],
+        gap[1],
+        reads,
+    )
+    if not dry_run:
+        watch_store.add_backfill(db, workspace.team_id, buckets, now=now, complete=True)
+    return reads
+
+
+async def _causes(
+    client: ScenarioClient, opening: list[Finding], now: datetime
+) -> UsagesResponse | None:
+    """The activity behind new watch episodes; an episode goes out without it rather than
+    not at all."""
     try:
-        return await asyncio.wait_for(load_people(client), NAMES_WITHIN.total_seconds())
+        return await watching.read_causes(client, opening, now)
+    except ScenarioError as exc:
+        log.warning("activity for the watch unavailable: %s", exc.cause)
+        return None
+
+
+async def _people(client: ScenarioClient, *, projects: bool = False) -> Directory:
+    """The names of the team's people and API keys for an alert's culprits (and of its
+    projects, which a watch episode names). An alert goes out without them (naming what the
+    usage data names, IDs for the rest) rather than late: the wait is bounded and any
+    failure is only logged."""
+
+    async def load() -> Directory:
+        people = await load_people(client)
+        if not projects:
+            return people
+        found = tuple(Entry(p.id, p.name or p.id) for p in await client.projects())
+        return replace(people, projects=found)
+
+    try:
+        return await asyncio.wait_for(load(), NAMES_WITHIN.total_seconds())
     except ScenarioError as exc:
         log.warning("names for attribution unavailable: %s", exc.cause)
     except TimeoutError:

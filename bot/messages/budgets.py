@@ -204,17 +204,37 @@ def _size(block: Json) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def watch_summary(channel_id: str | None, sensitivity: str | None, episodes: int) -> str:
+    """One line on the watch for `/budget list` and Home (mrkdwn)."""
+    if channel_id is None:
+        return (
+            "👀 Watch: off — `/budget watch #channel` alerts on runaway keys, new keys and"
+            " models, and spend at unusual hours, with no limit to set."
+        )
+    line = f"👀 Watch: on in <#{channel_id}>, `{sensitivity or 'normal'}` sensitivity"
+    if episodes:
+        line += f" · {episodes} unusual spend{'s' if episodes != 1 else ''} going on"
+    return line + " · `/budget watch off` turns it off"
+
+
 def budget_list(
-    statuses: Sequence[BudgetStatus], *, tz: str, now: datetime, error: str | None = None
+    statuses: Sequence[BudgetStatus],
+    *,
+    tz: str,
+    now: datetime,
+    error: str | None = None,
+    watch: str | None = None,
 ) -> Json:
     """Every budget with spend, bar, % used, forecast and state; `error` says why spend is
-    missing (Scenario could not be read) while the budgets are still listed."""
+    missing (Scenario could not be read) while the budgets are still listed; `watch` is the
+    watch's line (`watch_summary`)."""
     if not statuses:
         text = (
             "No budgets yet. An admin can add one, e.g."
             f" `{ADD_EXAMPLE}` — or `/budget add` alone for a form. `/budget help` shows more."
         )
-        return {"text": "No budgets yet.", "blocks": [section(text)]}
+        blocks = [section(text), *([context(watch)] if watch else [])]
+        return {"text": "No budgets yet.", "blocks": blocks}
     count = len(statuses)
     head: list[Json] = [header(f"Budgets ({count})")]
     if error:
@@ -239,7 +259,8 @@ def budget_list(
     )
     if count > TEXT_BUDGETS:
         text += ", …"
-    return {"text": clip(text, TEXT_LIMIT), "blocks": [*head, *body, foot]}
+    tail = [context(watch)] if watch else []
+    return {"text": clip(text, TEXT_LIMIT), "blocks": [*head, *body, *tail, foot]}
 
 
 def _compact(
@@ -472,3 +493,37 @@ def status_state(status: BudgetStatus, tz: str, now: datetime) -> str:
     if status.alerted_level is not None:
         return f"🔔 alerted at {status.alerted_level} %"
     return "✅ ok"
+
+
+_SENSITIVITY_WORDS = {
+    "low": "`low` (fewer alerts, only big departures)",
+    "normal": "`normal`",
+    "high": "`high` (sooner, and more alerts)",
+}
+
+
+def watch_set(channel_id: str, sensitivity: str, *, before: tuple[str, str] | None) -> Json:
+    """`before`: the watch's (channel, sensitivity) before, None if it was off."""
+    words = _SENSITIVITY_WORDS.get(sensitivity, f"`{sensitivity}`")
+    if before == (channel_id, sensitivity):
+        return notice(
+            f"The watch already alerts in <#{channel_id}> at {words} sensitivity. Nothing changed."
+        )
+    if before is None:
+        return notice(
+            f"👀 Watch on: alerts go to <#{channel_id}> at {words} sensitivity when an API key,"
+            " a person or a model spends far above its usual rate, a key or model spends for the"
+            " first time in 30 days, or a key or person spends at an hour they never do. It first"
+            " reads the last 30 days of usage (at the next check, in a few minutes); nothing is"
+            " alerted before that. `/budget watch off` turns it off."
+        )
+    return notice(f"👀 Watch updated: alerts go to <#{channel_id}> at {words} sensitivity.")
+
+
+def watch_off(before: str | None) -> Json:
+    if before is None:
+        return notice("The watch was already off — nothing changed.")
+    return notice(
+        f"Watch turned off (it alerted in <#{before}>). What it had learnt is forgotten;"
+        " `/budget watch` turns it on again."
+    )

@@ -113,6 +113,27 @@ def _entry_what(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
                     f" to {after.get('local_time')}"
                 )
             return f"set a daily digest in <#{channel}> at {after.get('local_time')}"
+        case "watch.on":
+            return (
+                f"turned the watch on in <#{after.get('channel_id')}> ({after.get('sensitivity')})"
+            )
+        case "watch.edit":
+            return (
+                f"changed the watch: <#{after.get('channel_id')}>, {after.get('sensitivity')}"
+                f" (was <#{before.get('channel_id')}>, {before.get('sensitivity')})"
+            )
+        case "watch.off":
+            return f"turned the watch off (it alerted in <#{before.get('channel_id')}>)"
+        case "watch.snooze":
+            until = _instant(after.get("snoozed_until"))
+            return f"snoozed the watch until {local_time(until, tz) if until else 'later'}"
+        case "watch.expected":
+            until = _instant(after.get("until"))
+            entity = escape(str(after.get("entity", "")))
+            return (
+                f"marked `{entity}` ({escape(str(after.get('rule', '')))}) as expected until"
+                f" {local_time(until, tz) if until else 'later'}"
+            )
         case "digest.off":
             channel = before.get("channel_id") or target.partition(":")[2]
             return f"turned off the daily digest in <#{channel}> (was {before.get('local_time')})"

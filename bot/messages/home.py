@@ -108,8 +108,10 @@ def home_view(
     digests: list[Digest],
     tz: str,
     now: datetime,
+    watch: str | None = None,
 ) -> Json:
-    """The Home tab: at most MAX_BLOCKS blocks whatever the number of budgets."""
+    """The Home tab: at most MAX_BLOCKS blocks whatever the number of budgets; `watch` is
+    the watch's line."""
     top: list[Json] = [
         header("Scenario budgets"),
         context(f"Spend in Compute Units (CU) · periods in {tz} · updated {local_time(now, tz)}"),
@@ -148,6 +150,7 @@ def home_view(
         section(alert_text or "No alerts yet."),
         {"type": "divider"},
         section(digest_lines(digests, tz)),
+        *([section(watch)] if watch else []),
         context(
             "`/budget help` lists every command. Only admins can add or change budgets; "
             "`/budget list` and `/budget history` are open to everyone."

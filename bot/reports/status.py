@@ -15,6 +15,7 @@ from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.store import alerts, outbox, snoozes
 from bot.store.budgets import Budget
+from bot.store.watch import get_watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +94,11 @@ def _status(
         snoozed_until=snoozes.snoozed_until(db, budget.id),
         delivery_problem=problems.get(budget.id),
     )
+
+
+def watch_status(db: Database, workspace_id: str) -> tuple[str | None, str | None, int]:
+    """The watch's channel and sensitivity (None: off) and how many episodes are open."""
+    watch = get_watch(db, workspace_id)
+    if watch is None:
+        return None, None, 0
+    return watch.channel_id, watch.watch, len(alerts.open_alerts(db, watch.id))

@@ -55,6 +55,7 @@ class Alert:
     acknowledged_at: datetime | None
     opened_at: datetime
     closed_at: datetime | None
+    finding: EpisodeFinding | None = None  # a watch episode's; None for a budget's alert
 
     def is_current(self, now: datetime) -> bool:
         """Its period is still running and (rolling) the episode is open. An alert carried
@@ -63,7 +64,7 @@ class Alert:
         if self.closed_at is not None:
             return False
         if self.period_end is None:
-            return self.period_key.startswith("rolling:")
+            return self.period_key.startswith(("rolling:", "watch:"))
         return now < self.period_end
 
 
@@ -79,6 +80,43 @@ class AlertEvent:
     detail: dict[str, Any]
     at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeFinding:
+    """What a watch episode is about (`bot.store.watch`), as its message shows it."""
+
+    entity: str  # a scope: `key:<member id>`, `user:…`, `model:…`
+    rule: str
+    usual_cu: float
+    peak_cu: float  # the largest hour (new entity: its total) seen during the episode
+    since: datetime
+    last_seen: datetime
+    name: str = ""  # how messages name the entity (from Scenario: escaped where shown)
+    explains: tuple[str, ...] = ()  # names of the broader entities it lifted (its model…)
+    projects: tuple[str, ...] = ()  # names of the projects its cause spent on, most first
+
+    def as_json(self) -> str:
+        data = asdict(self)
+        data["since"], data["last_seen"] = to_text(self.since), to_text(self.last_seen)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> EpisodeFinding | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(
+            entity=data["entity"],
+            rule=data["rule"],
+            usual_cu=data["usual_cu"],
+            peak_cu=data["peak_cu"],
+            since=from_text(data["since"]),
+            last_seen=from_text(data["last_seen"]),
+            name=data.get("name", ""),
+            explains=tuple(data.get("explains", ())),
+            projects=tuple(data.get("projects", ())),
+        )
 
 
 # -- alerts -------------------------------------------------------------------------------
@@ -150,6 +188,14 @@ def _first_alert_id(db: Database) -> int:
     under that are the ones old buttons name."""
     row = db.execute("SELECT MIN(id) FROM alerts").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def open_alerts(db: Database, budget_id: int) -> list[Alert]:
+    """Every alert of the budget not closed yet (a watch has one per open episode)."""
+    rows = db.query(
+        "SELECT * FROM alerts WHERE budget_id = ? AND closed_at IS NULL ORDER BY id", [budget_id]
+    )
+    return [_alert(row) for row in rows]
 
 
 def alert_by_id(db: Database, alert_id: int) -> Alert | None:
@@ -551,6 +597,7 @@ def _alert(row: dict[str, Any]) -> Alert:
         acknowledged_at=from_text(row["acknowledged_at"]) if row["acknowledged_at"] else None,
         opened_at=from_text(row["opened_at"]),
         closed_at=from_text(row["closed_at"]) if row["closed_at"] else None,
+        finding=EpisodeFinding.from_json(row.get("finding")),
     )
 
 

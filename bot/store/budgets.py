@@ -32,6 +32,8 @@ class Budget:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    # A workspace's watch (SPEC §5b) is stored as a budget: its sensitivity, else None.
+    watch: str | None = None
 
     @property
     def label(self) -> str:
@@ -42,6 +44,8 @@ class Budget:
     def as_audit(self) -> dict[str, Any]:
         data = asdict(self)
         data["scope"] = str(self.scope)
+        if self.watch is None:
+            del data["watch"]
         return {k: v for k, v in data.items() if k not in ("created_at", "updated_at")}
 
 
@@ -200,26 +204,31 @@ def get_budget(db: Database, workspace_id: str, budget_id: int) -> Budget:
 def find_budget(db: Database, budget_id: int) -> Budget | None:
     """For the bot's own jobs, which carry IDs they wrote (never for IDs from requests)."""
     rows = list(db.query("SELECT * FROM budgets WHERE id = ?", [budget_id]))
-    return _budget(rows[0]) if rows else None
+    return budget_from_row(rows[0]) if rows else None
 
 
 def list_budgets(db: Database, workspace_id: str) -> list[Budget]:
-    rows = db.query("SELECT * FROM budgets WHERE workspace_id = ? ORDER BY id", [workspace_id])
-    return [_budget(row) for row in rows]
+    """The workspace's budgets (not its watch, which has commands of its own)."""
+    rows = db.query(
+        "SELECT * FROM budgets WHERE workspace_id = ? AND watch IS NULL ORDER BY id",
+        [workspace_id],
+    )
+    return [budget_from_row(row) for row in rows]
 
 
 def _get(db: Database, workspace_id: str, budget_id: int) -> Budget:
     rows = list(
         db.query(
-            "SELECT * FROM budgets WHERE id = ? AND workspace_id = ?", [budget_id, workspace_id]
+            "SELECT * FROM budgets WHERE id = ? AND workspace_id = ? AND watch IS NULL",
+            [budget_id, workspace_id],
         )
     )
     if not rows:
         raise BudgetNotFound(budget_id)
-    return _budget(rows[0])
+    return budget_from_row(rows[0])
 
 
-def _budget(row: dict[str, Any]) -> Budget:
+def budget_from_row(row: dict[str, Any]) -> Budget:
     kind = ScopeKind(row["scope_kind"])
     return Budget(
         id=row["id"],
@@ -234,4 +243,5 @@ def _budget(row: dict[str, Any]) -> Budget:
         created_by=row["created_by"],
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
+        watch=row.get("watch"),
     )

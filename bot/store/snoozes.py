@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.budgets.evaluate import EventKind
-from bot.store.alerts import tell_open_alert
+from bot.store.alerts import ACTION_TTL, add_event, tell_open_alert
 from bot.store.audit import record_change
 from bot.store.db import from_text, immediate, to_text
 
@@ -39,8 +39,17 @@ def snoozed_until(db: Database, budget_id: int) -> datetime | None:
 
 
 def snooze(
-    db: Database, workspace_id: str, budget_id: int, until: datetime, *, actor: str, now: datetime
+    db: Database,
+    workspace_id: str,
+    budget_id: int,
+    until: datetime,
+    *,
+    actor: str,
+    now: datetime,
+    told_on: int | None = None,
 ) -> None:
+    """`told_on`: the watch episode whose message is told (a watch has one per episode, and
+    is audited as the watch); else the budget's current alert."""
     with immediate(db):
         before = snoozed_until(db, budget_id)
         db.execute(
@@ -53,13 +62,25 @@ def snooze(
             db,
             workspace_id=workspace_id,
             actor=actor,
-            action="budget.snooze",
-            target=f"budget:{budget_id}",
+            action="budget.snooze" if told_on is None else "watch.snooze",
+            target=f"budget:{budget_id}" if told_on is None else "watch",
             before={"snoozed_until": before},
             after={"snoozed_until": until},
             now=now,
         )
-        tell_open_alert(db, budget_id, EventKind.SNOOZED, actor, now, {"until": to_text(until)})
+        detail = {"until": to_text(until)}
+        if told_on is None:
+            tell_open_alert(db, budget_id, EventKind.SNOOZED, actor, now, detail)
+        else:
+            add_event(
+                db,
+                told_on,
+                EventKind.SNOOZED,
+                now=now,
+                expires_at=now + ACTION_TTL,
+                actor=actor,
+                detail=detail,
+            )
 
 
 def unsnooze(db: Database, workspace_id: str, budget_id: int, *, actor: str, now: datetime) -> bool:

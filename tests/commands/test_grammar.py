@@ -29,6 +29,7 @@ from bot.commands.requests import (
     BudgetSnooze,
     BudgetTimezone,
     BudgetUnsnooze,
+    BudgetWatch,
     ChannelRef,
     DateRange,
     GrammarError,
@@ -964,3 +965,42 @@ def test_digest_quiet_skips_days_without_spend() -> None:
     assert parse_budget("digest 09:00").quiet is False  # type: ignore[union-attr]
     refused = parse_budget("digest off quiet")
     assert isinstance(refused, GrammarError) and "quiet" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("watch", BudgetWatch()),
+        ("watch high", BudgetWatch(sensitivity="high")),
+        (
+            "WATCH Low <#C42|finance>",
+            BudgetWatch(channel=ChannelRef("C42", "finance"), sensitivity="low"),
+        ),
+        (
+            "watch <#C42> normal public",
+            BudgetWatch(channel=ChannelRef("C42"), sensitivity="normal", public=True),
+        ),
+        ("watch off", BudgetWatch(off=True)),
+        ("watch off <#C42>", BudgetWatch(off=True, channel=ChannelRef("C42"))),
+    ],
+)
+def test_watch(text: str, expected: BudgetWatch) -> None:
+    assert parse_budget(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("watch loud", "doesn't take `loud`"),
+        ("watch hihg", "Did you mean `high`?"),
+        ("watch high low", "the sensitivity twice"),
+        ("watch off high", "takes no sensitivity"),
+        ("watch <#C1> <#C2>", "the channel twice"),
+        ("watch 3", "doesn't take `3`"),
+    ],
+)
+def test_watch_mistakes_are_explained(text: str, says: str) -> None:
+    result = parse_budget(text)
+    assert isinstance(result, GrammarError)
+    assert says in result.message, result.message
+    assert result.usage.startswith("`/budget watch")

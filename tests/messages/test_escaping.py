@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.budgets.culprits import Culprit
+from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.commands.requests import RangePreset
 from bot.messages import budgets as budget_views
-from bot.messages import home, modals
+from bot.messages import home, modals, watch
 from bot.messages.digest import digest_message
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import escape
@@ -33,7 +33,7 @@ from bot.messages.usage import Filter, UsageView, usage_message
 from bot.reports.digest import DayAlert, DigestData
 from bot.reports.status import BudgetStatus
 from bot.scenario.names import Ambiguous, Entry, Unknown
-from bot.store.alerts import AlertRow
+from bot.store.alerts import AlertRow, EpisodeFinding
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
 from bot.store.digests import Digest
@@ -364,3 +364,50 @@ def test_any_name_renders_without_markup_of_its_own(name: str) -> None:
         for text in plain_texts(message):
             if name in text or escape(name) in text:
                 assert name in text
+
+
+def episode_messages(name: str) -> list[Json]:
+    """A watch episode about a key called `name`, on a model and project with hostile
+    names, open and then over, with its replies."""
+    finding = EpisodeFinding(
+        entity="key:apiu_1",
+        rule="velocity",
+        usual_cu=10.0,
+        peak_cu=900.0,
+        since=NOW - timedelta(hours=1),
+        last_seen=NOW,
+        name=f"🔑 {name}",
+        explains=(f"model {MODEL}",),
+        projects=(PROJECT,),
+    )
+    model = Culprit("m1", MODEL, 800.0, "https://app.example/models/m1")
+    key = Culprit("apiu_1", name, 900.0, "https://app.example/settings/api", is_api_key=True)
+    job = JobCulprit("job_1", 70.0, MEMBER, model, key, ("https://app.example/assets?x=1",))
+    view = watch.EpisodeView(
+        alert_id=3,
+        opened_at=NOW,
+        finding=finding,
+        spend_cu=600.0,
+        tz=TZ,
+        attribution=Attribution(models=(model,), users=(key,), jobs=(job,)),
+        open_url="https://app.example/settings/api",
+    )
+    return [
+        watch.episode_message(view),
+        watch.episode_message(replace(view, ended_at=NOW, expected=("U_ADMIN", NOW))),
+        watch.ended_reply(finding, TZ),
+        watch.expected_reply("U_ADMIN", finding, NOW, TZ),
+        *(
+            watch.episode_message(replace(view, finding=replace(finding, rule=rule)))
+            for rule in ("new", "off-hours")
+        ),
+    ]
+
+
+def test_watch_episodes() -> None:
+    for message in episode_messages(KEY):
+        assert_inert(message, KEY)
+    first = episode_messages(KEY)[0]
+    assert_inert(first, PROJECT, MODEL)
+    # The header is plain text: the name as it is, not escaped.
+    assert first["blocks"][0]["text"]["text"].startswith(f"🚨 🔑 {KEY} is spending 60×")

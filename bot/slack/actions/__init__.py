@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.slack.actions import alerts, budget_removal, home
+from bot.slack.actions import alerts, budget_removal, home, watch
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -17,5 +17,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         alerts,
         budget_removal,
         home,
+        watch,
     ):
         listeners.register(app, deps)

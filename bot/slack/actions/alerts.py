@@ -42,7 +42,7 @@ SNOOZE_REFUSAL = (
 )
 
 
-async def _tell(respond: AsyncRespond, text: str) -> None:
+async def tell(respond: AsyncRespond, text: str) -> None:
     """An ephemeral note to the presser that leaves the alert message as it is."""
     await respond(text=text, response_type="ephemeral", replace_original=False)
 
@@ -53,13 +53,13 @@ async def snooze_pressed(
     pressed = interaction(body)
     team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
     if not await deps.admins.is_admin(client, team_id, user_id):
-        return await _tell(respond, SNOOZE_REFUSAL)
+        return await tell(respond, SNOOZE_REFUSAL)
     try:
         if budget_id is None:
             raise BudgetNotFound(0)
         get_budget(deps.db, team_id, budget_id)  # the button's value is not trusted
     except BudgetNotFound:
-        return await _tell(respond, "This budget no longer exists, so there is nothing to snooze.")
+        return await tell(respond, "This budget no longer exists, so there is nothing to snooze.")
     now = deps.clock()
     until = now + SNOOZE_FOR
     current = snoozes.get_snooze(deps.db, budget_id)
@@ -67,7 +67,7 @@ async def snooze_pressed(
     if current is not None and current.until >= until - SAME_SNOOZE:
         local = f"{local_time(current.until, tz)} ({tz})"
         # Nothing changed: say why, rather than leave the press unanswered.
-        return await _tell(
+        return await tell(
             respond, f"Already snoozed until {local} by <@{current.created_by}>; nothing changed."
         )
     snoozes.snooze(deps.db, team_id, budget_id, until, actor=user_id, now=now)
@@ -81,12 +81,12 @@ async def acknowledge_pressed(
     team_id, user_id, alert_id = pressed.team_id, pressed.user_id, pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
     if alert is None:
-        return await _tell(respond, "This alert no longer exists (its budget was removed).")
+        return await tell(respond, "This alert no longer exists (its budget was removed).")
     if not alerts.acknowledge(deps.db, team_id, alert.id, actor=user_id, now=deps.clock()):
         first = alerts.get_alert(deps.db, team_id, alert.id)
         by = first.acknowledged_by if first else None
         who = "You" if by == user_id else f"<@{by}>"
-        return await _tell(respond, f"{who} already acknowledged this alert; nothing changed.")
+        return await tell(respond, f"{who} already acknowledged this alert; nothing changed.")
     await deps.deliver_now(team_id)
 
 

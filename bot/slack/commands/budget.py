@@ -1,5 +1,5 @@
 """`/budget` (SPEC §4): list, add, edit, remove (and its confirmation buttons), snooze,
-unsnooze, digest, timezone, history, connect, disconnect, help.
+unsnooze, digest, watch, timezone, history, connect, disconnect, help.
 
 Every request is acknowledged first, then answered through its response_url: ephemeral
 unless the person added `public`, and always ephemeral for mistakes and refusals. Changes are
@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.budgets.periods import ROLLING_LENGTHS
+from bot.budgets.watch import Sensitivity
 from bot.commands.budget import parse_budget
 from bot.commands.help import help_text
 from bot.commands.requests import (
@@ -34,6 +35,7 @@ from bot.commands.requests import (
     BudgetSnooze,
     BudgetTimezone,
     BudgetUnsnooze,
+    BudgetWatch,
     GrammarError,
     OpenBudgetModal,
 )
@@ -43,7 +45,12 @@ from bot.messages import connect as connect_messages
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
 from bot.reports.reads import periods_for
-from bot.reports.status import BudgetStatus, read_statuses, statuses_without_spend
+from bot.reports.status import (
+    BudgetStatus,
+    read_statuses,
+    statuses_without_spend,
+    watch_status,
+)
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes
 from bot.slack.admins import REFUSAL
@@ -52,6 +59,7 @@ from bot.slack.deps import Deps
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.slack.views.scenario_connect import open_connect_modal
 from bot.store import alerts, audit, digests, snoozes
+from bot.store import watch as watch_store
 from bot.store.budgets import Budget, BudgetNotFound, get_budget, list_budgets
 from bot.store.workspaces import disconnect_scenario, get_workspace, set_timezone
 
@@ -205,6 +213,8 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             await asked.answer(budget_messages.unsnoozed(budget, was_snoozed=was))
         case BudgetDigest():
             await _digest(asked, request, now)
+        case BudgetWatch():
+            await _watch(asked, request, now)
         case BudgetConnect():
             await _connect(asked)
         case BudgetDisconnect():
@@ -262,7 +272,15 @@ async def _statuses(
 async def _list(asked: BudgetCommand, now: datetime) -> None:
     budgets = list_budgets(asked.deps.db, asked.team_id)
     statuses, error = await _statuses(asked, budgets, now) if budgets else ([], None)
-    await asked.answer(budget_messages.budget_list(statuses, tz=asked.tz, now=now, error=error))
+    await asked.answer(
+        budget_messages.budget_list(
+            statuses,
+            tz=asked.tz,
+            now=now,
+            error=error,
+            watch=budget_messages.watch_summary(*watch_status(asked.deps.db, asked.team_id)),
+        )
+    )
 
 
 async def _saved(
@@ -333,6 +351,22 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
     deps.runtime.digests_changed()
     before = old.local_time if old else None
     await asked.answer(budget_messages.digest_set(channel, request.at, asked.tz, before=before))
+
+
+async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> None:
+    db = asked.deps.db
+    if request.off:
+        removed = watch_store.turn_off(db, asked.team_id, actor=asked.user_id, now=now)
+        await asked.answer(budget_messages.watch_off(removed.channel_id if removed else None))
+        return
+    channel = changes.channel_id_of(request.channel, asked.channel_id)
+    current = watch_store.get_watch(db, asked.team_id)
+    sensitivity = request.sensitivity or (current.watch if current else None) or "normal"
+    before, _ = watch_store.set_watch(
+        db, asked.team_id, channel, Sensitivity(sensitivity), actor=asked.user_id, now=now
+    )
+    was = (before.channel_id, before.watch or "normal") if before else None
+    await asked.answer(budget_messages.watch_set(channel, sensitivity, before=was))
 
 
 async def _history(asked: BudgetCommand, budget_id: int | None) -> None:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.messages.budgets import watch_summary
 from bot.messages.home import RECENT_ALERTS, home_view
 from bot.messages.mrkdwn import Json
-from bot.reports.status import read_statuses, statuses_without_spend
+from bot.reports.status import read_statuses, statuses_without_spend, watch_status
 from bot.store import alerts
 from bot.store.budgets import list_budgets
 from bot.store.digests import list_digests
@@ -63,6 +64,7 @@ async def build_home(deps: Deps, team_id: str) -> Json:
         digests=list_digests(deps.db, team_id),
         tz=tz,
         now=now,
+        watch=watch_summary(*watch_status(deps.db, team_id)),
     )
 
 
