@@ -51,6 +51,7 @@ class EventKind(StrEnum):
     ANOMALY = "anomaly"
     ANOMALY_ENDED = "anomaly_ended"
     EXPECTED = "expected"
+    KEY_REVOKED = "key_revoked"
 
 
 @dataclass(frozen=True, slots=True)

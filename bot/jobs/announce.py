@@ -30,6 +30,7 @@ from bot.messages.watch import (
     ended_reply,
     episode_message,
     expected_reply,
+    revoked_reply,
     watch_snoozed_reply,
     watch_unsnoozed_reply,
 )
@@ -222,6 +223,8 @@ def episode_reply(event: AlertEvent, alert: Alert, tz: str) -> Json:
             return watch_snoozed_reply(actor, from_text(event.detail["until"]), tz)
         case EventKind.UNSNOOZED:
             return watch_unsnoozed_reply(actor)
+        case EventKind.KEY_REVOKED:
+            return revoked_reply(actor, event.detail["key"], event.detail["project"])
     return ended_reply(finding, tz)
 
 

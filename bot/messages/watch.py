@@ -20,6 +20,7 @@ from bot.messages.mrkdwn import (
     cu,
     escape,
     header,
+    plain_text,
     reply,
     section,
     slack_date,
@@ -29,6 +30,8 @@ from bot.store.alerts import EpisodeFinding
 ACTION_EXPECTED = "watch_expected"
 ACTION_WATCH_SNOOZE = "watch_snooze_24h"
 ACTION_WATCH_OPEN = "watch_open_in_scenario"
+ACTION_REVOKE = "watch_revoke_key"
+REVOKE_CALLBACK = "watch_revoke_key_form"
 STATUS_BLOCK = "watch_status"
 
 
@@ -114,6 +117,9 @@ def episode_message(view: EpisodeView) -> Json:
     if view.snoozed is not None:
         who, until = view.snoozed
         status.append(f"💤 Watch snoozed by <@{who}> until {slack_date(until, tz)}")
+    if finding.revoked is not None:
+        who, at = finding.revoked
+        status.append(f"🔒 Key revoked by <@{who}> · {slack_date(at, tz)}")
     if status:
         blocks.append(context("\n".join(status)) | {"block_id": STATUS_BLOCK})
     blocks.append(
@@ -124,6 +130,14 @@ def episode_message(view: EpisodeView) -> Json:
                 button("Expected", ACTION_EXPECTED, value=str(view.alert_id)),
                 button("Snooze 24 h", ACTION_WATCH_SNOOZE, value=str(view.alert_id)),
                 button("Open in Scenario", ACTION_WATCH_OPEN, url=view.open_url),
+                *(
+                    [
+                        button("Revoke key", ACTION_REVOKE, value=str(view.alert_id))
+                        | {"style": "danger"}
+                    ]
+                    if finding.entity.startswith("key:") and finding.revoked is None
+                    else []
+                ),
             ],
         }
     )
@@ -159,3 +173,50 @@ def watch_snoozed_reply(actor: str, until: datetime, tz: str) -> Json:
 
 def watch_unsnoozed_reply(actor: str) -> Json:
     return reply(f"🔔 <@{actor}> ended the snooze: the watch alerts again.")
+
+
+def revoked_reply(actor: str, key: str, project: str) -> Json:
+    return reply(
+        f"🔒 <@{actor}> revoked the API key 🔑 {escape(key)} of project {escape(project)}:"
+        " anything that uses it stops working."
+    )
+
+
+def _revoke_modal(title: str, text: str, **extra: Json | str) -> Json:
+    return {
+        "type": "modal",
+        "callback_id": REVOKE_CALLBACK,
+        "title": plain_text(title),
+        "close": plain_text("Close"),
+        "blocks": [section(text)],
+        **extra,
+    }
+
+
+def revoke_view(metadata: str, key: str, project: str) -> Json:
+    """The confirmation: it names the key and its project (names from Scenario: escaped)."""
+    text = (
+        f"Revoke the API key *🔑 {escape(key)}* of project *{escape(project)}*?\n\n"
+        "Scenario deletes it at once: every script, pipeline or plugin that uses it stops"
+        " working, and it cannot be brought back (a new key must be made in Scenario)."
+    )
+    return _revoke_modal(
+        "Revoke API key",
+        text,
+        submit=plain_text("Revoke key"),
+        close=plain_text("Cancel"),
+        private_metadata=metadata,
+    )
+
+
+def revoking_view() -> Json:
+    return _revoke_modal("Revoke API key", ":hourglass_flowing_sand: Revoking the key in Scenario…")
+
+
+def revoked_view(key: str) -> Json:
+    return _revoke_modal("Key revoked", f"🔒 The API key 🔑 {escape(key)} is revoked.")
+
+
+def revoke_failed_view(problem: str) -> Json:
+    """`problem` is mrkdwn, already escaped."""
+    return _revoke_modal("Not revoked", f"⚠️ {problem} Nothing was changed.")

@@ -292,7 +292,7 @@ class ScenarioClient:
             activity_offset=activity_offset,
             drop_zero_points=drop_zero_points,
         )
-        body = await self._get("/usages", params, what="usage data")
+        body = await self._request("/usages", params, what="usage data")
         return self._parse(parse_usages, body)
 
     async def usages_with_all_activity(
@@ -373,7 +373,7 @@ class ScenarioClient:
             if team:
                 params.append(("teamId", team))
             page = self._parse(
-                parse_projects_page, await self._get("/projects", params, what="projects")
+                parse_projects_page, await self._request("/projects", params, what="projects")
             )
             for project in page.projects:
                 projects.setdefault(project.id, project)
@@ -385,23 +385,23 @@ class ScenarioClient:
 
     async def team(self, team_id: str | None = None) -> Team:
         team = self._team_or_default(team_id)
-        body = await self._get(f"/teams/{_segment(team)}", [], what=f"team {team!r}")
+        body = await self._request(f"/teams/{_segment(team)}", [], what=f"team {team!r}")
         return self._parse(parse_team, body)
 
     async def team_limits(self, team_id: str | None = None) -> TeamLimits:
         """The plan, the current billing period and the CU allowance."""
         team = self._team_or_default(team_id)
-        body = await self._get(
+        body = await self._request(
             f"/teams/{_segment(team)}/limits", [], what=f"limits of team {team!r}"
         )
         return self._parse(parse_team_limits, body)
 
     async def model(self, model_id: str) -> Model:
-        body = await self._get(f"/models/{_segment(model_id)}", [], what=f"model {model_id!r}")
+        body = await self._request(f"/models/{_segment(model_id)}", [], what=f"model {model_id!r}")
         return self._parse(parse_model, body)
 
     async def job(self, job_id: str) -> Job:
-        body = await self._get(f"/jobs/{_segment(job_id)}", [], what=f"job {job_id!r}")
+        body = await self._request(f"/jobs/{_segment(job_id)}", [], what=f"job {job_id!r}")
         return self._parse(parse_job, body)
 
     def _team_or_default(self, team_id: str | None) -> str:
@@ -419,14 +419,39 @@ class ScenarioClient:
         except MalformedPayload as exc:
             raise Unavailable(f"Scenario sent an unexpected response ({exc}).") from None
 
-    async def _get(self, path: str, params: Sequence[tuple[str, str]], *, what: str) -> object:
-        """GET with the SDK's retry policy; the decoded JSON body or a typed error."""
+    async def delete_api_key(self, project_id: str, api_key_id: str) -> None:
+        """Revoke a project's API key (`api_…`): DELETE /projects/{id}/api-keys/{key}, as
+        the SDK's `projects.api_keys.delete`. A retry that finds it gone (an earlier attempt
+        did it) is a success."""
+        path = f"/projects/{_segment(project_id)}/api-keys/{_segment(api_key_id)}"
+        attempts: list[int] = []
+        try:
+            await self._request(
+                path, [], what=f"API key {api_key_id!r}", method="DELETE", tries=attempts
+            )
+        except NotFound:
+            if len(attempts) <= 1:
+                raise
+
+    async def _request(
+        self,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        what: str,
+        method: str = "GET",
+        tries: list[int] | None = None,
+    ) -> object:
+        """A request (GET unless told) with the SDK's retry policy; the decoded JSON body or
+        a typed error. `tries` collects each attempt's number."""
         attempt = 0
         while True:
             response: httpx.Response | None = None
+            if tries is not None:
+                tries.append(attempt)
             try:
                 async with asyncio.timeout(self._attempt_deadline):
-                    response = await self._http.get(path, params=list(params))
+                    response = await self._http.request(method, path, params=list(params))
             except (httpx.TimeoutException, TimeoutError):
                 error: ScenarioError = Unavailable(
                     "Scenario did not answer in time; try again later."
@@ -439,7 +464,8 @@ class ScenarioClient:
                 retry = True
             else:
                 if response.is_success:
-                    return self._json(response)
+                    # A DELETE may answer 204 with no body.
+                    return self._json(response) if response.content else None
                 error = self._error_for(response, what)
                 retry = _should_retry(response)
 
@@ -448,7 +474,8 @@ class ScenarioClient:
             delay = self._retry_delay(attempt, response.headers if response else None)
             attempt += 1
             log.warning(
-                "Scenario GET %s failed (%s%s); retry %d/%d in %.2f s",
+                "Scenario %s %s failed (%s%s); retry %d/%d in %.2f s",
+                method,
                 path,
                 error.cause,
                 f", HTTP {error.status}" if error.status else "",

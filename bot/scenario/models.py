@@ -761,6 +761,7 @@ class TeamKey(_Lenient):
     api_key_id: OptStr = None
     name: Str = ""
     scope: Str = ""
+    owner_id: OptStr = None  # a project key's project (the team ID on some legacy keys)
     api_key_status: Str = ""
     consumption: OptFloat = None
     max_consumption: OptFloat = None

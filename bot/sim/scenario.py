@@ -333,8 +333,10 @@ def build_usages_payload(
     *,
     index: _TeamIndex | None = None,
     page_size: int = ACTIVITY_PAGE_SIZE,
+    revoked: Mapping[str, int] | None = None,
 ) -> Json:
-    """The ``GET /usages`` answer for ``query`` at time ``now_ms``: pure, deterministic."""
+    """The ``GET /usages`` answer for ``query`` at time ``now_ms``: pure, deterministic.
+    ``revoked``: member ID of a revoked API key → when (ms); its later jobs never ran."""
     index = index or _index_for(team)
     g_ms = GRANULARITY_MS[query.granularity]
     first = query.start_ms - query.start_ms % g_ms
@@ -366,6 +368,8 @@ def build_usages_payload(
         if projects is not None and job.project_id not in projects:
             continue
         if users is not None and job.user_id not in users:
+            continue
+        if revoked and job.user_id in revoked and all_ms[i] >= revoked[job.user_id]:
             continue
         jobs.append(job)
         if not aggregate:
@@ -732,13 +736,19 @@ def projects_payload(
     return out
 
 
-def team_payload(team: SyntheticTeam, now_ms: int, *, team_id: str | None = None) -> Json:
+def team_payload(
+    team: SyntheticTeam,
+    now_ms: int,
+    *,
+    team_id: str | None = None,
+    revoked: Mapping[str, int] | None = None,
+) -> Json:
     team_id = team_id or team.team_id
     start_ms = to_ms(team.billing_period(from_ms(now_ms))[0])
     _, per_user, _ = _period_spend(team, start_ms, now_ms)
     keys: list[Json] = []
     for i, k in enumerate(team.api_keys):
-        if k.api_key_status == "deleted":
+        if k.api_key_status == "deleted" or k.id in (revoked or {}):
             continue
         key: Json = {
             "apiKeyId": k.api_key_id or k.id,
@@ -1020,6 +1030,8 @@ class Simulator:
         if granularity_override is not None and granularity_override not in GRANULARITY_MS:
             raise ValueError(f"unknown granularity {granularity_override!r}")
         self.granularity_override = granularity_override
+        # API keys revoked through DELETE /projects/{id}/api-keys/{key}: member ID → when.
+        self.revoked: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
         self._fault_rng = random.Random(fault_seed)
         self._index = _index_for(self.team)
@@ -1114,7 +1126,9 @@ class Simulator:
             types_raw=params.getlist("type"),
             granularity_override=self.granularity_override,
         )
-        return build_usages_payload(self.team, query, now_ms, index=self._index)
+        return build_usages_payload(
+            self.team, query, now_ms, index=self._index, revoked=self.revoked
+        )
 
     def projects(self, request: Request, now_ms: int) -> Json:
         self._check_team(request.query_params.get("teamId"))
@@ -1122,7 +1136,30 @@ class Simulator:
 
     def team_info(self, request: Request, now_ms: int) -> Json:
         self._check_team(request.path_params["team_id"])
-        return team_payload(self.team, now_ms, team_id=self.team_id)
+        return team_payload(self.team, now_ms, team_id=self.team_id, revoked=self.revoked)
+
+    def delete_api_key(self, request: Request, now_ms: int) -> Json:
+        """DELETE /projects/{projectId}/api-keys/{keyId} (the SDK's `projects.api_keys.
+        delete`): a project key of that project, by its key ID (`api_…`), revoked now."""
+        project_id, key_id = request.path_params["project_id"], request.path_params["key_id"]
+        if all(p.id != project_id for p in self.team.projects):
+            raise ApiError(404, f"Project {project_id} not found")
+        key = next(
+            (
+                k
+                for k in self.team.api_keys
+                if k.api_key_id == key_id
+                and k.api_key_status != "deleted"
+                and k.id not in self.revoked
+                and k.key_scope == "project"
+                and project_id in k.project_ids
+            ),
+            None,
+        )
+        if key is None:
+            raise ApiError(404, f"API key {key_id} not found in project {project_id}")
+        self.revoked[key.id] = now_ms
+        return {}
 
     def limits(self, request: Request, now_ms: int) -> Json:
         self._check_team(request.path_params["team_id"])
@@ -1191,11 +1228,12 @@ def create_app(simulator: Simulator) -> Starlette:
         path: str,
         answer: Callable[[Request, int], Json],
         inject: Callable[[Json], None] | None = None,
+        method: str = "GET",
     ) -> Route:
         async def endpoint(request: Request) -> Response:
             return await simulator.handle(request, answer, inject)
 
-        return Route(path, endpoint, methods=["GET"])
+        return Route(path, endpoint, methods=[method])
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -1205,6 +1243,11 @@ def create_app(simulator: Simulator) -> Starlette:
         routes=[
             route("/v1/usages", simulator.usages, _inject_unknown_usages),
             route("/v1/projects", simulator.projects),
+            route(
+                "/v1/projects/{project_id}/api-keys/{key_id}",
+                simulator.delete_api_key,
+                method="DELETE",
+            ),
             route("/v1/teams/{team_id}", simulator.team_info),
             route("/v1/teams/{team_id}/limits", simulator.limits),
             route("/v1/models/{model_id}", simulator.model_info),

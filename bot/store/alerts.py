@@ -95,10 +95,13 @@ class EpisodeFinding:
     name: str = ""  # how messages name the entity (from Scenario: escaped where shown)
     explains: tuple[str, ...] = ()  # names of the broader entities it lifted (its model…)
     projects: tuple[str, ...] = ()  # names of the projects its cause spent on, most first
+    revoked: tuple[str, datetime] | None = None  # the key's revocation from Slack: who, when
 
     def as_json(self) -> str:
         data = asdict(self)
         data["since"], data["last_seen"] = to_text(self.since), to_text(self.last_seen)
+        if self.revoked is not None:
+            data["revoked"] = [self.revoked[0], to_text(self.revoked[1])]
         return json.dumps(data)
 
     @classmethod
@@ -116,6 +119,9 @@ class EpisodeFinding:
             name=data.get("name", ""),
             explains=tuple(data.get("explains", ())),
             projects=tuple(data.get("projects", ())),
+            revoked=(data["revoked"][0], from_text(data["revoked"][1]))
+            if data.get("revoked")
+            else None,
         )
 
 

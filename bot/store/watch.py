@@ -359,6 +359,43 @@ def expected_mark(db: Database, alert: Alert) -> tuple[str, datetime] | None:
     return (rows[0]["created_by"], from_text(rows[0]["until"])) if rows else None
 
 
+def record_revoked(
+    db: Database,
+    workspace_id: str,
+    alert: Alert,
+    *,
+    key: str,
+    project: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The episode's key was revoked from Slack: audited and told on its message."""
+    finding = alert.finding
+    assert finding is not None
+    with immediate(db):
+        updated = replace(finding, revoked=(actor, now))
+        db.execute("UPDATE alerts SET finding = ? WHERE id = ?", [updated.as_json(), alert.id])
+        record_change(
+            db,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="watch.revoke_key",
+            target=f"alert:{alert.id}",
+            before=None,
+            after={"key": key, "project": project, "member": finding.entity},
+            now=now,
+        )
+        add_event(
+            db,
+            alert.id,
+            EventKind.KEY_REVOKED,
+            now=now,
+            expires_at=now + END_TTL,
+            actor=actor,
+            detail={"key": key, "project": project},
+        )
+
+
 # -- episodes -------------------------------------------------------------------------------
 
 

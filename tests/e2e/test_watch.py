@@ -5,6 +5,7 @@ its buttons pressed with signed payloads."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from bot.jobs.check import run_check
 from bot.jobs.delivery import drain
 from bot.messages.watch import (
     ACTION_EXPECTED,
+    ACTION_REVOKE,
     ACTION_WATCH_OPEN,
     ACTION_WATCH_SNOOZE,
     STATUS_BLOCK,
@@ -19,7 +21,8 @@ from bot.messages.watch import (
 from bot.sim.slack_api import Message
 from bot.store import alerts, audit, snoozes
 from bot.store import watch as watch_store
-from bot.store.db import to_text
+from bot.store.alerts import EpisodeFinding
+from bot.store.db import immediate, to_text
 from tests.e2e.conftest import ADMIN, MEMBER, TEAM, TEAM_ID, Bot
 from tests.e2e.test_actions import press, status_lines
 
@@ -121,6 +124,7 @@ async def test_a_runaway_key_is_one_message_naming_it_with_its_jobs_then_one_end
         ACTION_EXPECTED,
         ACTION_WATCH_SNOOZE,
         ACTION_WATCH_OPEN,
+        ACTION_REVOKE,
     ]
     assert actions["elements"][2]["url"] == "https://app.example/settings/api"
     # Found within two checks of the burst's start (one to see it, one to confirm it).
@@ -207,3 +211,88 @@ async def test_a_scenario_outage_creates_no_episode_and_the_gap_is_filled_after(
         hour,
     ).fetchone()
     assert stored == pytest.approx(TEAM.cu_between(missed, missed + timedelta(hours=1)))
+
+
+async def submit_form(bot: Bot, view: dict[str, Any], *, user: str = ADMIN) -> dict[str, Any]:
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "fake"},
+        "user": {"id": user, "team_id": TEAM_ID, "username": user.lower()},
+        "api_app_id": "A_BOT",
+        "token": "legacy-token-unused",
+        "trigger_id": f"trigger-{bot.new_hook()}",
+        "view": {**view, "id": "V_REVOKE", "team_id": TEAM_ID, "state": {"values": {}}},
+        "response_urls": [],
+    }
+    answer = await bot.interact(payload)
+    assert answer.status_code == 200
+    return answer.json() if answer.content else {}
+
+
+async def test_an_admin_revokes_the_runaway_key_after_a_confirmation_naming_it(bot: Bot) -> None:
+    message = await episode(bot)
+    payload, hook = press(bot, message, ACTION_REVOKE, MEMBER)
+    await bot.interact(payload)
+    assert "only workspace admins" in (await bot.response(hook))["text"]
+    assert bot.slack.calls_to("views.open") == []
+
+    payload, _ = press(bot, message, ACTION_REVOKE, ADMIN)
+    await bot.interact(payload)
+    [opened] = await bot.wait_for(lambda: bot.slack.calls_to("views.open"), what="views.open")
+    form = opened.args["view"]
+    question = str(form["blocks"])
+    assert "🔑 CI pipeline" in question and "Game Art" in question
+    assert SPIKE.user_id not in bot.simulator.revoked  # asking changes nothing
+
+    # Submitted by someone who is no admin (a form passed around): refused, key kept.
+    refused = await submit_form(bot, form, user=MEMBER)
+    assert "Only admins" in str(refused["view"]["blocks"])
+    assert SPIKE.user_id not in bot.simulator.revoked
+
+    answer = await submit_form(bot, form)
+    assert "Revoking" in str(answer["view"]["blocks"])
+    [update] = await bot.wait_for(lambda: bot.slack.calls_to("views.update"), what="update")
+    assert "is revoked" in str(update.args["view"]["blocks"])
+    assert SPIKE.user_id in bot.simulator.revoked
+    deletes = [r for r in bot.simulator.requests if r.method == "DELETE"]
+    assert [r.path for r in deletes] == [
+        f"/v1/projects/{SPIKE.project_id}/api-keys/{SPIKE.api_key_id}"
+    ]
+    [reply] = await bot.wait_for(lambda: bot.slack.replies(CHANNEL, message.ts), what="reply")
+    assert reply.text.startswith(f"🔒 <@{ADMIN}> revoked the API key 🔑 CI pipeline")
+    [status] = status_lines(message, STATUS_BLOCK)
+    assert status.startswith(f"🔒 Key revoked by <@{ADMIN}>")
+    assert ACTION_REVOKE not in [e["action_id"] for e in message.blocks[-1]["elements"]]
+    [change] = [e for e in audit.history(bot.db, TEAM_ID) if e.action == "watch.revoke_key"]
+    assert change.actor == ADMIN and change.after["project"] == "Game Art"
+
+    # The same form again: Scenario has no such key any more; nothing else happens.
+    await submit_form(bot, form)
+    updates = await bot.wait_for(
+        lambda: bot.slack.calls_to("views.update")[1:], what="second update"
+    )
+    assert "already revoked" in str(updates[0].args["view"]["blocks"])
+    assert len([r for r in bot.simulator.requests if r.method == "DELETE"]) == 1
+
+
+async def test_a_team_key_is_not_revoked_from_slack_and_the_person_is_told_where(
+    bot: Bot,
+) -> None:
+    batch = next(u for u in TEAM.users if u.is_api_key and u.key_scope == "team")
+    bot.clock.set(SPIKE.end + timedelta(hours=3))
+    await turn_on(bot)
+    watch = watch_store.get_watch(bot.db, TEAM_ID)
+    assert watch is not None
+    now = bot.clock()
+    finding = EpisodeFinding(
+        f"key:{batch.id}", "off-hours", 0.0, 300.0, now, now, name=f"🔑 {batch.key_name}"
+    )
+    with immediate(bot.db):
+        watch_store.open_episode(bot.db, watch, finding, spend_cu=300.0, attribution=None, now=now)
+    await bot.deps.deliver_now(TEAM_ID)
+    [message] = await bot.wait_for(lambda: watch_messages(bot), what="episode")
+    payload, hook = press(bot, message, ACTION_REVOKE, ADMIN)
+    await bot.interact(payload)
+    told = (await bot.response(hook))["text"]
+    assert "is a team key" in told and "https://app.example/settings/api" in told
+    assert bot.slack.calls_to("views.open") == [] and bot.simulator.revoked == {}

@@ -917,3 +917,27 @@ async def test_loopback_attempts_that_outlive_the_timeout_are_retried(served: Se
     assert "in time" in str(caught.value)
     assert len(sleeps.delays) == 2
     # Last in the module: the simulator still finishes those answers after the test.
+
+
+# ---------------------------------------------------------------------------------------
+# Revoking an API key (the SDK's projects.api_keys.delete)
+
+
+async def test_delete_api_key_is_the_sdks_delete_and_takes_an_empty_answer() -> None:
+    server = Recorder(httpx.Response(204))
+    async with make_client(server) as client:
+        await client.delete_api_key("proj_1", "api_k/1")
+    [request] = server.requests
+    assert request.method == "DELETE"
+    assert request.url.raw_path == b"/v1/projects/proj_1/api-keys/api_k%2F1"
+
+
+async def test_a_retried_delete_that_finds_the_key_gone_succeeded_and_a_first_404_did_not() -> None:
+    gone = json_reply({"message": "API key not found"}, status=404)
+    server = Recorder(json_reply({"message": "timeout"}, status=503), gone)
+    async with make_client(server) as client:
+        await client.delete_api_key("proj_1", "api_k1")  # the first attempt did delete it
+    assert [r.method for r in server.requests] == ["DELETE", "DELETE"]
+    async with make_client(Recorder(gone)) as client:
+        with pytest.raises(NotFound):
+            await client.delete_api_key("proj_1", "api_k1")

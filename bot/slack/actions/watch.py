@@ -1,16 +1,29 @@
-"""The buttons on watch episodes (SPEC §5b): Expected, Snooze 24 h, Open in Scenario.
+"""The buttons on watch episodes (SPEC §5b): Expected, Snooze 24 h, Open in Scenario, and on
+an API key's episode Revoke key.
 
-Expected and Snooze mute alerts for everyone, so, like every change, they are for admins;
-each is audited and told on the episode's message (an edit and one reply), delivered at once.
+Expected and Snooze mute alerts for everyone and Revoke key stops a key, so, like every
+change, they are for admins; each is audited and told on the episode's message (an edit and
+one reply), delivered at once. Revoke key first asks, in a form naming the key and its
+project (`bot/slack/views/watch_revoke.py` does it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from slack_sdk.errors import SlackApiError
+
+from bot.messages.modals import Metadata
 from bot.messages.mrkdwn import Json, local_time
-from bot.messages.watch import ACTION_EXPECTED, ACTION_WATCH_OPEN, ACTION_WATCH_SNOOZE
+from bot.messages.watch import (
+    ACTION_EXPECTED,
+    ACTION_REVOKE,
+    ACTION_WATCH_OPEN,
+    ACTION_WATCH_SNOOZE,
+    revoke_view,
+)
 from bot.slack.actions.alerts import SAME_SNOOZE, SNOOZE_FOR, tell
+from bot.slack.keys import find_key
 from bot.slack.payloads import interaction
 from bot.store import alerts, snoozes
 from bot.store import watch as watch_store
@@ -81,6 +94,28 @@ async def snooze_pressed(
     await deps.deliver_now(team_id)
 
 
+async def revoke_pressed(
+    body: Json, client: AsyncWebClient, respond: AsyncRespond, deps: Deps
+) -> None:
+    """The confirmation form, naming the key and its project as Scenario has them now."""
+    found = await _episode(body, client, respond, deps)
+    if found is None:
+        return
+    alert, team_id, _ = found
+    key = await find_key(deps, team_id, alert)
+    if isinstance(key, str):
+        return await tell(respond, key)
+    metadata = Metadata(team_id, "", alert.id).dump()
+    try:
+        await client.views_open(
+            trigger_id=interaction(body).trigger_id,
+            view=revoke_view(metadata, key.name, key.project_name),
+        )
+    except SlackApiError as exc:  # e.g. Scenario took the trigger's 3 seconds
+        error = exc.response.get("error") or "unknown error"
+        await tell(respond, f"I couldn't open the form — Slack said `{error}`. Press it again.")
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.action(ACTION_EXPECTED)
     async def on_expected(
@@ -95,6 +130,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         await ack()
         await snooze_pressed(body, client, respond, deps)
+
+    @app.action(ACTION_REVOKE)
+    async def on_revoke(
+        ack: AsyncAck, body: Json, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        await revoke_pressed(body, client, respond, deps)
 
     @app.action(ACTION_WATCH_OPEN)
     async def on_open(ack: AsyncAck) -> None:
