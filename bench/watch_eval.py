@@ -422,21 +422,31 @@ def replay(
     open_: dict[tuple[Scope, str], Episode] = {}
     done: list[Episode] = []
     check = first
-    # As the bot does (`bot/jobs/watch.py`): a finding opens an episode only when the next
-    # check finds it too.
+    # As the bot does (`bot/jobs/watch.py`): a finding opens an episode when it is found on
+    # the complete quarter hours alone, or by the next check too.
     seen_before: set[Scope] = set()
     while check <= last:
         spend = line.spend_at(check)
         links = {e: frozenset(v) for e, v in line.links.items()}
         seen_now: set[Scope] = set()
-        for finding in detect(spend, tz=TZ, sensitivity=sensitivity, links=links):
+        findings = detect(spend, tz=TZ, sensitivity=sensitivity, links=links)
+        quarter = check.replace(minute=check.minute - check.minute % 15)
+        settled = (
+            {
+                f.entity
+                for f in detect(line.spend_at(quarter), tz=TZ, sensitivity=sensitivity, links=links)
+            }
+            if findings and quarter < check
+            else {f.entity for f in findings}
+        )
+        for finding in findings:
             seen_now.add(finding.entity)
             # One episode per entity, whatever rule fires for it (the product's promise).
             key = (finding.entity, "")
             episode = open_.get(key)
             if episode is not None and check - episode.last <= EPISODE_GAP:
                 episode.last = check
-            elif finding.entity in seen_before:
+            elif finding.entity in seen_before or finding.entity in settled:
                 if episode is not None:
                     done.append(episode)
                 open_[key] = Episode(finding.entity, finding.rule.value, check, check, finding)

@@ -225,7 +225,10 @@ def episode_reply(event: AlertEvent, alert: Alert, tz: str) -> Json:
             return watch_unsnoozed_reply(actor)
         case EventKind.KEY_REVOKED:
             return revoked_reply(actor, event.detail["key"], event.detail["project"])
-    return ended_reply(finding, tz)
+        case EventKind.ANOMALY_ENDED:
+            return ended_reply(finding, tz)
+    # Nothing else happens to an episode (its first event is its post); said as it is.
+    return reply_for(event, alert, tz)
 
 
 def reply_for(event: AlertEvent, alert: Alert, tz: str) -> Json:

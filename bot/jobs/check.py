@@ -61,6 +61,7 @@ class CheckSettings:
     app_url: str
     admin_ids: frozenset[str] = frozenset()
     concurrency: int = 8
+    interval: timedelta = timedelta(minutes=5)  # between checks (the watch confirms on the next)
 
 
 @dataclass
@@ -158,7 +159,15 @@ async def check_workspace(
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
     opening = (
-        watching.to_open(db, watch, watching.findings_now(db, watch, tz, now, recent=recent), now)
+        watching.to_open(
+            db,
+            watch,
+            watching.findings_now(db, watch, tz, now, recent=recent),
+            tz,
+            now,
+            recent=recent,
+            interval=settings.interval,
+        )
         if watch is not None and recent is not None and watching.judging(db, watch)
         else []
     )
@@ -215,6 +224,7 @@ async def check_workspace(
                     activity=causes,
                     names=names,
                     app_url=settings.app_url,
+                    interval=settings.interval,
                 )
         result.enqueued += announce_pending(
             db,
@@ -235,7 +245,8 @@ async def _fill_history(
     gap = watching.history_gap(db, workspace.team_id, now)
     if gap is None:
         return 0
-    buckets, reads = await watching.backfill(client, *gap)
+    keys = watch_store.known_keys(db, workspace.team_id)
+    buckets, reads = await watching.fill(client, *gap, keys)
     log.info(
         "workspace %s: watch history back-filled from %s to %s in %d reads",
         workspace.team_id,
@@ -244,7 +255,8 @@ async def _fill_history(
         reads,
     )
     if not dry_run:
-        watch_store.add_backfill(db, workspace.team_id, buckets, now=now, complete=True)
+        start, end = gap
+        watch_store.add_backfill(db, workspace.team_id, buckets, start=start, end=end, now=now)
     return reads
 
 

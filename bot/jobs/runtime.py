@@ -87,6 +87,7 @@ class Runtime:
             default_tz=self.settings.budget_bot_timezone,
             app_url=self.settings.scenario_app,
             admin_ids=self.settings.admin_ids,
+            interval=timedelta(seconds=self.settings.budget_bot_check_interval),
         )
 
     @property

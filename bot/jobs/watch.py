@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from bot.budgets.culprits import Attribution, Names, attribute
 from bot.budgets.types import Scope, ScopeKind
-from bot.budgets.watch import HISTORY, Finding, Sensitivity, detect
+from bot.budgets.watch import HISTORY, NEW_FOR_HOURS, Finding, Rule, Sensitivity, detect
 from bot.budgets.watch_history import (
     QUARTER,
     entity_of,
@@ -56,8 +56,11 @@ BACKFILL_CONCURRENCY = 4
 # The activity behind a new episode: since it started, at most this far back.
 ACTIVITY_WITHIN = timedelta(hours=6)
 
-# The check that confirms a finding is the next one, not one after hours of downtime.
-CONFIRM_WITHIN = timedelta(minutes=20)
+NEW_FOR = timedelta(hours=NEW_FOR_HOURS)
+# Two checks closer than this read the same data: one cannot confirm the other.
+MIN_APART = timedelta(minutes=1)
+# A gap of up to this many quarter hours is read the way checks read: one read a quarter.
+SHORT_GAP_QUARTERS = 8
 
 Buckets = dict[datetime, dict[str, float]]
 
@@ -91,14 +94,35 @@ async def read_recent(
 
 def history_gap(db: Database, workspace_id: str, now: datetime) -> tuple[datetime, datetime] | None:
     """What must be back-filled before this check can judge: all of the history the first
-    time, else the quarters missed since the latest check (the bot was down)."""
+    time, else what was missed since the latest check (the bot was down, Scenario could not
+    be read, checks are further apart than a quarter hour) — from the quarter that check
+    read only in part, and never more than the history kept."""
     progress = store.progress(db, workspace_id)
     start_of_previous = quarter_start(now) - QUARTER
-    if progress.backfilled_at is None:
-        return quarter_start(now - HISTORY - timedelta(days=1)), start_of_previous
-    if progress.filled_until is not None and progress.filled_until < start_of_previous:
-        return progress.filled_until, start_of_previous
+    oldest = quarter_start(now - HISTORY - timedelta(days=1))
+    if progress.backfilled_at is None or progress.filled_until is None:
+        return oldest, start_of_previous
+    if progress.filled_until < start_of_previous:
+        return max(progress.filled_until, oldest), start_of_previous
     return None
+
+
+async def fill(
+    client: ScenarioClient, start: datetime, end: datetime, keys: frozenset[str]
+) -> tuple[Buckets, int]:
+    """Buckets of [start, end) and the reads made: a short gap quarter by quarter, the way
+    every check reads (no more reads than quarters), a longer one by `backfill`."""
+    quarters = int((end - start) / QUARTER)
+    if quarters > SHORT_GAP_QUARTERS:
+        return await backfill(client, start, end)
+    windows = [(start + i * QUARTER, start + (i + 1) * QUARTER) for i in range(quarters)]
+    answers = await asyncio.gather(
+        *(client.usages(start=lo, end=hi, types=CHECK_TYPES) for lo, hi in windows)
+    )
+    buckets = {
+        lo: entity_totals(answer, keys) for (lo, _), answer in zip(windows, answers, strict=True)
+    }
+    return buckets, len(windows)
 
 
 async def backfill(
@@ -106,8 +130,10 @@ async def backfill(
 ) -> tuple[Buckets, int]:
     """Quarter-hour buckets of [start, end) per entity: the team and its models from the CU
     and per-model series; keys and people from their own series, biggest spenders first,
-    within `max_reads`. Anyone left over gets their total spread evenly over the range (so
-    that a key is not taken for new when it spends again)."""
+    within `max_reads`. Anyone left over gets their total shared out like the team's spend
+    (so that a key is not taken for new when it spends again, and a person's usual follows
+    the team's rhythm — what the detector assumes of anyone without a history of their own
+    — rather than a flat line any afternoon's work would tower over)."""
     chunks = _chunks(start, end)
     limit = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
@@ -121,9 +147,10 @@ async def backfill(
     team_reads = [read(lo, hi, (UsageType.USAGES, UsageType.MODEL_USAGES)) for lo, hi in chunks]
     answers = await asyncio.gather(everyone, *team_reads)
     reads = len(answers)
-    totals, parts = answers[0], []
+    totals = answers[0]
+    team = merge(*(_series_buckets(answer, "team") for answer in answers[1:]))
+    parts: list[Buckets] = [team]
     for answer in answers[1:]:
-        parts.append(_series_buckets(answer, "team"))
         for usage in answer.model_usages:
             points = [(p.time, p.cost) for p in usage.points]
             parts.append(
@@ -145,7 +172,7 @@ async def backfill(
         parts += found
     reads += len(hourly) * per_member
     for entity, cu in rest:
-        parts.append(_even(entity, cu, start, end))
+        parts.append(_like_team(entity, cu, team))
     return merge(*parts), reads
 
 
@@ -213,10 +240,15 @@ def _spread(points: Iterable[tuple[datetime, float]], step: timedelta, entity: s
     return dict(buckets)
 
 
-def _even(entity: str, cu: float, start: datetime, end: datetime) -> Buckets:
-    hours = max(1, int((end - start) / timedelta(hours=1)))
-    first = quarter_start(start)
-    return {first + i * timedelta(hours=1): {entity: cu / hours} for i in range(hours)}
+def _like_team(entity: str, cu: float, team: Buckets) -> Buckets:
+    total = sum(entities.get("team", 0.0) for entities in team.values())
+    if total <= 0:
+        return {}
+    return {
+        bucket: {entity: cu * entities["team"] / total}
+        for bucket, entities in team.items()
+        if entities.get("team", 0.0) > 0
+    }
 
 
 # -- judging --------------------------------------------------------------------------------
@@ -265,16 +297,37 @@ def judging(db: Database, watch: Budget) -> bool:
     return store.progress(db, watch.workspace_id).backfilled_at is not None
 
 
-def to_open(db: Database, watch: Budget, findings: list[Finding], now: datetime) -> list[Finding]:
+def to_open(
+    db: Database,
+    watch: Budget,
+    findings: list[Finding],
+    tz: str,
+    now: datetime,
+    *,
+    recent: Recent | None = None,
+    interval: timedelta,
+) -> list[Finding]:
     """The findings that open a new episode now: not expected, not snoozed, no episode of
-    that entity open, and seen by the previous check too (a bucket that only looked unusual
-    until its late data arrived opens nothing)."""
+    that entity open, and settled — found on the complete quarter hours alone, or by the
+    previous check too (the one about `interval` before, not one racing this one nor one
+    from before hours of downtime). The current quarter hour is where late data lands: a spend that
+    only looks unusual there waits one check, so that a bucket revised once its late data
+    arrived opens nothing."""
+    found = candidates(db, watch, findings, now)
+    if not found:
+        return []
     seen = store.pending(db, watch.workspace_id)
+    complete = findings_now(db, watch, tz, quarter_start(now) - _INSTANT, recent=recent)
+    settled = {_key(f) for f in complete}
     return [
         f
-        for f in candidates(db, watch, findings, now)
-        if _key(f) in seen and now - seen[_key(f)] <= CONFIRM_WITHIN
+        for f in found
+        if _key(f) in settled
+        or (_key(f) in seen and MIN_APART <= now - seen[_key(f)] <= 2 * interval + MIN_APART)
     ]
+
+
+_INSTANT = timedelta(microseconds=1)
 
 
 def _key(finding: Finding) -> str:
@@ -285,11 +338,13 @@ def candidates(
     db: Database, watch: Budget, findings: list[Finding], now: datetime
 ) -> list[Finding]:
     """The findings that may open an episode (not expected, not snoozed, no episode of that
-    entity open)."""
+    entity open; and a key or model is new once: "new" holds for a day after its first
+    spend, its episode is told once in that day)."""
     until = snoozes.snoozed_until(db, watch.id)
     if until is not None and until > now:
         return []
     quiet = store.expected(db, watch.id, now)
+    quiet |= store.episodes_since(db, watch.id, Rule.NEW_ENTITY.value, now - NEW_FOR)
     open_entities = {a.finding.entity for a in open_alerts(db, watch.id) if a.finding}
     return [
         f
@@ -335,6 +390,7 @@ def record(
     activity: UsagesResponse | None,
     names: Directory,
     app_url: str,
+    interval: timedelta = timedelta(minutes=5),
 ) -> None:
     """Inside the check's transaction: store what was read, judge, and open, go on with or
     end episodes. Until the history has been back-filled, nothing is judged."""
@@ -349,12 +405,16 @@ def record(
         if finding is None:
             continue
         seen = by_entity.get(finding.entity)
+        if seen is not None and seen.rule is Rule.NEW_ENTITY and finding.rule == Rule.NEW_ENTITY:
+            # "New" holds for a day after the first spend: going on means spending more.
+            seen = seen if seen.spend_cu > finding.peak_cu else None
         if seen is not None:
             store.saw_again(db, episode, seen.spend_cu, now=now)
+            store.tell_again_if_unseen(db, episode, watch, now=now)
         elif now - finding.last_seen >= store.ENDS_AFTER:
             store.end_episode(db, episode, now=now)
     named = Names(app_url, activity.entities if activity else Entities(), names)
-    opening = to_open(db, watch, findings, now)
+    opening = to_open(db, watch, findings, tz, now, interval=interval)
     store.set_pending(
         db,
         watch.workspace_id,

@@ -204,7 +204,9 @@ def _size(block: Json) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def watch_summary(channel_id: str | None, sensitivity: str | None, episodes: int) -> str:
+def watch_summary(
+    channel_id: str | None, sensitivity: str | None, episodes: int, problem: str | None = None
+) -> str:
     """One line on the watch for `/budget list` and Home (mrkdwn)."""
     if channel_id is None:
         return (
@@ -214,6 +216,11 @@ def watch_summary(channel_id: str | None, sensitivity: str | None, episodes: int
     line = f"👀 Watch: on in <#{channel_id}>, `{sensitivity or 'normal'}` sensitivity"
     if episodes:
         line += f" · {episodes} unusual spend{'s' if episodes != 1 else ''} going on"
+    if problem:
+        line += (
+            f" · ⚠️ delivery problem: `{escape(problem)}` — invite me to <#{channel_id}>"
+            " or move the watch with `/budget watch #channel`"
+        )
     return line + " · `/budget watch off` turns it off"
 
 

@@ -96,9 +96,11 @@ def _status(
     )
 
 
-def watch_status(db: Database, workspace_id: str) -> tuple[str | None, str | None, int]:
-    """The watch's channel and sensitivity (None: off) and how many episodes are open."""
+def watch_status(db: Database, workspace_id: str) -> tuple[str | None, str | None, int, str | None]:
+    """The watch's channel and sensitivity (None: off), how many episodes are open, and the
+    channel's delivery problem (the bot cannot post there), if any."""
     watch = get_watch(db, workspace_id)
     if watch is None:
-        return None, None, 0
-    return watch.channel_id, watch.watch, len(alerts.open_alerts(db, watch.id))
+        return None, None, 0, None
+    problem = outbox.delivery_problems(db, workspace_id).get(watch.id)
+    return watch.channel_id, watch.watch, len(alerts.open_alerts(db, watch.id)), problem

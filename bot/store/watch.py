@@ -27,7 +27,7 @@ from bot.store.alerts import Alert, EpisodeFinding, add_event
 from bot.store.audit import record_change
 from bot.store.budgets import Budget, budget_from_row
 from bot.store.db import from_text, immediate, to_text
-from bot.store.outbox import drop_for_budget
+from bot.store.outbox import OutboxStatus, drop_for_budget, get_item
 from bot.store.workspaces import ensure_workspace
 
 EXPECTED_FOR = timedelta(days=7)
@@ -188,22 +188,25 @@ def add_backfill(
     workspace_id: str,
     buckets: Mapping[datetime, Mapping[str, float]],
     *,
+    start: datetime,
+    end: datetime,
     now: datetime,
-    complete: bool,
 ) -> None:
-    """What a back-fill read; buckets the check cycle already wrote are its, and kept."""
+    """What a back-fill of [start, end) read replaces what was stored there — a quarter the
+    last check read only in part included — and the history counts as filled up to `end`.
+    Buckets outside the range (a coarse point's share) are left out."""
     with immediate(db):
         if get_watch(db, workspace_id) is None:
             return  # turned off meanwhile: learn nothing
-        have = {
-            row["bucket"]
-            for row in db.query(
-                "SELECT DISTINCT bucket FROM watch_spend WHERE workspace_id = ?", [workspace_id]
-            )
-        }
-        _insert(db, workspace_id, {b: e for b, e in buckets.items() if to_text(b) not in have})
-        if complete:
-            _set_progress(db, workspace_id, backfilled_at=now)
+        db.execute(
+            "DELETE FROM watch_spend WHERE workspace_id = ? AND bucket >= ? AND bucket < ?",
+            [workspace_id, to_text(start), to_text(end)],
+        )
+        _insert(db, workspace_id, {b: e for b, e in buckets.items() if start <= b < end})
+        _set_progress(db, workspace_id, backfilled_at=now)
+        current = progress(db, workspace_id).filled_until
+        if current is None or end > current:
+            _set_progress(db, workspace_id, filled_until=end)
 
 
 def _insert(
@@ -344,6 +347,16 @@ def mark_expected(
     return until
 
 
+def episodes_since(db: Database, watch_id: int, rule: str, since: datetime) -> set[tuple[str, str]]:
+    """(entity, rule) of the watch's episodes of `rule` opened since `since`."""
+    rows = db.query(
+        "SELECT finding FROM alerts WHERE budget_id = ? AND opened_at >= ?",
+        [watch_id, to_text(since)],
+    )
+    found = (EpisodeFinding.from_json(row["finding"]) for row in rows)
+    return {(f.entity, f.rule) for f in found if f is not None and f.rule == rule}
+
+
 def expected_mark(db: Database, alert: Alert) -> tuple[str, datetime] | None:
     """Who marked this episode's entity and rule as expected during it, and until when."""
     finding = alert.finding
@@ -448,6 +461,24 @@ def saw_again(db: Database, alert: Alert, spend_cu: float, *, now: datetime) -> 
         "UPDATE alerts SET finding = ?, spend_cu = ?, updated_at = ? WHERE id = ?",
         [updated.as_json(), spend_cu, to_text(now), alert.id],
     )
+
+
+def tell_again_if_unseen(db: Database, alert: Alert, watch: Budget, *, now: datetime) -> None:
+    """An episode still going on whose message never reached Slack (refused, or expired
+    while Slack was down), or whose watch now alerts in another channel, is told again:
+    its story goes on in a new message with everything so far (`bot.jobs.announce`)."""
+    root = get_item(db, alert.root_key)
+    lost = root is not None and root.status in (OutboxStatus.FAILED, OutboxStatus.DROPPED)
+    if lost or alert.channel_id != watch.channel_id:
+        add_event(
+            db,
+            alert.id,
+            EventKind.ANOMALY,
+            now=now,
+            expires_at=now + EPISODE_TTL,
+            spend_cu=alert.spend_cu,
+            limit_cu=alert.limit_cu,
+        )
 
 
 def end_episode(db: Database, alert: Alert, *, now: datetime) -> None:

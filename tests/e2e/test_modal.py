@@ -97,25 +97,7 @@ def state_of(view: Json, **changes: Any) -> Json:
 
 async def submit(bot: Bot, view: Json, *, user: str = ADMIN, **changes: Any) -> Json:
     """Submit the form; returns the bot's answer (`{}` when it just closes the modal)."""
-    payload = {
-        "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": "fake"},
-        "user": {"id": user, "team_id": TEAM_ID, "username": user.lower()},
-        "api_app_id": "A_BOT",
-        "token": "legacy-token-unused",
-        "trigger_id": f"trigger-{bot.new_hook()}",
-        "view": {
-            **view,
-            "id": "V_FORM",
-            "team_id": TEAM_ID,
-            "state": {"values": state_of(view, **changes)},
-            "hash": "1700000000.abc",
-        },
-        "response_urls": [],
-    }
-    answer = await bot.interact(payload)
-    assert answer.status_code == 200
-    return answer.json() if answer.content else {}
+    return await bot.submit_view(view, state_of(view, **changes), user=user, view_id="V_FORM")
 
 
 def audit_actions(bot: Bot) -> list[str]:

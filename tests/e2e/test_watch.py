@@ -214,19 +214,7 @@ async def test_a_scenario_outage_creates_no_episode_and_the_gap_is_filled_after(
 
 
 async def submit_form(bot: Bot, view: dict[str, Any], *, user: str = ADMIN) -> dict[str, Any]:
-    payload = {
-        "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": "fake"},
-        "user": {"id": user, "team_id": TEAM_ID, "username": user.lower()},
-        "api_app_id": "A_BOT",
-        "token": "legacy-token-unused",
-        "trigger_id": f"trigger-{bot.new_hook()}",
-        "view": {**view, "id": "V_REVOKE", "team_id": TEAM_ID, "state": {"values": {}}},
-        "response_urls": [],
-    }
-    answer = await bot.interact(payload)
-    assert answer.status_code == 200
-    return answer.json() if answer.content else {}
+    return await bot.submit_view(view, {}, user=user, view_id="V_REVOKE")
 
 
 async def test_an_admin_revokes_the_runaway_key_after_a_confirmation_naming_it(bot: Bot) -> None:
@@ -296,3 +284,34 @@ async def test_a_team_key_is_not_revoked_from_slack_and_the_person_is_told_where
     told = (await bot.response(hook))["text"]
     assert "is a team key" in told and "https://app.example/settings/api" in told
     assert bot.slack.calls_to("views.open") == [] and bot.simulator.revoked == {}
+
+
+async def test_an_episode_whose_message_could_not_be_posted_is_told_where_the_watch_moves(
+    bot: Bot,
+) -> None:
+    """The bot was not in the watch's channel: the episode's post failed, and the channel
+    problem shows in `/budget list`. The watch moved to a channel it is in, the episode —
+    still going on — is told there, with everything so far, at the next check."""
+    bot.slack.channel_errors[CHANNEL] = "not_in_channel"
+    bot.clock.set(SPIKE.start - timedelta(minutes=30))
+    await turn_on(bot)
+    await checks(bot, SPIKE.start - timedelta(minutes=30), SPIKE.start + timedelta(minutes=15))
+    assert watch_messages(bot) == []
+    _, hook = await bot.command("/budget", "list")
+    listed = str((await bot.response(hook))["blocks"])
+    assert "delivery problem: `not_in_channel`" in listed
+
+    await turn_on(bot, "watch <#COTHER1|other>")
+    await checks(bot, SPIKE.start + timedelta(minutes=20), SPIKE.start + timedelta(minutes=30))
+    [message] = bot.slack.top_level("COTHER1")
+    assert "🔑 CI pipeline is spending" in message.text
+    assert watch_messages(bot) == []
+
+
+async def test_watch_off_names_the_channel_it_was_in_or_refuses_another(bot: Bot) -> None:
+    await turn_on(bot)
+    _, hook = await bot.command("/budget", "watch off <#COTHER1|other>")
+    assert f"alerts in <#{CHANNEL}>, not <#COTHER1>" in (await bot.response(hook))["text"]
+    assert watch_store.get_watch(bot.db, TEAM_ID) is not None
+    _, hook = await bot.command("/budget", f"watch off <#{CHANNEL}|spend>")
+    assert "Watch turned off" in (await bot.response(hook))["text"]

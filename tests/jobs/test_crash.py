@@ -105,20 +105,23 @@ class Rig:
         self.slack.calls.clear()
         self.slack.messages.clear()
 
-    async def run(self, path: Path, crash_at: int | None) -> Saboteur:
-        """The whole sequence, restarting after the crash as a supervisor would."""
+    async def run(
+        self, path: Path, crash_at: int | None, steps: tuple[datetime, ...] = STEPS
+    ) -> Saboteur:
+        """The whole sequence (a check and a delivery at each of `steps`), restarting after
+        the crash as a supervisor would."""
         saboteur = Saboteur(crash_at)
         delay = timedelta(0)
         step = 0
-        while step < len(STEPS):
-            now = STEPS[step] + delay
+        while step < len(steps):
+            now = steps[step] + delay
             self.clock.set(now)
             db = connect(path, None if saboteur.fired else saboteur)
             before = saboteur.fired
             try:
                 await run_check(db, self.scenario_for, SETTINGS, now)
                 await drain(db, self.client_for, lambda now=now: now)
-            except sqlite3.DatabaseError:
+            except sqlite3.DatabaseError:  # the refused write, wherever it surfaced
                 pass
             finally:
                 db.conn.close()  # no commit, no rollback: the process is gone
@@ -128,7 +131,7 @@ class Rig:
             step += 1
         # A last pass after everything: nothing may be left pending, nothing posted twice.
         db = connect(path, None)
-        later = STEPS[-1] + delay + LEASE + timedelta(minutes=1)
+        later = steps[-1] + delay + LEASE + timedelta(minutes=1)
         self.clock.set(later)
         await run_check(db, self.scenario_for, SETTINGS, later)
         await drain(db, self.client_for, lambda: later)

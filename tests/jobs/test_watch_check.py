@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlite_utils import Database
 
 from bot.budgets.types import PeriodKind
 from bot.budgets.watch import Sensitivity
-from bot.budgets.watch_history import QUARTER, hourly_spend, quarter_start
+from bot.budgets.watch_history import QUARTER, entity_of, hourly_spend, quarter_start
 from bot.jobs import watch as watching
 from bot.jobs.check import run_check
 from bot.scenario.client import ScenarioClient
@@ -203,3 +204,145 @@ async def test_a_failing_watch_read_holds_up_no_budget(db: Database) -> None:
     assert result.error is None and result.skipped and result.skipped.startswith("watch:")
     [post] = result.enqueued
     assert post["text"].startswith("🔴 Budget #")
+
+
+async def test_checks_half_an_hour_apart_still_confirm_and_catch_the_runaway_key(
+    db: Database,
+) -> None:
+    turned_on(db)
+    spike = TEAM.spike
+    clock = ManualClock(spike.start)
+    transport = Revising(Simulator(TEAM, clock=clock), spike.start, 0.0, False)
+    settings = replace(SETTINGS, interval=timedelta(minutes=30))
+
+    async def scenario_for(workspace: Workspace) -> ScenarioClient:
+        return client_of(transport)
+
+    at = spike.start - timedelta(minutes=30)
+    while at <= spike.start + timedelta(hours=1, minutes=30):
+        clock.set(at)
+        await run_check(db, scenario_for, settings, at)
+        at += timedelta(minutes=30)
+    [watch] = [w for w in [watch_store.get_watch(db, "T1")] if w]
+    [episode] = alerts.open_alerts(db, watch.id)
+    assert episode.finding is not None and episode.finding.entity == f"key:{spike.user_id}"
+
+
+async def test_the_quarters_missed_after_a_failed_read_are_filled_whole(db: Database) -> None:
+    """The back-fill, then a check whose own reads fail, then checks again: the quarter
+    hours between are read whole, not left out nor kept half-read."""
+    turned_on(db)
+    clock = ManualClock(CALM)
+    simulator = Simulator(TEAM, clock=clock)
+    failing = FailingWatchReads(simulator)
+    working = Revising(simulator, CALM, 0.0, False)
+
+    async def run_at(at: datetime, transport: httpx.AsyncBaseTransport) -> None:
+        async def scenario_for(workspace: Workspace) -> ScenarioClient:
+            return client_of(transport)
+
+        clock.set(at)
+        await run_check(db, scenario_for, SETTINGS, at)
+
+    await run_at(CALM, failing)  # back-filled, then its quarter-hour reads failed
+    await run_at(CALM + timedelta(minutes=7), working)  # a partial read of a quarter
+    for minutes in (75, 80):
+        await run_at(CALM + timedelta(minutes=minutes), working)  # after an hour away
+    first = quarter_start(CALM) - QUARTER
+    for i in range(6):  # to the last quarter hour over before the latest check
+        lo = first + i * QUARTER
+        [stored] = db.execute(
+            "SELECT COALESCE(SUM(cu), 0) FROM watch_spend WHERE entity = 'team' AND bucket = ?",
+            [to_text(lo)],
+        ).fetchone()
+        assert stored == pytest.approx(TEAM.cu_between(lo, lo + QUARTER)), lo
+
+
+def test_a_gap_longer_than_the_history_is_read_as_the_history_only(db: Database) -> None:
+    turned_on(db)
+    long_ago = CALM - timedelta(days=130)
+    watch_store.add_backfill(
+        db, "T1", {}, start=long_ago - timedelta(days=1), end=long_ago, now=long_ago
+    )
+    gap = watching.history_gap(db, "T1", CALM)
+    assert gap is not None
+    start, end = gap
+    assert end - start <= timedelta(days=32)
+    assert end == quarter_start(CALM) - QUARTER
+
+
+class NewKey(httpx.AsyncBaseTransport):
+    """The simulator, plus a brand-new API key that spends `cu` in each quarter hour of
+    [start, end) — and never again."""
+
+    def __init__(self, simulator: Simulator, start: datetime, end: datetime, cu: float) -> None:
+        self.inner = httpx.ASGITransport(create_app(simulator))
+        self.start, self.end, self.cu = start, end, cu
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        params = request.url.params
+        if not request.url.path.endswith("/usages") or "consumption" not in params.get("type", ""):
+            return response
+        body = json.loads(await response.aread())
+        lo, hi = from_text(params["startDate"]), from_text(params["endDate"])
+        quarters = sum(
+            1
+            for i in range(int((hi - lo) / QUARTER) + 1)
+            if self.start <= quarter_start(lo) + i * QUARTER < min(hi, self.end)
+        )
+        if quarters:
+            cu = self.cu * quarters
+            body.setdefault("consumption", []).append(
+                {"userId": "apiu_new", "value": cu, "discount": 0, "total": cu}
+            )
+            body.setdefault("entities", {}).setdefault("users", []).append(
+                {"id": "apiu_new", "isApiKey": True, "apiKeyId": "api_new"}
+            )
+        return httpx.Response(response.status_code, json=body)
+
+
+async def test_a_new_key_that_stops_spending_ends_its_episode_within_the_hour(
+    db: Database,
+) -> None:
+    watch_id = turned_on(db)
+    clock = ManualClock(CALM)
+    start = quarter_start(CALM) + QUARTER
+    transport = NewKey(Simulator(TEAM, clock=clock), start, start + 2 * QUARTER, 400.0)
+
+    async def scenario_for(workspace: Workspace) -> ScenarioClient:
+        return client_of(transport)
+
+    at, ended_at = CALM, None
+    while at <= CALM + timedelta(hours=3) and ended_at is None:
+        clock.set(at)
+        await run_check(db, scenario_for, SETTINGS, at)
+        rows = list(db.query("SELECT * FROM alerts WHERE budget_id = ?", [watch_id]))
+        if rows and rows[0]["closed_at"]:
+            ended_at = from_text(rows[0]["closed_at"])
+        at += timedelta(minutes=5)
+    [row] = db.query("SELECT finding FROM alerts WHERE budget_id = ?", [watch_id])
+    assert json.loads(row["finding"])["rule"] == "new"
+    assert ended_at is not None and ended_at - (start + 2 * QUARTER) <= timedelta(hours=1)
+
+
+async def test_members_past_the_read_limit_keep_their_month_shaped_like_the_team() -> None:
+    simulator = Simulator(TEAM, clock=ManualClock(CALM))
+    start, end = quarter_start(CALM) - timedelta(days=6), quarter_start(CALM)
+    client = client_of(httpx.ASGITransport(create_app(simulator)))
+    chunks = 2  # six days in 3-day chunks
+    buckets, reads = await watching.backfill(client, start, end, max_reads=1 + 2 * chunks)
+    assert reads == 1 + 2 * chunks  # the members' totals, the team's chunks, one member
+    team = {b: e["team"] for b, e in buckets.items() if "team" in e}
+    members = {
+        e for entities in buckets.values() for e in entities if e.startswith(("key:", "user:"))
+    }
+    read_whole = [m for m in members if len({b for b in buckets if m in buckets[b]}) < len(team)]
+    shaped = [m for m in members if m not in read_whole]
+    assert shaped  # most members were not read one by one
+    for member in shaped:
+        total = sum(e.get(member, 0.0) for e in buckets.values())
+        expected = TEAM.cu_between(start, end, user_ids=[entity_of(member).ref])
+        assert total == pytest.approx(expected)
+        some = next(iter(team))
+        assert buckets[some][member] / total == pytest.approx(team[some] / sum(team.values()))

@@ -18,13 +18,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.asgi_server import serve_app
 from bot.budgets.watch import Sensitivity
 from bot.jobs.check import run_check
-from bot.jobs.delivery import LEASE, drain
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator
 from bot.store import watch as watch_store
 from bot.store.db import migrate, open_db
 from bot.store.outbox import OutboxStatus
-from tests.jobs.test_crash import SETTINGS, TEAM, Rig, Saboteur, connect, posted_keys
+from tests.jobs.test_crash import SETTINGS, TEAM, Rig, connect, posted_keys
 
 SPIKE = TEAM.spike
 # Seen, confirmed (the message), then the end of the episode once the key is quiet again.
@@ -33,35 +32,6 @@ STEPS = (
     SPIKE.start + timedelta(minutes=10),
     SPIKE.end + timedelta(hours=1, minutes=40),
 )
-
-
-async def run(rig: Rig, path: Path, crash_at: int | None) -> Saboteur:
-    saboteur = Saboteur(crash_at)
-    delay = timedelta(0)
-    step = 0
-    while step < len(STEPS):
-        now = STEPS[step] + delay
-        rig.clock.set(now)
-        db = connect(path, None if saboteur.fired else saboteur)
-        before = saboteur.fired
-        try:
-            await run_check(db, rig.scenario_for, SETTINGS, now)
-            await drain(db, rig.client_for, lambda now=now: now)
-        except Exception:  # the refused write, wherever it surfaced
-            pass
-        finally:
-            db.conn.close()
-        if saboteur.fired and not before:
-            delay += LEASE + timedelta(minutes=1)
-            continue
-        step += 1
-    db = connect(path, None)
-    later = STEPS[-1] + delay + LEASE + timedelta(minutes=1)
-    rig.clock.set(later)
-    await run_check(db, rig.scenario_for, SETTINGS, later)
-    await drain(db, rig.client_for, lambda: later)
-    db.conn.close()
-    return saboteur
 
 
 @pytest.fixture
@@ -96,7 +66,7 @@ async def test_a_crash_at_any_write_of_an_episode_neither_loses_nor_repeats_a_me
 
         clean = tmp_path / "clean.db"
         shutil.copy(primed, clean)
-        writes = (await run(rig, clean, None)).seen
+        writes = (await rig.run(clean, None, STEPS)).seen
         expected = posted_keys(slack)
         # The episode's message, then its end reply in the thread (with the edit).
         assert len(expected) == 2, expected
@@ -107,7 +77,7 @@ async def test_a_crash_at_any_write_of_an_episode_neither_loses_nor_repeats_a_me
             rig.reset_slack()
             path = tmp_path / f"crash-{crash_at}.db"
             shutil.copy(primed, path)
-            saboteur = await run(rig, path, crash_at)
+            saboteur = await rig.run(path, crash_at, STEPS)
             assert saboteur.fired, crash_at
             assert posted_keys(slack) == expected, f"crash at write {crash_at}"
             db = connect(path, None)

@@ -80,7 +80,7 @@ async def acknowledge_pressed(
     pressed = interaction(body)
     team_id, user_id, alert_id = pressed.team_id, pressed.user_id, pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
-    if alert is None:
+    if alert is None or alert.finding is not None:  # a watch episode has no Acknowledge
         return await tell(respond, "This alert no longer exists (its budget was removed).")
     if not alerts.acknowledge(deps.db, team_id, alert.id, actor=user_id, now=deps.clock()):
         first = alerts.get_alert(deps.db, team_id, alert.id)

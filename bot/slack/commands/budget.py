@@ -69,7 +69,14 @@ COMMAND = "/budget"
 # Open to everyone; any other request changes something and is for admins.
 _READ_ONLY = (BudgetList, BudgetHelp, BudgetHistory)
 # What works before a workspace is connected to Scenario (multi-workspace mode).
-_WITHOUT_SCENARIO = (BudgetHelp, BudgetHistory, BudgetTimezone, BudgetConnect, BudgetDisconnect)
+_WITHOUT_SCENARIO = (
+    BudgetHelp,
+    BudgetHistory,
+    BudgetTimezone,
+    BudgetConnect,
+    BudgetDisconnect,
+    BudgetWatch,  # it reads Scenario at the checks, once connected
+)
 HISTORY_ALERTS = 10
 HISTORY_CHANGES = 20
 
@@ -356,6 +363,13 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
 async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> None:
     db = asked.deps.db
     if request.off:
+        current = watch_store.get_watch(db, asked.team_id)
+        named = changes.channel_id_of(request.channel, "") if request.channel else None
+        if current is not None and named is not None and named != current.channel_id:
+            raise Refusal(
+                f"The watch alerts in <#{current.channel_id}>, not <#{named}>;"
+                " `/budget watch off` turns it off."
+            )
         removed = watch_store.turn_off(db, asked.team_id, actor=asked.user_id, now=now)
         await asked.answer(budget_messages.watch_off(removed.channel_id if removed else None))
         return
