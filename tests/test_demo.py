@@ -75,6 +75,6 @@ def test_the_demo_shows_the_watch_catching_the_runaway_key(tmp_path: Path) -> No
     assert len(watch) == 2
     message, reply = watch
     assert f"🚨 🔑 {key} is spending" in message and "its usual rate" in message
-    assert "Also lifted: model" in message and "Costliest jobs" in message
+    assert "Projects: Game Art" in message and "Costliest jobs" in message
     assert "[Expected] [Snooze 24 h] [Open in Scenario]" in message
     assert reply.startswith("#C0WATCH (thread reply)") and "back to usual" in reply

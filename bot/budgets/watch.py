@@ -46,8 +46,10 @@ OWN_HISTORY = timedelta(days=7)
 HABIT_DAYS = 7
 # Velocity compares with the busy end of similar hours: one past spike in ten is ignored.
 BUSY_QUANTILE = 0.9
-PEOPLE_FLOOR = 2.0
-PEOPLE_RATIO = 4 / 3
+# People (and the models and projects that add them up) are bursty: an afternoon of video
+# renders is 200 CU above a busy hour. Their bar: twice the ratio, seven times the floor.
+PEOPLE_FLOOR = 7.0
+PEOPLE_RATIO = 2.0
 _HISTORY_HOURS = int(HISTORY / HOUR)
 # A key or model stays "new" for this long after its first spend.
 NEW_FOR_HOURS = 24
@@ -74,7 +76,7 @@ class Thresholds:
 
 THRESHOLDS: Mapping[Sensitivity, Thresholds] = {
     Sensitivity.LOW: Thresholds(ratio=5.0, floor_cu=100.0, floor_share=0.10),
-    Sensitivity.NORMAL: Thresholds(ratio=3.0, floor_cu=50.0, floor_share=0.05),
+    Sensitivity.NORMAL: Thresholds(ratio=3.0, floor_cu=50.0, floor_share=0.03),
     Sensitivity.HIGH: Thresholds(ratio=2.0, floor_cu=20.0, floor_share=0.02),
 }
 

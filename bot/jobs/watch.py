@@ -15,7 +15,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -279,17 +279,26 @@ def findings_now(
 
 
 def _started(rows: list[tuple[datetime, str, float]], finding: Finding) -> datetime:
-    """When the unusual spend began, to the quarter hour: the detector judges whole hours,
-    so its first unusual hour may begin well before the burst did. The first quarter from
-    then on that spent more than a usual quarter (new and off-hours: that spent at all)."""
+    """When the unusual spend began, to the quarter hour — the detector judges whole hours,
+    which may begin well before or after the burst did: the start of the run of quarter
+    hours, up to the latest, that each spent three usual quarters and a quarter of the
+    judged hour's average quarter at least (the key's own trickle before a burst is not
+    its start), as far back as quarters are kept; else the hour's."""
     entity = str(finding.entity)
-    usual_quarter = finding.usual_cu / 4
-    quarters = sorted(
-        bucket
-        for bucket, name, cu in rows
-        if name == entity and bucket >= finding.since and cu > usual_quarter
-    )
-    return quarters[0] if quarters else finding.since
+    usual_quarter = max(3 * finding.usual_cu, finding.spend_cu / 4) / 4
+    spent = {bucket: cu for bucket, name, cu in rows if name == entity}
+    quarters = sorted(b for b in spent if b.minute % 15 == 0 and b >= _detail_start(rows))
+    started = None
+    for bucket in reversed(quarters):
+        if spent[bucket] <= usual_quarter or (started and started - bucket > QUARTER):
+            break
+        started = bucket
+    return started if started is not None else finding.since
+
+
+def _detail_start(rows: list[tuple[datetime, str, float]]) -> datetime:
+    latest = max((bucket for bucket, _, _ in rows), default=None)
+    return (latest or datetime.max.replace(tzinfo=UTC)) - store.DETAILED
 
 
 def judging(db: Database, watch: Budget) -> bool:

@@ -14,7 +14,7 @@ from bot.messages.mrkdwn import context, cu, escape, header, percent, progress_b
 
 if TYPE_CHECKING:
     from bot.budgets.culprits import Culprit
-    from bot.reports.digest import DigestData
+    from bot.reports.digest import DayAlert, DigestData
 
 
 def _change(spend: float, average: float) -> str:
@@ -66,8 +66,7 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
             blocks.append(section(f"*{title}*\n" + _lines(culprits, data.spend)))
     if data.alerts:
         rows = [
-            f"• {escape(a.budget_label)}: "
-            + ("forecast over the limit" if a.kind == "forecast" else f"{a.level} % reached")
+            f"• {escape(a.budget_label)}: {_what_fired(a)}"
             + f" at {a.at.astimezone(ZoneInfo(data.tz)):%H:%M}"
             for a in data.alerts[:15]
         ]
@@ -81,3 +80,16 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
     for note in data.notes:
         blocks.append(context(f"⚠️ {escape(note)}"))
     return {"text": text, "blocks": blocks}
+
+
+_ANOMALIES = {
+    "anomaly:velocity": "spending far above its usual rate",
+    "anomaly:new": "first spend in 30 days",
+    "anomaly:off-hours": "spending at an hour it never does",
+}
+
+
+def _what_fired(alert: DayAlert) -> str:
+    if alert.kind in _ANOMALIES:
+        return _ANOMALIES[alert.kind]
+    return "forecast over the limit" if alert.kind == "forecast" else f"{alert.level} % reached"

@@ -19,6 +19,7 @@ from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
 from bot.scenario.models import UsageType, cu_per_model, total_cu, totals_per_user
 from bot.scenario.names import Directory, load_directory
+from bot.store.alerts import EpisodeFinding
 from bot.store.budgets import Budget, list_budgets
 from bot.store.db import from_text, to_text
 from bot.store.digests import Digest
@@ -193,7 +194,21 @@ def _alerts_of_day(
         scope = row["scope_name"] or row["scope_ref"] or "Team"
         label = f"#{row['budget_id']} {scope} {row['period']}"
         alerts.append(DayAlert(label, row["level"], row["kind"], from_text(row["fired_at"])))
-    return alerts
+    # The watch's episodes that began that day (SPEC §6: "the alerts and anomalies").
+    episodes = db.query(
+        "SELECT a.opened_at, a.finding FROM alerts a JOIN budgets b ON b.id = a.budget_id"
+        " WHERE b.workspace_id = ? AND b.watch IS NOT NULL AND a.opened_at >= ?"
+        " AND a.opened_at < ?",
+        [workspace_id, to_text(start), to_text(end)],
+    )
+    for row in episodes:
+        finding = EpisodeFinding.from_json(row["finding"])
+        if finding is not None:
+            label = f"Watch: {finding.name or finding.entity}"
+            alerts.append(
+                DayAlert(label, 0, f"anomaly:{finding.rule}", from_text(row["opened_at"]))
+            )
+    return sorted(alerts, key=lambda a: a.at)
 
 
 def _daily_limit(budgets: list[Budget]) -> float | None:

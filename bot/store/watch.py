@@ -31,6 +31,9 @@ from bot.store.outbox import OutboxStatus, drop_for_budget, get_item
 from bot.store.workspaces import ensure_workspace
 
 EXPECTED_FOR = timedelta(days=7)
+# The latest hours of the history are kept as quarter hours for the detector (whole hours
+# before): enough to tell when a burst began.
+DETAILED = timedelta(hours=3)
 # An episode ends once its cause has looked usual for this long: one quiet check between
 # two bursts of the same runaway is not its end.
 ENDS_AFTER = timedelta(minutes=30)
@@ -229,20 +232,22 @@ def history_rows(
 ) -> list[tuple[datetime, str, float]]:
     """The window the detector judges at `now` (`judged_window`): whole hours added up by
     SQLite (a month of quarter hours per entity is too many rows to carry one by one), the
-    last half hour as quarters. Buckets in `without` are left out."""
-    start, half, end = judged_window(now)
+    last DETAILED hours as quarters (the last half hour's spend, and when a burst began, are
+    read from them). Buckets in `without` are left out."""
+    start, _, end = judged_window(now)
+    detailed = end - DETAILED
     skip = [to_text(b) for b in without]
     not_in = f" AND bucket NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
     hours = db.execute(
         "SELECT CAST(ROUND((julianday(bucket) - julianday(?)) * 96) AS INTEGER) / 4 AS hour,"
         " entity, SUM(cu) FROM watch_spend WHERE workspace_id = ? AND bucket >= ?"
         f" AND bucket < ?{not_in} GROUP BY hour, entity",
-        [to_text(start), workspace_id, to_text(start), to_text(half), *skip],
+        [to_text(start), workspace_id, to_text(start), to_text(detailed), *skip],
     ).fetchall()
     quarters = db.execute(
         "SELECT bucket, entity, cu FROM watch_spend WHERE workspace_id = ? AND bucket >= ?"
         f" AND bucket < ?{not_in}",
-        [workspace_id, to_text(half), to_text(end), *skip],
+        [workspace_id, to_text(detailed), to_text(end), *skip],
     ).fetchall()
     return [(start + hour * timedelta(hours=1), entity, cu) for hour, entity, cu in hours] + [
         (from_text(bucket), entity, cu) for bucket, entity, cu in quarters

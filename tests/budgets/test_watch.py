@@ -107,7 +107,7 @@ def test_since_is_the_first_hour_of_the_run() -> None:
 @pytest.mark.parametrize(
     ("times", "fires"),
     [
-        (3.0, {Sensitivity.HIGH}),
+        (2.5, {Sensitivity.HIGH}),
         (5.0, {Sensitivity.HIGH, Sensitivity.NORMAL}),
         (10.0, {Sensitivity.HIGH, Sensitivity.NORMAL, Sensitivity.LOW}),
     ],

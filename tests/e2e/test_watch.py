@@ -4,13 +4,14 @@ its buttons pressed with signed payloads."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from bot.jobs.check import run_check
 from bot.jobs.delivery import drain
+from bot.jobs.digest import run_digest
 from bot.messages.watch import (
     ACTION_EXPECTED,
     ACTION_REVOKE,
@@ -23,6 +24,7 @@ from bot.store import alerts, audit, snoozes
 from bot.store import watch as watch_store
 from bot.store.alerts import EpisodeFinding
 from bot.store.db import immediate, to_text
+from bot.store.digests import list_digests, set_digest
 from tests.e2e.conftest import ADMIN, MEMBER, TEAM, TEAM_ID, Bot
 from tests.e2e.test_actions import press, status_lines
 
@@ -131,6 +133,8 @@ async def test_a_runaway_key_is_one_message_naming_it_with_its_jobs_then_one_end
     [post] = [c for c in bot.slack.calls_to("chat.postMessage") if c.args["channel"] == CHANNEL]
     [opened] = alerts.open_alerts(bot.db, watch_store.get_watch(bot.db, TEAM_ID).id)  # type: ignore[union-attr]
     assert opened.opened_at - SPIKE.start <= 2 * STEP
+    # Since when, to the quarter hour: the key's own trickle before the burst is not its start.
+    assert opened.finding is not None and opened.finding.since == SPIKE.start
 
     # Through the rest of the spike and after it: still one message, one reply at the end.
     await checks(bot, SPIKE.start + timedelta(minutes=35), SPIKE.end + timedelta(hours=2))
@@ -315,3 +319,19 @@ async def test_watch_off_names_the_channel_it_was_in_or_refuses_another(bot: Bot
     assert watch_store.get_watch(bot.db, TEAM_ID) is not None
     _, hook = await bot.command("/budget", f"watch off <#{CHANNEL}|spend>")
     assert "Watch turned off" in (await bot.response(hook))["text"]
+
+
+async def test_the_digest_lists_the_days_episodes_with_its_alerts(bot: Bot) -> None:
+    await episode(bot)
+    deps = bot.deps
+    day_after = SPIKE.start.replace(hour=12) + timedelta(days=1)
+    set_digest(deps.db, TEAM_ID, "CDIGEST1", time(9), actor=ADMIN, now=day_after)
+    [digest] = list_digests(deps.db)
+    tz = deps.timezone_of(TEAM_ID)
+    bot.clock.set(day_after)
+    client = await deps.scenario_for(TEAM_ID)
+    await run_digest(deps.db, client, digest, tz, day_after, "https://app.example")
+    await drain(deps.db, lambda team: deps.runtime.slack_for(team), deps.clock)
+    [posted] = bot.slack.top_level("CDIGEST1")
+    body = str(posted.blocks)
+    assert "Watch: 🔑 CI pipeline: spending far above its usual rate at" in body
