@@ -369,13 +369,15 @@ def m004_watch(db: Database) -> None:
         ) WITHOUT ROWID;
 
         -- How far the history is filled: the back-fill (once, when the watch is turned on)
-        -- and the check cycle's latest bucket; and the findings seen at the latest check that
-        -- open an episode if the next check sees them too (JSON: "entity rule" → when).
+        -- and the check cycle's latest bucket; the findings seen at the latest check that
+        -- open an episode if the next check sees them too (JSON: "entity rule" → when); and
+        -- the Scenario team the history is of (another team's history is forgotten).
         CREATE TABLE watch_progress (
             workspace_id TEXT PRIMARY KEY,
             backfilled_at TEXT,
             filled_until TEXT,
-            pending TEXT NOT NULL DEFAULT '{}'
+            pending TEXT NOT NULL DEFAULT '{}',
+            scenario_team TEXT
         );
 
         -- "Expected": no alert for this entity and rule until `until` (SPEC §5b).

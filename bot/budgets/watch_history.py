@@ -31,6 +31,7 @@ def quarter_start(at: datetime) -> datetime:
 
 
 def entity_of(text: str) -> Scope:
+    """The scope an entity is stored as; ValueError for anything else."""
     kind, _, ref = text.partition(":")
     return Scope(ScopeKind(kind), ref or None)
 
@@ -44,6 +45,8 @@ def entity_totals(response: UsagesResponse, keys: Set[str] = frozenset()) -> dic
     team = 0.0
     for user_id, sums in totals_per_user(response).items():
         team += sums.spend
+        if not user_id:  # a row naming nobody counts for the team only
+            continue
         entity = response.entities.user(user_id)
         is_key = user_id in keys or (entity is not None and entity.is_api_key)
         kind = ScopeKind.KEY if is_key else ScopeKind.USER
@@ -51,7 +54,7 @@ def entity_totals(response: UsagesResponse, keys: Set[str] = frozenset()) -> dic
             totals[str(Scope(kind, user_id))] = sums.spend
     for usage in response.model_usages:
         cost = math.fsum(point.cost for point in usage.points)
-        if cost > 0:
+        if cost > 0 and usage.model_id:
             name = str(Scope(ScopeKind.MODEL, usage.model_id))
             totals[name] = totals.get(name, 0.0) + cost
     if team > 0:
@@ -77,7 +80,10 @@ def hourly_spend(rows: Iterable[tuple[datetime, str, float]], now: datetime) -> 
     for bucket, name, cu in rows:
         if not start <= bucket < end:
             continue
-        entity = entity_of(name)
+        try:
+            entity = entity_of(name)
+        except ValueError:  # a row no release of ours writes: left out, never fatal
+            continue
         values[entity][int((bucket - start) / HOUR)] += cu
         if bucket >= half:
             last_half[entity] += cu

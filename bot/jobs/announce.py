@@ -206,8 +206,11 @@ def episode_view(
         tz=tz,
         attribution=alert.attribution,
         open_url=url,
-        ended_at=alert.closed_at if alert.closed_at and expected is None else None,
-        expected=expected,
+        # Back to usual, unless it ended by being marked as expected.
+        ended_at=alert.closed_at
+        if alert.closed_at and (expected is None or alert.closed_at < expected[2])
+        else None,
+        expected=expected[:2] if expected else None,
         snoozed=(snooze.created_by, snooze.until) if snooze and snooze.until > now else None,
     )
 

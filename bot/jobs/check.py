@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -158,19 +159,17 @@ async def check_workspace(
 
     # Attribution needs more reads; only for budgets whose alert is about to say something.
     alerting = [b for b in budgets if _decide(db, b, periods[b.id], responses, now)[0]]
-    opening = (
-        watching.to_open(
-            db,
-            watch,
-            watching.findings_now(db, watch, tz, now, recent=recent),
-            tz,
-            now,
-            recent=recent,
-            interval=settings.interval,
-        )
-        if watch is not None and recent is not None and watching.judging(db, watch)
-        else []
-    )
+    opening: list[Finding] = []
+    if watch is not None and recent is not None:
+        try:
+            if watching.judging(db, watch):
+                found = watching.findings_now(db, watch, tz, now, recent=recent)
+                opening = watching.to_open(
+                    db, watch, found, tz, now, recent=recent, interval=settings.interval
+                )
+        except Exception:  # a bug in the watch must not hold the budgets back
+            log.exception("watch of workspace %s failed; budgets are checked", workspace.team_id)
+            recent = None
     activity: dict[Window, UsagesResponse] = {}
     causes: UsagesResponse | None = None
     names = Directory()
@@ -215,17 +214,26 @@ async def check_workspace(
             # As it is now: turned off or moved while Scenario was being read.
             current_watch = get_watch(db, workspace.team_id)
             if current_watch is not None and current_watch.id == watch.id:
-                watching.record(
-                    db,
-                    current_watch,
-                    recent,
-                    tz,
-                    now,
-                    activity=causes,
-                    names=names,
-                    app_url=settings.app_url,
-                    interval=settings.interval,
-                )
+                # Its own savepoint: a bug in the watch undoes the watch's writes only.
+                db.execute("SAVEPOINT watch")
+                try:
+                    watching.record(
+                        db,
+                        current_watch,
+                        recent,
+                        tz,
+                        now,
+                        activity=causes,
+                        names=names,
+                        app_url=settings.app_url,
+                        interval=settings.interval,
+                    )
+                except sqlite3.DatabaseError:
+                    raise  # the database itself: the whole check is retried
+                except Exception:
+                    log.exception("watch of workspace %s failed", workspace.team_id)
+                    db.execute("ROLLBACK TO watch")
+                db.execute("RELEASE watch")
         result.enqueued += announce_pending(
             db,
             app_url=settings.app_url,
@@ -242,6 +250,8 @@ async def _fill_history(
     db: Database, client: ScenarioClient, workspace: Workspace, now: datetime, dry_run: bool
 ) -> int:
     """Back-fill the watch's history where it is missing; the reads it made."""
+    if not dry_run and watch_store.follow_team(db, workspace.team_id, client.team_id or ""):
+        log.info("workspace %s: another Scenario team; the watch learns afresh", workspace.team_id)
     gap = watching.history_gap(db, workspace.team_id, now)
     if gap is None:
         return 0

@@ -152,6 +152,8 @@ async def backfill(
     parts: list[Buckets] = [team]
     for answer in answers[1:]:
         for usage in answer.model_usages:
+            if not usage.model_id:
+                continue
             points = [(p.time, p.cost) for p in usage.points]
             parts.append(
                 _spread(points, _granularity(answer), f"{ScopeKind.MODEL.value}:{usage.model_id}")
@@ -190,6 +192,8 @@ def _members_by_priority(totals: UsagesResponse) -> list[tuple[str, float]]:
     """Keys first (runaways and leaks are theirs), each group by spend."""
     members = []
     for user_id, sums in totals_per_user(totals).items():
+        if not user_id:
+            continue
         entity = totals.entities.user(user_id)
         kind = ScopeKind.KEY if entity is not None and entity.is_api_key else ScopeKind.USER
         if sums.spend > 0:
@@ -354,7 +358,13 @@ def candidates(
         return []
     quiet = store.expected(db, watch.id, now)
     quiet |= store.episodes_since(db, watch.id, Rule.NEW_ENTITY.value, now - NEW_FOR)
-    open_entities = {a.finding.entity for a in open_alerts(db, watch.id) if a.finding}
+    # An entity an open episode explains (its model…) is part of that episode.
+    open_entities = {
+        entity
+        for a in open_alerts(db, watch.id)
+        if a.finding
+        for entity in (a.finding.entity, *a.finding.covers)
+    }
     return [
         f
         for f in findings
@@ -409,16 +419,23 @@ def record(
         return
     findings = findings_now(db, watch, tz, now, links=links_of(activity))
     by_entity = {str(f.entity): f for f in findings}
+    # Folded into another finding this time (the activity that links them is read only
+    # when an episode opens): still going on, as part of that one.
+    explained = {str(e) for f in findings for e in f.explains}
     for episode in open_alerts(db, watch.id):
         finding = episode.finding
         if finding is None:
+            continue
+        if finding.entity not in by_entity and finding.entity in explained:
+            store.saw_again(db, episode, episode.spend_cu, now=now)
             continue
         seen = by_entity.get(finding.entity)
         if seen is not None and seen.rule is Rule.NEW_ENTITY and finding.rule == Rule.NEW_ENTITY:
             # "New" holds for a day after the first spend: going on means spending more.
             seen = seen if seen.spend_cu > finding.peak_cu else None
         if seen is not None:
-            store.saw_again(db, episode, seen.spend_cu, now=now)
+            covers = [str(e) for e in seen.explains]
+            store.saw_again(db, episode, seen.spend_cu, now=now, covers=covers)
             store.tell_again_if_unseen(db, episode, watch, now=now)
         elif now - finding.last_seen >= store.ENDS_AFTER:
             store.end_episode(db, episode, now=now)
@@ -442,6 +459,7 @@ def record(
                 last_seen=now,
                 name=name_of(named, finding.entity),
                 explains=tuple(name_of(named, e) for e in finding.explains if e.ref),
+                covers=tuple(str(e) for e in finding.explains),
                 projects=tuple(
                     named.project(p).name for p in _projects_of(activity, finding.entity)
                 ),

@@ -184,6 +184,9 @@ def create_app(slack: FakeSlack) -> Starlette:
         handler = _HANDLERS.get(method)
         if method == "auth.test":
             body = _auth_test(slack, args, token)
+        elif method == "users.info":
+            # A member of the workspace the token is for (Slack says which team a user is of).
+            body = _users_info(slack, args, slack.team_of(token) or slack.team_id)
         else:
             body = handler(slack, args) if handler else {"ok": True}
         if fault:
@@ -341,11 +344,11 @@ def _replies(slack: FakeSlack, args: Json) -> Json:
     return {"ok": True, "messages": [m.as_json(with_metadata=with_metadata) for m in thread]}
 
 
-def _users_info(slack: FakeSlack, args: Json) -> Json:
+def _users_info(slack: FakeSlack, args: Json, team_id: str) -> Json:
     user = slack.users.get(args.get("user", ""))
     if user is None:
         return {"ok": False, "error": "user_not_found"}
-    return {"ok": True, "user": {"id": args["user"], "team_id": slack.team_id, **user}}
+    return {"ok": True, "user": {"id": args["user"], "team_id": team_id, **user}}
 
 
 def _auth_test(slack: FakeSlack, args: Json, token: str | None = None) -> Json:
@@ -407,7 +410,6 @@ _HANDLERS = {
     "chat.update": _update,
     "conversations.history": _history,
     "conversations.replies": _replies,
-    "users.info": _users_info,
     "auth.test": _auth_test,
     "views.open": _views,
     "views.publish": _views,

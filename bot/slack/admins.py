@@ -33,6 +33,8 @@ class AdminCheck:
             return False  # unknown, deactivated, or Slack refused: not an admin
         user = response.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        if user.get("team_id") and user.get("team_id") != team_id:
+            admin = False  # an admin of another organisation, in a shared channel
         self._cache[(team_id, user_id)] = (now, admin)
         return admin
 

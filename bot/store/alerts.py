@@ -96,6 +96,7 @@ class EpisodeFinding:
     explains: tuple[str, ...] = ()  # names of the broader entities it lifted (its model…)
     projects: tuple[str, ...] = ()  # names of the projects its cause spent on, most first
     revoked: tuple[str, datetime] | None = None  # the key's revocation from Slack: who, when
+    covers: tuple[str, ...] = ()  # the scopes it explains (`explains` are their names)
 
     def as_json(self) -> str:
         data = asdict(self)
@@ -122,6 +123,7 @@ class EpisodeFinding:
             revoked=(data["revoked"][0], from_text(data["revoked"][1]))
             if data.get("revoked")
             else None,
+            covers=tuple(data.get("covers", ())),
         )
 
 

@@ -166,6 +166,30 @@ def _set_progress(db: Database, workspace_id: str, **fields: datetime) -> None:
         )
 
 
+def follow_team(db: Database, workspace_id: str, scenario_team: str) -> bool:
+    """The history is of one Scenario team: connected to another one (or `SCENARIO_TEAM_ID`
+    changed), what was learnt is forgotten and read again. True when it was."""
+    with immediate(db):
+        rows = list(
+            db.query(
+                "SELECT scenario_team FROM watch_progress WHERE workspace_id = ?", [workspace_id]
+            )
+        )
+        known = rows[0]["scenario_team"] if rows else None
+        if rows and known is not None and known != scenario_team:
+            db.execute("DELETE FROM watch_spend WHERE workspace_id = ?", [workspace_id])
+            db.execute("DELETE FROM watch_progress WHERE workspace_id = ?", [workspace_id])
+        db.execute(
+            "INSERT INTO watch_progress (workspace_id) VALUES (?) ON CONFLICT DO NOTHING",
+            [workspace_id],
+        )
+        db.execute(
+            "UPDATE watch_progress SET scenario_team = ? WHERE workspace_id = ?",
+            [scenario_team, workspace_id],
+        )
+    return known is not None and known != scenario_team
+
+
 def replace_buckets(
     db: Database,
     workspace_id: str,
@@ -328,7 +352,7 @@ def mark_expected(
             " created_by = excluded.created_by, created_at = excluded.created_at",
             [alert.budget_id, finding.entity, finding.rule, to_text(until), actor, to_text(now)],
         )
-        if alert.closed_at is None:
+        if alert.closed_at is None:  # it ends quietly: marked, not back to usual
             db.execute("UPDATE alerts SET closed_at = ? WHERE id = ?", [to_text(now), alert.id])
         record_change(
             db,
@@ -362,19 +386,24 @@ def episodes_since(db: Database, watch_id: int, rule: str, since: datetime) -> s
     return {(f.entity, f.rule) for f in found if f is not None and f.rule == rule}
 
 
-def expected_mark(db: Database, alert: Alert) -> tuple[str, datetime] | None:
-    """Who marked this episode's entity and rule as expected during it, and until when."""
+def expected_mark(db: Database, alert: Alert) -> tuple[str, datetime, datetime] | None:
+    """Who marked this episode's entity and rule as expected during it (or after), until
+    when, and when they did."""
     finding = alert.finding
     if finding is None:
         return None
     rows = list(
         db.query(
-            "SELECT created_by, until FROM watch_expected WHERE budget_id = ? AND entity = ?"
+            "SELECT created_by, until, created_at FROM watch_expected WHERE budget_id = ?"
+            " AND entity = ?"
             " AND rule = ? AND created_at >= ?",
             [alert.budget_id, finding.entity, finding.rule, to_text(alert.opened_at)],
         )
     )
-    return (rows[0]["created_by"], from_text(rows[0]["until"])) if rows else None
+    if not rows:
+        return None
+    row = rows[0]
+    return row["created_by"], from_text(row["until"]), from_text(row["created_at"])
 
 
 def record_revoked(
@@ -457,11 +486,19 @@ def open_episode(
     return alert_id
 
 
-def saw_again(db: Database, alert: Alert, spend_cu: float, *, now: datetime) -> None:
-    """Still unusual: remembered quietly (the message said what matters already)."""
+def saw_again(
+    db: Database, alert: Alert, spend_cu: float, *, now: datetime, covers: Iterable[str] = ()
+) -> None:
+    """Still unusual: remembered quietly (the message said what matters already), with what
+    it explains now too."""
     stored = alert.finding
     assert stored is not None
-    updated = replace(stored, peak_cu=max(stored.peak_cu, spend_cu), last_seen=now)
+    updated = replace(
+        stored,
+        peak_cu=max(stored.peak_cu, spend_cu),
+        last_seen=now,
+        covers=tuple(dict.fromkeys([*stored.covers, *covers])),
+    )
     db.execute(
         "UPDATE alerts SET finding = ?, spend_cu = ?, updated_at = ? WHERE id = ?",
         [updated.as_json(), spend_cu, to_text(now), alert.id],

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlite_utils import Database
 
-from bot.budgets.types import PeriodKind
-from bot.budgets.watch import Sensitivity
+from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.budgets.watch import Finding, Rule, Sensitivity
 from bot.budgets.watch_history import QUARTER, entity_of, hourly_spend, quarter_start
 from bot.jobs import watch as watching
 from bot.jobs.check import run_check
@@ -23,6 +23,7 @@ from bot.scenario.client import ScenarioClient
 from bot.sim.scenario import ManualClock, Simulator, create_app
 from bot.store import alerts
 from bot.store import watch as watch_store
+from bot.store.alerts import EpisodeFinding
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import from_text, immediate, migrate, open_db, to_text
 from bot.store.workspaces import Workspace
@@ -346,3 +347,64 @@ async def test_members_past_the_read_limit_keep_their_month_shaped_like_the_team
         assert total == pytest.approx(expected)
         some = next(iter(team))
         assert buckets[some][member] / total == pytest.approx(team[some] / sum(team.values()))
+
+
+class Nameless(httpx.AsyncBaseTransport):
+    """The simulator, plus a consumption row and a model row that name no one."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.inner = httpx.ASGITransport(create_app(simulator))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not request.url.path.endswith("/usages"):
+            return response
+        body = json.loads(await response.aread())
+        if "consumption" in body:
+            body["consumption"].append({"userId": "", "value": 7.0, "discount": 0, "total": 7})
+        if "modelUsages" in body:
+            point = {"time": "2026-11-26T00:00:00Z", "jobs": 1, "cost": 3.0}
+            body["modelUsages"].append({"modelId": "", "points": [point]})
+        return httpx.Response(response.status_code, json=body)
+
+
+async def test_rows_that_name_no_one_count_for_the_team_and_break_nothing(db: Database) -> None:
+    turned_on(db)
+    create_budget(db, NewBudget("T1", PeriodKind.MONTHLY, 10.0, "C1", "U1"), now=CALM)
+    transport = Nameless(Simulator(TEAM, clock=ManualClock(CALM)))
+
+    async def scenario_for(workspace: Workspace) -> ScenarioClient:
+        return client_of(transport)
+
+    for at in (CALM, CALM + timedelta(minutes=5)):
+        [result] = await run_check(db, scenario_for, SETTINGS, at)
+        assert result.error is None, result.error
+    assert db.execute("SELECT COUNT(*) FROM alerts WHERE budget_id != 1").fetchone()[0] == 1
+    names = {row[0] for row in db.execute("SELECT DISTINCT entity FROM watch_spend")}
+    assert "user:" not in names and "model:" not in names and "team" in names
+
+
+def test_another_scenario_team_is_learnt_afresh(db: Database) -> None:
+    turned_on(db)
+    assert not watch_store.follow_team(db, "T1", "team_a")
+    with immediate(db):
+        watch_store.replace_buckets(db, "T1", {CALM: {"team": 5.0}}, filled_until=CALM)
+    assert not watch_store.follow_team(db, "T1", "team_a")
+    assert db.execute("SELECT COUNT(*) FROM watch_spend").fetchone()[0] == 1
+    assert watch_store.follow_team(db, "T1", "team_b")
+    assert db.execute("SELECT COUNT(*) FROM watch_spend").fetchone()[0] == 0
+    assert watch_store.progress(db, "T1").backfilled_at is None
+
+
+def test_what_an_open_episode_explains_opens_no_episode_of_its_own(db: Database) -> None:
+    """A key's episode that lifted a new model: judged later without the activity that
+    links them, the model is its own finding — still part of the key's episode."""
+    turned_on(db)
+    watch = watch_store.get_watch(db, "T1")
+    assert watch is not None
+    key = EpisodeFinding("key:k1", "velocity", 5.0, 400.0, CALM, CALM, covers=("model:m9",))
+    with immediate(db):
+        watch_store.open_episode(db, watch, key, spend_cu=400.0, attribution=None, now=CALM)
+    model = Finding(Scope(ScopeKind.MODEL, "m9"), Rule.NEW_ENTITY, 380.0, 0.0, CALM)
+    other = Finding(Scope(ScopeKind.MODEL, "m2"), Rule.NEW_ENTITY, 380.0, 0.0, CALM)
+    assert watching.candidates(db, watch, [model, other], CALM) == [other]
