@@ -31,8 +31,6 @@ from bot.messages.watch import (
     episode_message,
     expected_reply,
     revoked_reply,
-    watch_snoozed_reply,
-    watch_unsnoozed_reply,
 )
 from bot.scenario.links import api_keys_url, model_url, team_url
 from bot.store import alerts, outbox, snoozes
@@ -223,9 +221,9 @@ def episode_reply(event: AlertEvent, alert: Alert, tz: str) -> Json:
         case EventKind.EXPECTED:
             return expected_reply(actor, finding, from_text(event.detail["until"]), tz)
         case EventKind.SNOOZED:
-            return watch_snoozed_reply(actor, from_text(event.detail["until"]), tz)
+            return snoozed_reply(actor, from_text(event.detail["until"]), tz, subject="the watch")
         case EventKind.UNSNOOZED:
-            return watch_unsnoozed_reply(actor)
+            return unsnoozed_reply(actor, subject="the watch")
         case EventKind.KEY_REVOKED:
             return revoked_reply(actor, event.detail["key"], event.detail["project"])
         case EventKind.ANOMALY_ENDED:

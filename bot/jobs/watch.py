@@ -82,14 +82,19 @@ async def read_recent(
     windows = [(current - QUARTER, current)]
     if now > current:
         windows.append((current, now))
+    return Recent(await _read_quarters(client, windows, keys), current, len(windows))
+
+
+async def _read_quarters(
+    client: ScenarioClient, windows: list[tuple[datetime, datetime]], keys: frozenset[str]
+) -> Buckets:
+    """One read per window (a quarter hour, or the current one so far), as a bucket each."""
     answers = await asyncio.gather(
-        *(client.usages(start=start, end=end, types=CHECK_TYPES) for start, end in windows)
+        *(client.usages(start=lo, end=hi, types=CHECK_TYPES) for lo, hi in windows)
     )
-    buckets = {
-        start: entity_totals(answer, keys)
-        for (start, _), answer in zip(windows, answers, strict=True)
+    return {
+        lo: entity_totals(answer, keys) for (lo, _), answer in zip(windows, answers, strict=True)
     }
-    return Recent(buckets, current, len(windows))
 
 
 def history_gap(db: Database, workspace_id: str, now: datetime) -> tuple[datetime, datetime] | None:
@@ -116,13 +121,7 @@ async def fill(
     if quarters > SHORT_GAP_QUARTERS:
         return await backfill(client, start, end)
     windows = [(start + i * QUARTER, start + (i + 1) * QUARTER) for i in range(quarters)]
-    answers = await asyncio.gather(
-        *(client.usages(start=lo, end=hi, types=CHECK_TYPES) for lo, hi in windows)
-    )
-    buckets = {
-        lo: entity_totals(answer, keys) for (lo, _), answer in zip(windows, answers, strict=True)
-    }
-    return buckets, len(windows)
+    return await _read_quarters(client, windows, keys), len(windows)
 
 
 async def backfill(
@@ -327,6 +326,20 @@ def to_open(
     only looks unusual there waits one check, so that a bucket revised once its late data
     arrived opens nothing."""
     found = candidates(db, watch, findings, now)
+    return settled(db, watch, found, tz, now, recent=recent, interval=interval)
+
+
+def settled(
+    db: Database,
+    watch: Budget,
+    found: list[Finding],
+    tz: str,
+    now: datetime,
+    *,
+    recent: Recent | None = None,
+    interval: timedelta,
+) -> list[Finding]:
+    """Of the `candidates`, those settled now (see `to_open`)."""
     if not found:
         return []
     seen = store.pending(db, watch.workspace_id)
@@ -440,12 +453,9 @@ def record(
         elif now - finding.last_seen >= store.ENDS_AFTER:
             store.end_episode(db, episode, now=now)
     named = Names(app_url, activity.entities if activity else Entities(), names)
-    opening = to_open(db, watch, findings, tz, now, interval=interval)
-    store.set_pending(
-        db,
-        watch.workspace_id,
-        {_key(f): now for f in candidates(db, watch, findings, now) if f not in opening},
-    )
+    found = candidates(db, watch, findings, now)
+    opening = settled(db, watch, found, tz, now, interval=interval)
+    store.set_pending(db, watch.workspace_id, {_key(f): now for f in found if f not in opening})
     for finding in opening:
         store.open_episode(
             db,

@@ -153,12 +153,12 @@ def edited_reply(actor: str, limit: float, thresholds: list[int], spend: float) 
     )
 
 
-def snoozed_reply(actor: str, until: datetime, tz: str) -> Json:
-    return reply(f"💤 <@{actor}> snoozed this budget until {slack_date(until, tz)}.")
+def snoozed_reply(actor: str, until: datetime, tz: str, *, subject: str = "this budget") -> Json:
+    return reply(f"💤 <@{actor}> snoozed {subject} until {slack_date(until, tz)}.")
 
 
-def unsnoozed_reply(actor: str) -> Json:
-    return reply(f"🔔 <@{actor}> ended the snooze: this budget alerts again.")
+def unsnoozed_reply(actor: str, *, subject: str = "this budget") -> Json:
+    return reply(f"🔔 <@{actor}> ended the snooze: {subject} alerts again.")
 
 
 def acknowledged_reply(actor: str) -> Json:

@@ -167,14 +167,6 @@ def expected_reply(actor: str, finding: EpisodeFinding, until: datetime, tz: str
     )
 
 
-def watch_snoozed_reply(actor: str, until: datetime, tz: str) -> Json:
-    return reply(f"💤 <@{actor}> snoozed the watch until {slack_date(until, tz)}.")
-
-
-def watch_unsnoozed_reply(actor: str) -> Json:
-    return reply(f"🔔 <@{actor}> ended the snooze: the watch alerts again.")
-
-
 def revoked_reply(actor: str, key: str, project: str) -> Json:
     return reply(
         f"🔒 <@{actor}> revoked the API key 🔑 {escape(key)} of project {escape(project)}:"

@@ -154,11 +154,15 @@ def progress(db: Database, workspace_id: str) -> Progress:
     )
 
 
-def _set_progress(db: Database, workspace_id: str, **fields: datetime) -> None:
+def _progress_row(db: Database, workspace_id: str) -> None:
     db.execute(
         "INSERT INTO watch_progress (workspace_id) VALUES (?) ON CONFLICT DO NOTHING",
         [workspace_id],
     )
+
+
+def _set_progress(db: Database, workspace_id: str, **fields: datetime) -> None:
+    _progress_row(db, workspace_id)
     for name, value in fields.items():
         db.execute(
             f"UPDATE watch_progress SET {name} = ? WHERE workspace_id = ?",
@@ -179,10 +183,7 @@ def follow_team(db: Database, workspace_id: str, scenario_team: str) -> bool:
         if rows and known is not None and known != scenario_team:
             db.execute("DELETE FROM watch_spend WHERE workspace_id = ?", [workspace_id])
             db.execute("DELETE FROM watch_progress WHERE workspace_id = ?", [workspace_id])
-        db.execute(
-            "INSERT INTO watch_progress (workspace_id) VALUES (?) ON CONFLICT DO NOTHING",
-            [workspace_id],
-        )
+        _progress_row(db, workspace_id)
         db.execute(
             "UPDATE watch_progress SET scenario_team = ? WHERE workspace_id = ?",
             [scenario_team, workspace_id],
@@ -306,10 +307,7 @@ def pending(db: Database, workspace_id: str) -> dict[str, datetime]:
 
 
 def set_pending(db: Database, workspace_id: str, found: Mapping[str, datetime]) -> None:
-    db.execute(
-        "INSERT INTO watch_progress (workspace_id) VALUES (?) ON CONFLICT DO NOTHING",
-        [workspace_id],
-    )
+    _progress_row(db, workspace_id)
     db.execute(
         "UPDATE watch_progress SET pending = ? WHERE workspace_id = ?",
         [json.dumps({key: to_text(at) for key, at in found.items()}), workspace_id],
