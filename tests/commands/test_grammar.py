@@ -752,6 +752,9 @@ GRAMMAR_TOKENS = [
     ">",
     "&amp;",
     "&lt;",
+    "low",
+    "normal",
+    "high",
 ]
 SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "\xa0"])
 JUNK = st.text(max_size=6)
@@ -802,6 +805,10 @@ def check_invariants(result: object) -> None:
             zoneinfo.ZoneInfo(result.name)
         case BudgetDigest(at=time() as at):
             assert at.second == 0
+        case BudgetWatch():
+            assert result.sensitivity in (None, "low", "normal", "high")
+            if result.off:
+                assert result.sensitivity is None
         case (
             BudgetList()
             | BudgetHelp()
