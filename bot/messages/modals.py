@@ -274,4 +274,6 @@ def field_error(message: str) -> str:
     """A mrkdwn message made fit for a field error, which Slack shows as plain text: names
     escaped for mrkdwn (`&lt;`) are shown as they are again."""
     text = re.sub(r"`([^`]*)`", r"“\1”", message)
+    # Shown next to the channel picker, which names the channel already.
+    text = re.sub(r"<#[A-Z0-9]+(\|[^>]*)?>", "this channel", text)
     return mrkdwn_to_text(re.sub(r"\*([^*\n]+)\*", r"\1", text))[:500]

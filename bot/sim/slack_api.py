@@ -279,6 +279,23 @@ def _channel_error(slack: FakeSlack, channel: str | None) -> Json | None:
     return {"ok": False, "error": error} if error else None
 
 
+def _conversation_info(slack: FakeSlack, args: Json) -> Json:
+    """What Slack tells the bot of a channel: the channel errors it would meet posting."""
+    channel = args.get("channel")
+    error = slack.channel_errors.get(str(channel)) if channel else "channel_not_found"
+    if error == "channel_not_found":
+        return {"ok": False, "error": error}
+    return {
+        "ok": True,
+        "channel": {
+            "id": channel,
+            "is_channel": True,
+            "is_archived": error == "is_archived",
+            "is_member": error != "not_in_channel",
+        },
+    }
+
+
 def _post_message(slack: FakeSlack, args: Json) -> Json:
     channel = args.get("channel")
     if error := _channel_error(slack, channel):
@@ -410,6 +427,7 @@ _HANDLERS = {
     "chat.update": _update,
     "conversations.history": _history,
     "conversations.replies": _replies,
+    "conversations.info": _conversation_info,
     "auth.test": _auth_test,
     "views.open": _views,
     "views.publish": _views,

@@ -16,6 +16,7 @@ from bot.messages.mrkdwn import escape
 from bot.messages.names import describe
 from bot.scenario.errors import ScenarioError
 from bot.scenario.names import Found, match
+from bot.slack.channels import channel_problem
 from bot.slack.deps import Deps
 from bot.store.budgets import Budget, BudgetNotFound, NewBudget, create_budget, update_budget
 
@@ -24,6 +25,15 @@ class Refusal(Exception):
     """Why a change cannot be made, in words fit for the person who asked. Nothing changed.
 
     The text is mrkdwn: names in it (from Scenario or typed) are escaped where it is made."""
+
+
+class ChannelRefusal(Refusal):
+    """The bot cannot post to the chosen channel (the form shows it next to that field)."""
+
+
+async def check_channel(slack: AsyncWebClient, channel_id: str) -> None:
+    if problem := await channel_problem(slack, channel_id):
+        raise ChannelRefusal(f"{problem} Nothing was saved.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +151,14 @@ async def add_budget(
     if draft.limit is None or draft.period is None:
         raise Refusal("A budget needs a limit and a period, e.g. `12k monthly`.")
     _check_billing(deps, team_id, draft.period)
+    channel_id = channel_id_of(draft.channel, default_channel)
+    await check_channel(slack, channel_id)
     scope, name = await resolve_scope(deps, team_id, draft.scope or ScopeRef(ScopeKind.TEAM), slack)
     new = NewBudget(
         workspace_id=team_id,
         period=draft.period,
         limit_cu=float(draft.limit),
-        channel_id=channel_id_of(draft.channel, default_channel),
+        channel_id=channel_id,
         created_by=user_id,
         scope=scope,
         scope_name=name,
@@ -177,6 +189,7 @@ async def edit_budget(
         )
     if draft.channel is not None:
         changes["channel_id"] = channel_id_of(draft.channel, "")
+        await check_channel(slack, changes["channel_id"])
     if draft.thresholds is not None:
         changes["thresholds"] = draft.thresholds
     if draft.forecast is not None:

@@ -49,6 +49,9 @@ BOT_SCOPES = (
     "files:write",
     "channels:history",
     "groups:history",
+    # Before a budget is saved: can the bot post to its channel (archived, not a member)?
+    "channels:read",
+    "groups:read",
 )
 NOT_INSTALLED = (
     "Scenario Budget Bot can't act for this workspace right now: its installation is missing"

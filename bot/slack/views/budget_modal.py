@@ -43,7 +43,14 @@ from bot.messages.modals import (
 )
 from bot.messages.mrkdwn import Json
 from bot.slack.admins import form_admin_problem
-from bot.slack.changes import Draft, Refusal, add_budget, edit_budget, resolve_scope
+from bot.slack.changes import (
+    ChannelRefusal,
+    Draft,
+    Refusal,
+    add_budget,
+    edit_budget,
+    resolve_scope,
+)
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
 from bot.store.budgets import Budget, BudgetNotFound, get_budget
@@ -319,6 +326,8 @@ async def submit_budget_modal(
         saved = await asyncio.wait_for(save, max(left(), 0.2))
     except TimeoutError:
         return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
+    except ChannelRefusal as refusal:
+        return await refuse({BLOCK_CHANNEL: field_error(str(refusal))})
     except Refusal as refusal:
         return await refuse({FIRST_BLOCK: field_error(str(refusal))})
     await ack(response_action="update", view=saved_view(saved, added=budget is None))

@@ -1,0 +1,51 @@
+"""Can the bot post where a budget's alerts are to go? Asked before the budget is saved
+(SPEC §4), so that the person hears it at once rather than from a delivery problem later.
+
+`conversations.info` tells archived and not-a-member apart; a private channel the bot was
+never invited to looks, to it, like no channel at all. Anything else Slack answers (a
+workspace that installed the app before it asked for `channels:read`, a rate limit, a slow
+answer) means "can't tell": the budget is saved and the delivery path reports problems as
+it always did — this check may only refuse what it knows cannot work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+ASK_WITHIN = 1.0  # seconds; the modal must answer Slack within 3 s in all
+
+INVITE = "`/invite @Budget Bot`"
+
+
+async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
+    """Why the bot cannot post to ``channel_id`` and how to fix it (mrkdwn), or None when it
+    can — or when Slack does not say."""
+    try:
+        answer = await asyncio.wait_for(slack.conversations_info(channel=channel_id), ASK_WITHIN)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        if error == "channel_not_found":
+            return (
+                f"I can't see <#{channel_id}>: it is private and I haven't been invited, or "
+                f"it no longer exists. Type {INVITE} in that channel, then try again."
+            )
+        log.info("channel check of %s not possible: %s", channel_id, error)
+        return None
+    except TimeoutError:
+        log.info("channel check of %s: Slack took over %s s", channel_id, ASK_WITHIN)
+        return None
+    channel = answer.get("channel") or {}
+    if channel.get("is_archived"):
+        return f"Nothing can be posted to <#{channel_id}>: it is archived. Pick another channel."
+    if channel.get("is_member") is False:
+        return (
+            f"I'm not a member of <#{channel_id}>, so I couldn't post its alerts there. Type "
+            f"{INVITE} in that channel, then try again."
+        )
+    return None
