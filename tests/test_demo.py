@@ -29,7 +29,7 @@ def test_the_demo_shows_alerts_and_a_digest_and_writes_the_chart(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "% of budget reached" in out
-    assert "[Snooze 24 h] [Acknowledge] [Open in Scenario]" in out
+    assert "[Snooze 24 h] [Acknowledge] [Raise budget] [Open in Scenario]" in out
     assert "Scenario digest" in out
     assert "Costliest jobs" in out
     chart = tmp_path / "budget-bot-demo-chart.png"

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 
 from bot.budgets.periods import Period
 
@@ -96,3 +97,26 @@ def recent_rate(series: Sequence[tuple[datetime, float]], now: datetime) -> floa
             break
     hours = (now - since) / _HOUR
     return total / hours if hours > 0 else None
+
+
+# Without a forecast over the limit, the Raise button proposes this much more than the
+# larger of the limit and what is spent already.
+RAISE_WITHOUT_FORECAST = 1.25
+
+
+def raise_suggestion(limit: float, spend: float, projection: Forecast | None) -> float:
+    """The limit the Raise budget button fills in: the projection's high end when it is
+    over the limit, else 25 % more; rounded up to two significant figures (14,321 → 15,000),
+    and never below the limit or the spend."""
+    if projection is not None and projection.high_cu > limit:
+        target = max(projection.high_cu, spend)
+    else:
+        target = max(limit, spend) * RAISE_WITHOUT_FORECAST
+    return float(round_up(target))
+
+
+def round_up(value: float) -> Decimal:
+    """The smallest number of two significant figures that is ≥ ``value`` (> 0)."""
+    exact = Decimal(repr(value))
+    step = Decimal(1).scaleb(exact.adjusted() - 1)
+    return (exact / step).to_integral_value(rounding=ROUND_CEILING) * step

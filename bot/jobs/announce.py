@@ -15,6 +15,7 @@ from bot.budgets.types import PeriodKind, ScopeKind
 from bot.budgets.watch_history import entity_of
 from bot.messages.alerts import (
     AlertView,
+    LimitChange,
     acknowledged_reply,
     alert_message,
     back_under_reply,
@@ -179,6 +180,19 @@ def view_of(
         if alert.acknowledged_by and alert.acknowledged_at
         else None,
         snoozed=(snooze.created_by, snooze.until) if snooze and snooze.until > now else None,
+        limit_changed=_limit_change(db, alert),
+    )
+
+
+def _limit_change(db: Database, alert: Alert) -> LimitChange | None:
+    event = alerts.last_limit_change(db, alert.id)
+    if event is None or event.limit_cu is None:
+        return None
+    return LimitChange(
+        actor=event.actor or "?",
+        before_cu=float(event.detail["from_limit_cu"]),
+        after_cu=event.limit_cu,
+        at=event.at,
     )
 
 
@@ -244,7 +258,10 @@ def reply_for(event: AlertEvent, alert: Alert, tz: str) -> Json:
             return back_under_reply(event.level or 0, spend, limit)
         case EventKind.EDITED:
             thresholds = [int(t) for t in event.detail.get("thresholds", [])]
-            return edited_reply(actor, limit, thresholds, spend)
+            before = event.detail.get("from_limit_cu")
+            return edited_reply(
+                actor, limit, thresholds, spend, before=float(before) if before else None
+            )
         case EventKind.SNOOZED:
             return snoozed_reply(actor, from_text(event.detail["until"]), tz)
         case EventKind.UNSNOOZED:

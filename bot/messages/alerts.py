@@ -34,8 +34,10 @@ from bot.messages.mrkdwn import (
 ACTION_SNOOZE = "budget_snooze_24h"
 ACTION_ACKNOWLEDGE = "alert_acknowledge"
 ACTION_OPEN = "open_in_scenario"
+ACTION_RAISE = "alert_raise_budget"
 STATUS_SNOOZE = "alert_status_snooze"
 STATUS_ACK = "alert_status_ack"
+STATUS_LIMIT = "alert_status_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,15 @@ class AlertView:
     open_url: str
     acknowledged: tuple[str, datetime] | None = None  # who, when
     snoozed: tuple[str, datetime] | None = None  # who, until
+    limit_changed: LimitChange | None = None  # the latest, while this message is current
+
+
+@dataclass(frozen=True, slots=True)
+class LimitChange:
+    actor: str
+    before_cu: float
+    after_cu: float
+    at: datetime
 
 
 def alert_title(view: AlertView) -> tuple[str, str]:
@@ -116,17 +127,21 @@ def alert_message(view: AlertView) -> Json:
         who, at = view.acknowledged
         line = context(f"✅ Acknowledged by <@{who}> · {slack_date(at, view.tz)}")
         blocks.append(line | {"block_id": STATUS_ACK})
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"alert:{view.alert_id}",
-            "elements": [
-                button("Snooze 24 h", ACTION_SNOOZE, value=str(view.budget_id)),
-                button("Acknowledge", ACTION_ACKNOWLEDGE, value=str(view.alert_id)),
-                button("Open in Scenario", ACTION_OPEN, url=view.open_url),
-            ],
-        }
-    )
+    if (change := view.limit_changed) is not None:
+        verb = "raised" if change.after_cu > change.before_cu else "lowered"
+        line = context(
+            f"✏️ Limit {verb} to {cu(change.after_cu)} (from {cu(change.before_cu)}) by "
+            f"<@{change.actor}> · {slack_date(change.at, view.tz)}"
+        )
+        blocks.append(line | {"block_id": STATUS_LIMIT})
+    buttons = [
+        button("Snooze 24 h", ACTION_SNOOZE, value=str(view.budget_id)),
+        button("Acknowledge", ACTION_ACKNOWLEDGE, value=str(view.alert_id)),
+    ]
+    if view.top_level is not None or view.forecast_announced:  # over a level, or heading there
+        buttons.append(button("Raise budget", ACTION_RAISE, value=str(view.alert_id)))
+    buttons.append(button("Open in Scenario", ACTION_OPEN, url=view.open_url))
+    blocks.append({"type": "actions", "block_id": f"alert:{view.alert_id}", "elements": buttons})
     return {"text": text, "blocks": blocks}
 
 
@@ -145,11 +160,17 @@ def back_under_reply(level: int, spend: float, limit: float) -> Json:
     return reply(f"✅ Back under {level} %: {cu(spend)} of {cu(limit)} in the window.")
 
 
-def edited_reply(actor: str, limit: float, thresholds: list[int], spend: float) -> Json:
+def edited_reply(
+    actor: str, limit: float, thresholds: list[int], spend: float, *, before: float | None = None
+) -> Json:
     levels = ", ".join(f"{level} %" for level in thresholds)
+    if before is not None and before != limit:
+        verb = "raised" if limit > before else "lowered"
+        what = f"{verb} the limit to {cu(limit)} (from {cu(before)}), alerts at {levels}"
+    else:
+        what = f"changed the budget: limit {cu(limit)}, alerts at {levels}"
     return reply(
-        f"✏️ <@{actor}> changed the budget: limit {cu(limit)}, alerts at {levels}. "
-        f"Levels above the {cu(spend)} spent so far will alert again."
+        f"✏️ <@{actor}> {what}. Levels above the {cu(spend)} spent so far will alert again."
     )
 
 

@@ -117,10 +117,24 @@ def _input(block_id: str, label: str, element: Json, *, hint: str | None = None)
     return block
 
 
+@dataclass(frozen=True, slots=True)
+class RaiseTo:
+    """The edit form opened by an alert's Raise budget button: the limit it proposes."""
+
+    limit_cu: float
+    why: str  # e.g. "the forecast's high end, rounded up"
+
+
 def budget_modal_view(
-    *, team_id: str, channel_id: str, budget: Budget | None, from_home: bool = False
+    *,
+    team_id: str,
+    channel_id: str,
+    budget: Budget | None,
+    from_home: bool = False,
+    raise_to: RaiseTo | None = None,
 ) -> Json:
-    """The add form (empty but for defaults) or the edit form (filled from ``budget``)."""
+    """The add form (empty but for defaults) or the edit form (filled from ``budget``; with
+    ``raise_to``, its limit is the one proposed)."""
     scope_kind = budget.scope.kind if budget else ScopeKind.TEAM
     period = budget.period if budget else PeriodKind.MONTHLY
     scope_options = [_option(label, kind.value) for kind, label in SCOPE_LABELS.items()]
@@ -150,7 +164,9 @@ def budget_modal_view(
         "placeholder": plain_text("e.g. 12k, 12.5k or 1,500"),
     }
     if budget:
-        limit_element["initial_value"] = _limit_text(budget.limit_cu)
+        limit_element["initial_value"] = _limit_text(
+            raise_to.limit_cu if raise_to else budget.limit_cu
+        )
 
     forecast_option = _option(
         "Also alert when the period is projected to end over the limit", FORECAST_ON
@@ -178,7 +194,14 @@ def budget_modal_view(
         channel_element["default_to_current_conversation"] = True
 
     form: list[Json] = []
-    if budget:
+    if budget and raise_to:
+        form.append(
+            context(
+                f"Raising *{escape(budget.label)}* from {cu(budget.limit_cu)}: the limit below"
+                f" is {raise_to.why}. Change it if you like; changes go to the audit trail."
+            )
+        )
+    elif budget:
         form.append(context(f"Editing *{escape(budget.label)}*. Changes go to the audit trail."))
     form += [
         _input(
@@ -221,10 +244,11 @@ def budget_modal_view(
         _input(BLOCK_CHANNEL, "Alerts go to", channel_element),
     ]
     title = "New budget"
-    if budget and len(f"Edit budget #{budget.id}") <= 24:
-        title = f"Edit budget #{budget.id}"
-    elif budget:
-        title = "Edit budget"
+    if budget:
+        verb = "Raise" if raise_to else "Edit"
+        title = f"{verb} budget #{budget.id}"
+        if len(title) > 24:
+            title = f"{verb} budget"
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,

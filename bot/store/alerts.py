@@ -348,7 +348,11 @@ def rearm_on_edit(
         actor=actor,
         spend_cu=alert.spend_cu,
         limit_cu=rule.limit_cu,
-        detail={**changed, "thresholds": list(rule.thresholds)},
+        detail={
+            **changed,
+            "thresholds": list(rule.thresholds),
+            **({"from_limit_cu": old_limit} if "limit_cu" in changed else {}),
+        },
     )
 
 
@@ -397,6 +401,16 @@ def unpublished_events(db: Database, *, workspace_id: str | None = None) -> list
 def events_of(db: Database, alert_id: int) -> list[AlertEvent]:
     rows = db.query("SELECT * FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id])
     return [_event(row) for row in rows]
+
+
+def last_limit_change(db: Database, alert_id: int) -> AlertEvent | None:
+    """The alert's latest edit that changed the limit (its detail holds the old one)."""
+    rows = db.query(
+        "SELECT * FROM alert_events WHERE alert_id = ? AND kind = ?"
+        " AND json_extract(detail, '$.from_limit_cu') IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [alert_id, EventKind.EDITED.value],
+    )
+    return next((_event(row) for row in rows), None)
 
 
 def mark_published(db: Database, event_id: int) -> None:

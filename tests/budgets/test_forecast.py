@@ -1,12 +1,13 @@
 """The forecast range: linear from half-way, cautious before, never moved by one job."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.budgets.forecast import forecast, recent_rate
+from bot.budgets.forecast import Forecast, forecast, raise_suggestion, recent_rate
 from bot.budgets.periods import period_at
 from bot.budgets.types import PeriodKind
 
@@ -164,3 +165,41 @@ def test_the_alerting_end_never_exceeds_what_the_period_average_alone_projects(h
     average_projection = spend * (period.end - period.start).total_seconds() / elapsed
     assert result.projected_cu <= average_projection * (1 + 1e-9) + 1e-9
     assert result.projected_cu <= result.high_cu
+
+
+# -- what the Raise budget button proposes ---------------------------------------------------
+
+POSITIVE = st.floats(min_value=0.01, max_value=1e9, allow_nan=False, allow_infinity=False)
+
+
+@given(limit=POSITIVE, spend=st.floats(0, 1e9), high=st.none() | POSITIVE)
+def test_the_raise_proposal_covers_the_need_in_two_figures(
+    limit: float, spend: float, high: float | None
+) -> None:
+    projection = None if high is None else Forecast(high * 0.9, high, 1.0, None)
+    proposed = raise_suggestion(limit, spend, projection)
+    over = high is not None and high > limit
+    need = max(high, spend) if over and high is not None else max(limit, spend) * 1.25
+    assert proposed >= need * (1 - 1e-12)
+    # No more than the next two-figure number: within 10 % above what is needed.
+    assert proposed <= need * 1.1 * (1 + 1e-12)
+    digits = f"{Decimal(repr(proposed)).normalize():e}".split("e")[0].replace(".", "")
+    assert len(digits.lstrip("-")) <= 2
+    assert proposed >= limit and proposed >= spend
+
+
+@pytest.mark.parametrize(
+    ("limit", "spend", "high", "proposed"),
+    [
+        (12_000, 9_600, None, 15_000),  # 25 % more than the limit
+        (12_000, 13_000, None, 17_000),  # over already: 25 % more than the spend (16,250)
+        (12_000, 9_600, 14_321, 15_000),  # the forecast's high end, rounded up
+        (12_000, 9_600, 11_000, 15_000),  # a forecast under the limit: +25 %
+        (100, 5_390, None, 6_800),
+    ],
+)
+def test_raise_proposals_by_hand(
+    limit: float, spend: float, high: float | None, proposed: float
+) -> None:
+    projection = None if high is None else Forecast(high, high, 1.0, None)
+    assert raise_suggestion(limit, spend, projection) == proposed

@@ -14,6 +14,7 @@ from bot.jobs.delivery import drain
 from bot.messages.alerts import (
     ACTION_ACKNOWLEDGE,
     ACTION_OPEN,
+    ACTION_RAISE,
     ACTION_SNOOZE,
     STATUS_ACK,
     STATUS_SNOOZE,
@@ -123,6 +124,7 @@ async def test_an_admin_snoozes_for_24_hours_and_the_message_says_so(bot: Bot) -
     assert [e["action_id"] for e in message.blocks[-1]["elements"]] == [
         ACTION_SNOOZE,
         ACTION_ACKNOWLEDGE,
+        ACTION_RAISE,
         ACTION_OPEN,
     ]
     assert message.blocks[-2]["block_id"] == STATUS_SNOOZE

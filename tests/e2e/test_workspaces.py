@@ -553,9 +553,22 @@ async def test_a_t2_budget_naming_a_t1_channel_never_posts_there(fleet: Fleet) -
     answer = await fleet.command(
         "T2", "/budget", f"add 100 24h key:{TEAMS['T2'].spike.user_id} <#{CHANNELS['T1']}|spend>"
     )
-    assert "Added" in answer["text"] or "added" in answer["text"], answer["text"]
-    [budget] = list_budgets(fleet.db, "T2")
-    assert list_budgets(fleet.db, "T1") == []
+    # To T2's token the channel does not exist: the add says so and saves nothing.
+    assert f"I can't see <#{CHANNELS['T1']}>" in answer["text"], answer["text"]
+    assert list_budgets(fleet.db, "T2") == [] and list_budgets(fleet.db, "T1") == []
+    # One saved anyway (before the channel check existed): its alerts never reach T1.
+    budget = create_budget(
+        fleet.db,
+        NewBudget(
+            "T2",
+            PeriodKind.ROLLING_24H,
+            100,
+            CHANNELS["T1"],
+            ADMINS["T2"],
+            scope=Scope(ScopeKind.KEY, TEAMS["T2"].spike.user_id),
+        ),
+        now=ANCHOR,
+    )
     await fleet.scheduled_check()
     assert fleet.slack.top_level(CHANNELS["T1"]) == []
     tried = [

@@ -72,7 +72,7 @@ async def test_dry_run_prints_the_alert_and_changes_nothing_then_a_real_run_post
         assert code == 0, err
         assert "would post to C_ALERTS" in out
         assert "CI key 24h: 100 % of budget reached" in out
-        assert "[Snooze 24 h] [Acknowledge] [Open in Scenario]" in out
+        assert "[Snooze 24 h] [Acknowledge] [Raise budget] [Open in Scenario]" in out
         assert slack.calls == []
 
         code, out, err = await budget_bot(tmp_path, "check", **env)

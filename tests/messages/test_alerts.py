@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
@@ -13,10 +14,12 @@ from bot.budgets.forecast import Forecast
 from bot.messages.alerts import (
     ACTION_ACKNOWLEDGE,
     ACTION_OPEN,
+    ACTION_RAISE,
     ACTION_SNOOZE,
     STATUS_ACK,
     STATUS_SNOOZE,
     AlertView,
+    LimitChange,
     acknowledged_reply,
     alert_message,
     back_under_reply,
@@ -88,6 +91,7 @@ def test_the_alert_names_spend_limit_levels_culprits_and_offers_the_buttons() ->
     assert ids == [
         (ACTION_SNOOZE, "3", None),
         (ACTION_ACKNOWLEDGE, "7", None),
+        (ACTION_RAISE, "7", None),
         (ACTION_OPEN, None, "https://app.example/team"),
     ]
 
@@ -194,3 +198,24 @@ def test_names_from_scenario_cannot_ping_or_break_links() -> None:
     said = texts(alert_message(view(attribution=Attribution(users=(sneaky,), jobs=(job,)))))
     assert "<!channel>" not in said and "<!here>" not in said
     assert "&lt;!channel&gt; &amp; co" in said
+
+
+@pytest.mark.parametrize(
+    ("top_level", "forecast_announced", "offered"),
+    [(100, False, True), (None, True, True), (50, True, True), (None, False, False)],
+)
+def test_raise_is_offered_over_a_level_or_a_forecast_not_back_under(
+    top_level: int | None, forecast_announced: bool, offered: bool
+) -> None:
+    message = alert_message(view(top_level=top_level, forecast_announced=forecast_announced))
+    ids = [e["action_id"] for e in message["blocks"][-1]["elements"]]
+    assert (ACTION_RAISE in ids) is offered
+
+
+def test_a_changed_limit_is_shown_with_who_and_from_what() -> None:
+    at = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    lowered = alert_message(view(limit_changed=LimitChange("U_ANA", 1000.0, 800.0, at)))
+    raised = alert_message(view(limit_changed=LimitChange("U_ANA", 1000.0, 1500.0, at)))
+    assert "✏️ Limit lowered to 800 CU (from 1,000 CU) by <@U_ANA>" in texts(lowered)
+    assert "✏️ Limit raised to 1,500 CU (from 1,000 CU) by <@U_ANA>" in texts(raised)
+    valid(raised)

@@ -1,4 +1,5 @@
-"""The buttons on alert messages: Snooze 24 h, Acknowledge, Open in Scenario (SPEC §5).
+"""The buttons on alert messages: Snooze 24 h, Acknowledge, Raise budget, Open in Scenario
+(SPEC §5).
 
 Each press is acknowledged first, then recorded (the store writes the audit row and the
 alert's event in one transaction) and delivered at once: the message is re-rendered from
@@ -7,7 +8,9 @@ gets one reply in its thread. A second press changes nothing and says so.
 
 Who may press: snoozing mutes a budget's alerts for everyone, so it is a change and, like
 every change, for admins only. Acknowledging changes nothing but says "I'm on it" — what
-on-call tools let any responder do — so anyone who can see the alert may press it.
+on-call tools let any responder do — so anyone who can see the alert may press it. Raise
+budget opens the budget's edit form with a higher limit filled in (admins); the save is an
+ordinary edit, which re-arms the levels above the spend and edits the alert in place.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_SNOOZE
+from slack_sdk.errors import SlackApiError
+
+from bot.budgets.forecast import raise_suggestion
+from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
+from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
 from bot.slack.payloads import interaction
+from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, snoozes
-from bot.store.budgets import BudgetNotFound, get_budget
+from bot.store.budgets import BudgetNotFound, find_budget, get_budget
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -90,6 +98,48 @@ async def acknowledge_pressed(
     await deps.deliver_now(team_id)
 
 
+RAISE_REFUSAL = (
+    "Sorry — only workspace admins and owners (or people listed in `BUDGET_BOT_ADMINS`) can "
+    "raise a budget. Nothing was changed."
+)
+
+
+async def raise_pressed(
+    body: Json, client: AsyncWebClient, respond: AsyncRespond, deps: Deps
+) -> None:
+    """Open the budget's edit form with the proposed limit (the trigger lasts 3 s)."""
+    pressed = interaction(body)
+    team_id, user_id, alert_id = pressed.team_id, pressed.user_id, pressed.id_value
+    if not await deps.admins.is_admin(client, team_id, user_id):
+        return await tell(respond, RAISE_REFUSAL)
+    alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
+    # get_alert checked that the alert's budget is this workspace's.
+    budget = find_budget(deps.db, alert.budget_id) if alert and alert.finding is None else None
+    if alert is None or budget is None:
+        return await tell(respond, "This budget no longer exists, so there is nothing to raise.")
+    projection = alert.projection if budget.forecast else None
+    from_forecast = projection is not None and projection.high_cu > budget.limit_cu
+    proposal = RaiseTo(
+        raise_suggestion(budget.limit_cu, alert.spend_cu, projection),
+        "the forecast's high end, rounded up"
+        if from_forecast
+        else "25 % more than the limit or the spend so far, rounded up",
+    )
+    try:
+        await open_budget_modal(
+            client,
+            pressed.trigger_id,
+            deps,
+            team_id,
+            budget.channel_id,
+            budget,
+            raise_to=proposal,
+        )
+    except SlackApiError as exc:
+        log.warning("raise form not opened: %s", exc.response.get("error"))
+        await tell(respond, "Slack didn't open the form in time. Press *Raise budget* again.")
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.action(ACTION_SNOOZE)
     async def on_snooze(
@@ -104,6 +154,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         await ack()
         await acknowledge_pressed(body, client, respond, deps)
+
+    @app.action(ACTION_RAISE)
+    async def on_raise(
+        ack: AsyncAck, body: Json, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        await raise_pressed(body, client, respond, deps)
 
     @app.action(ACTION_OPEN)
     async def on_open(ack: AsyncAck) -> None:

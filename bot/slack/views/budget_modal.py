@@ -36,6 +36,7 @@ from bot.messages.modals import (
     FIRST_BLOCK,
     FORECAST_ON,
     Metadata,
+    RaiseTo,
     budget_modal_view,
     field_error,
     saved_view,
@@ -238,15 +239,21 @@ async def open_budget_modal(
     budget: Budget | None,
     *,
     from_home: bool = False,
+    raise_to: RaiseTo | None = None,
 ) -> None:
     """Open the add form (``budget`` None) or the edit form; call it right after `ack()` —
     a trigger ID lasts 3 s. Raises SlackApiError when Slack refuses (e.g. an expired trigger).
 
     ``channel_id`` is where the command was typed (the default alert channel; "" from Home).
-    ``from_home`` makes a successful save republish the submitter's Home tab.
+    ``from_home`` makes a successful save republish the submitter's Home tab; ``raise_to``
+    fills in the limit an alert's Raise budget button proposes.
     """
     view = budget_modal_view(
-        team_id=team_id, channel_id=channel_id, budget=budget, from_home=from_home
+        team_id=team_id,
+        channel_id=channel_id,
+        budget=budget,
+        from_home=from_home,
+        raise_to=raise_to,
     )
     await client.views_open(trigger_id=trigger_id, view=view)
     # Load Scenario's names while the person types, so that the lookup on Save is instant.
