@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -136,16 +135,17 @@ async def check_workspace(
         result.usage_calls = len(responses)
         if watch is not None:
             try:
-                result.usage_calls += await _fill_history(db, client, workspace, now, dry_run)
-                keys = watch_store.known_keys(db, workspace.team_id)
-                recent = await watching.read_recent(client, now, keys)
-                result.usage_calls += recent.reads
+                recent = await _read_watch(db, client, workspace, now, dry_run, result)
             except ScenarioError as exc:
                 if budgets:  # the budgets were read: they are checked, the watch waits
                     log.warning("workspace %s: watch skipped: %s", workspace.team_id, exc.cause)
                     result.skipped = f"watch: {exc.cause}: {exc.message}"
                 else:
                     raise
+            except Exception:  # a bug in the watch (or a busy database) must not hold them
+                log.exception(
+                    "watch of workspace %s failed; budgets are checked", workspace.team_id
+                )
     except ScenarioError as exc:
         failure = exc
         result.error = f"{exc.cause}: {exc.message}"
@@ -228,9 +228,9 @@ async def check_workspace(
                         app_url=settings.app_url,
                         interval=settings.interval,
                     )
-                except sqlite3.DatabaseError:
-                    raise  # the database itself: the whole check is retried
                 except Exception:
+                    if not db.conn.in_transaction:
+                        raise  # SQLite ended the transaction itself: the check is retried
                     log.exception("watch of workspace %s failed", workspace.team_id)
                     db.execute("ROLLBACK TO watch")
                 db.execute("RELEASE watch")
@@ -246,12 +246,32 @@ async def check_workspace(
     return result
 
 
+async def _read_watch(
+    db: Database,
+    client: ScenarioClient,
+    workspace: Workspace,
+    now: datetime,
+    dry_run: bool,
+    result: WorkspaceResult,
+) -> watching.Recent | None:
+    """The watch's reads of this check (its history filled first); None when a dry run
+    finds the history is of another Scenario team (the real check would learn afresh)."""
+    team, key = client.team_id, client.key_fingerprint
+    if dry_run:
+        if watch_store.is_other_team(db, workspace.team_id, team, key):
+            return None
+    elif watch_store.follow_team(db, workspace.team_id, team, key, now=now):
+        log.info("workspace %s: another Scenario team; the watch learns afresh", workspace.team_id)
+    result.usage_calls += await _fill_history(db, client, workspace, now, dry_run)
+    recent = await watching.read_recent(client, now, watch_store.known_keys(db, workspace.team_id))
+    result.usage_calls += recent.reads
+    return recent
+
+
 async def _fill_history(
     db: Database, client: ScenarioClient, workspace: Workspace, now: datetime, dry_run: bool
 ) -> int:
     """Back-fill the watch's history where it is missing; the reads it made."""
-    if not dry_run and watch_store.follow_team(db, workspace.team_id, client.team_id or ""):
-        log.info("workspace %s: another Scenario team; the watch learns afresh", workspace.team_id)
     gap = watching.history_gap(db, workspace.team_id, now)
     if gap is None:
         return 0
@@ -279,7 +299,9 @@ async def _causes(
         return await watching.read_causes(client, opening, now)
     except ScenarioError as exc:
         log.warning("activity for the watch unavailable: %s", exc.cause)
-        return None
+    except Exception:  # a bug of ours must not cancel the budgets' reads beside it
+        log.exception("activity for the watch failed")
+    return None
 
 
 async def _people(client: ScenarioClient, *, projects: bool = False) -> Directory:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import hashlib
 import logging
 import random as _random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -151,6 +152,9 @@ class ScenarioClient:
             raise ValueError("activity_page_cap must be >= 1")
         self.base_url = base_url.rstrip("/")
         self.team_id = team_id or None
+        # Which credentials these are, without keeping them: when no team ID is given, this
+        # is how the watch tells one Scenario team's history from another's.
+        self.key_fingerprint = hashlib.sha256(api_key.encode()).hexdigest()[:16]
         self.max_retries = max_retries
         self.activity_page_cap = activity_page_cap
         self._sleep = sleep

@@ -170,25 +170,54 @@ def _set_progress(db: Database, workspace_id: str, **fields: datetime) -> None:
         )
 
 
-def follow_team(db: Database, workspace_id: str, scenario_team: str) -> bool:
-    """The history is of one Scenario team: connected to another one (or `SCENARIO_TEAM_ID`
-    changed), what was learnt is forgotten and read again. True when it was."""
+def _identity(team_id: str | None, key_fingerprint: str) -> str:
+    return f"{team_id or ''}|{key_fingerprint}"
+
+
+def is_other_team(db: Database, workspace_id: str, team_id: str | None, key: str) -> bool:
+    """Whether the history was learnt from another Scenario team than these credentials'.
+    Team IDs decide when both are known; otherwise the API key does (a key rotated without
+    a team ID looks like another team: the history is read again, never mixed)."""
+    rows = list(
+        db.query("SELECT scenario_team FROM watch_progress WHERE workspace_id = ?", [workspace_id])
+    )
+    known = rows[0]["scenario_team"] if rows else None
+    if not known:
+        return False
+    known_team, _, known_key = known.partition("|")
+    if known_team and team_id:
+        return known_team != team_id
+    return known_key != key
+
+
+def follow_team(
+    db: Database, workspace_id: str, team_id: str | None, key: str, *, now: datetime
+) -> bool:
+    """The history is of one Scenario team: connected to another one, what was learnt is
+    forgotten (and read again), and its open episodes end quietly — the other team's keys
+    will not be seen again, so "back to usual" would be a false message. True when it was."""
+    identity = _identity(team_id, key)
+    rows = list(
+        db.query("SELECT scenario_team FROM watch_progress WHERE workspace_id = ?", [workspace_id])
+    )
+    if rows and rows[0]["scenario_team"] == identity:
+        return False  # the common case: no write, no lock
     with immediate(db):
-        rows = list(
-            db.query(
-                "SELECT scenario_team FROM watch_progress WHERE workspace_id = ?", [workspace_id]
-            )
-        )
-        known = rows[0]["scenario_team"] if rows else None
-        if rows and known is not None and known != scenario_team:
+        other = is_other_team(db, workspace_id, team_id, key)
+        if other:
             db.execute("DELETE FROM watch_spend WHERE workspace_id = ?", [workspace_id])
             db.execute("DELETE FROM watch_progress WHERE workspace_id = ?", [workspace_id])
+            db.execute(
+                "UPDATE alerts SET closed_at = ? WHERE closed_at IS NULL AND budget_id IN"
+                " (SELECT id FROM budgets WHERE workspace_id = ? AND watch IS NOT NULL)",
+                [to_text(now), workspace_id],
+            )
         _progress_row(db, workspace_id)
         db.execute(
             "UPDATE watch_progress SET scenario_team = ? WHERE workspace_id = ?",
-            [scenario_team, workspace_id],
+            [identity, workspace_id],
         )
-    return known is not None and known != scenario_team
+    return other
 
 
 def replace_buckets(

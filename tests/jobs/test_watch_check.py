@@ -386,14 +386,68 @@ async def test_rows_that_name_no_one_count_for_the_team_and_break_nothing(db: Da
 
 def test_another_scenario_team_is_learnt_afresh(db: Database) -> None:
     turned_on(db)
-    assert not watch_store.follow_team(db, "T1", "team_a")
+
+    def history() -> int:
+        return db.execute("SELECT COUNT(*) FROM watch_spend").fetchone()[0]
+
+    def follow(team: str | None, key: str) -> bool:
+        return watch_store.follow_team(db, "T1", team, key, now=CALM)
+
+    assert not follow(None, "key-a")
     with immediate(db):
         watch_store.replace_buckets(db, "T1", {CALM: {"team": 5.0}}, filled_until=CALM)
-    assert not watch_store.follow_team(db, "T1", "team_a")
-    assert db.execute("SELECT COUNT(*) FROM watch_spend").fetchone()[0] == 1
-    assert watch_store.follow_team(db, "T1", "team_b")
-    assert db.execute("SELECT COUNT(*) FROM watch_spend").fetchone()[0] == 0
-    assert watch_store.progress(db, "T1").backfilled_at is None
+    assert not follow(None, "key-a")
+    assert not follow("team_a", "key-a")  # the same key, its team ID given: learnt, kept
+    assert not follow("team_a", "key-b")  # a key rotated within the team: kept
+    assert history() == 1
+    assert follow("team_b", "key-b")  # another team ID: forgotten
+    assert history() == 0 and watch_store.progress(db, "T1").backfilled_at is None
+    with immediate(db):
+        watch_store.replace_buckets(db, "T1", {CALM: {"team": 5.0}}, filled_until=CALM)
+    assert not follow(None, "key-b")
+    assert follow(None, "key-c")  # no team ID: another key may be another team
+    assert history() == 0
+
+
+async def test_reconnected_to_another_team_the_old_episodes_end_without_a_word(
+    db: Database,
+) -> None:
+    watch_id = turned_on(db)
+    watch = watch_store.get_watch(db, "T1")
+    assert watch is not None
+    key = EpisodeFinding(f"key:{KEY.id}", "velocity", 5.0, 400.0, CALM, CALM)
+    with immediate(db):
+        watch_store.open_episode(db, watch, key, spend_cu=400.0, attribution=None, now=CALM)
+    assert watch_store.follow_team(db, "T1", None, "key-a", now=CALM) is False
+    assert len(alerts.open_alerts(db, watch_id)) == 1
+    assert watch_store.follow_team(db, "T1", "other", "key-b", now=CALM)
+    assert alerts.open_alerts(db, watch_id) == []
+    kinds = [row[0] for row in db.execute("SELECT kind FROM alert_events")]
+    assert "anomaly_ended" not in kinds  # no "back to usual" about a team no longer read
+
+
+@pytest.mark.parametrize(
+    ("column", "garbage"), [("filled_until", "not a time"), ("pending", "{not json")]
+)
+async def test_a_broken_watch_holds_up_no_budget(db: Database, column: str, garbage: str) -> None:
+    """Whatever goes wrong in the watch — here its stored progress made unreadable — the
+    budgets are checked and alert as if it weren't there."""
+    turned_on(db)
+    create_budget(db, NewBudget("T1", PeriodKind.MONTHLY, 10.0, "C1", "U1"), now=CALM)
+    transport = Revising(Simulator(TEAM, clock=ManualClock(CALM)), CALM, 0.0, stays=False)
+    await watch_through(db, transport, [CALM - timedelta(minutes=5)])
+    db.execute(f"UPDATE watch_progress SET {column} = ?", [garbage])
+    db.execute("DELETE FROM outbox")
+    db.execute("DELETE FROM alert_events")
+    db.execute("DELETE FROM alerts")
+
+    async def scenario_for(workspace: Workspace) -> ScenarioClient:
+        return client_of(transport)
+
+    [result] = await run_check(db, scenario_for, SETTINGS, CALM)
+    assert result.error is None, result.error
+    [post] = result.enqueued
+    assert post["text"].startswith("🔴 Budget #")
 
 
 def test_what_an_open_episode_explains_opens_no_episode_of_its_own(db: Database) -> None:
