@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,10 +34,21 @@ class AdminCheck:
             return False  # unknown, deactivated, or Slack refused: not an admin
         user = response.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        if user.get("team_id") and user.get("team_id") != team_id:
-            admin = False  # an admin of another organisation, in a shared channel
+        admin = admin and _of_this_workspace(user, team_id)
         self._cache[(team_id, user_id)] = (now, admin)
         return admin
+
+
+def _of_this_workspace(user: dict[str, Any], team_id: str) -> bool:
+    """Not someone of another organisation in a shared channel (whose admin rights are
+    theirs, not this workspace's). On Enterprise Grid a member's `team_id` is their home
+    workspace: the org's other workspaces they belong to are in `enterprise_user.teams`."""
+    if user.get("is_stranger"):
+        return False
+    home = user.get("team_id")
+    if not home or home == team_id:
+        return True
+    return team_id in ((user.get("enterprise_user") or {}).get("teams") or ())
 
 
 # What a form may spend asking Slack (its answer, errors included, must leave within 3 s).
