@@ -22,6 +22,7 @@ from bot.commands.requests import (
     BudgetRemove,
     BudgetRequest,
     BudgetSnooze,
+    BudgetTest,
     BudgetTimezone,
     BudgetUnsnooze,
     BudgetWatch,
@@ -355,6 +356,11 @@ def _parse_watch(cursor: Cursor) -> BudgetWatch:
     )
 
 
+def _parse_test(cursor: Cursor) -> BudgetTest:
+    budget_id = read_budget_id(cursor.next(), "test")
+    return BudgetTest(budget_id, public=_flags(cursor, "test").public)
+
+
 def _parse_connect(cursor: Cursor) -> BudgetConnect:
     return BudgetConnect(public=_flags(cursor, "connect").public)
 
@@ -372,6 +378,7 @@ _SUBCOMMAND_PARSERS = {
     "unsnooze": _parse_unsnooze,
     "digest": _parse_digest,
     "watch": _parse_watch,
+    "test": _parse_test,
     "timezone": _parse_timezone,
     "history": _parse_history,
     "connect": _parse_connect,

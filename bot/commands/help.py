@@ -24,6 +24,9 @@ BUDGET_USAGES: dict[str, str] = {
     "watch": "`/budget watch [#channel] [low|normal|high]` or `/budget watch off` — alerts on"
     " runaway spend, new API keys and models, and spend at unusual hours, with no limit to set"
     " (`low` alerts less, `high` sooner) — e.g. `/budget watch #gen-ai-spend`",
+    "test": "`/budget test <id>` — posts a sample of that budget's alert, with today's real"
+    " figures and culprits, to its channel (marked as a test; changes nothing) — e.g."
+    " `/budget test 3`",
     "timezone": "`/budget timezone <IANA name>` — e.g. `/budget timezone Europe/Paris`",
     "history": "`/budget history [id]` — e.g. `/budget history 3`",
     "connect": "`/budget connect` — a form for this workspace's Scenario API key, secret and"
@@ -58,6 +61,8 @@ SYNONYMS = {
     "detect": "watch",
     "log": "history",
     "audit": "history",
+    "try": "test",
+    "sample": "test",
     "alerts": "history",
     "login": "connect",
     "setup": "connect",
@@ -90,6 +95,7 @@ HELP_TEXT = f"""*Scenario Budget Bot* — replies are only visible to you unless
 • {BUDGET_USAGES["unsnooze"]}
 • {BUDGET_USAGES["digest"]}
 • {BUDGET_USAGES["watch"]}
+• {BUDGET_USAGES["test"]}
 • {BUDGET_USAGES["timezone"]}
 • {BUDGET_USAGES["history"]} — recent alerts and changes
 • {BUDGET_USAGES["connect"]}

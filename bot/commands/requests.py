@@ -209,6 +209,14 @@ class BudgetRemove:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetTest:
+    """`test <id>`: a sample alert with today's figures, posted to the budget's channel."""
+
+    budget_id: int
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetSnooze:
     """``duration`` None means until the budget's current period ends (`until-reset`)."""
 
@@ -295,4 +303,5 @@ BudgetRequest: TypeAlias = (
     | BudgetConnect
     | BudgetDisconnect
     | BudgetWatch
+    | BudgetTest
 )

@@ -177,7 +177,7 @@ async def check_workspace(
         async with asyncio.TaskGroup() as reads:  # one failing cancels the other
             activity_read = reads.create_task(read_activity(client, alerting, periods, now))
             causes_read = reads.create_task(_causes(client, opening, now))
-            people_read = reads.create_task(_people(client, projects=bool(opening)))
+            people_read = reads.create_task(load_names(client, projects=bool(opening)))
         activity, causes, names = (
             activity_read.result(),
             causes_read.result(),
@@ -304,7 +304,7 @@ async def _causes(
     return None
 
 
-async def _people(client: ScenarioClient, *, projects: bool = False) -> Directory:
+async def load_names(client: ScenarioClient, *, projects: bool = False) -> Directory:
     """The names of the team's people and API keys for an alert's culprits (and of its
     projects, which a watch episode names). An alert goes out without them (naming what the
     usage data names, IDs for the rest) rather than late: the wait is bounded and any
@@ -346,16 +346,23 @@ def _decide(
     responses: dict[Window, UsagesResponse],
     now: datetime,
 ) -> tuple[Decisions, Alert | None, float]:
-    response = responses[window_for(budget.scope, period, now)]
-    spend = scope_spend(budget.scope, response)
-    projection = None
-    if budget.forecast:
-        series = scope_series(budget.scope, response)
-        projection = forecast(
-            spend=spend, limit=budget.limit_cu, period=period, now=now, series=series
-        )
+    spend, projection = measure(budget, period, responses, now)
     decisions, current = decide(db, budget, period, spend, now, projection=projection)
     return decisions, current, spend
+
+
+def measure(
+    budget: Budget, period: Period, responses: dict[Window, UsagesResponse], now: datetime
+) -> tuple[float, Forecast | None]:
+    """A budget's spend in its period and, if it has a forecast, the projection."""
+    response = responses[window_for(budget.scope, period, now)]
+    spend = scope_spend(budget.scope, response)
+    if not budget.forecast:
+        return spend, None
+    series = scope_series(budget.scope, response)
+    return spend, forecast(
+        spend=spend, limit=budget.limit_cu, period=period, now=now, series=series
+    )
 
 
 def decide(

@@ -145,6 +145,34 @@ def alert_message(view: AlertView) -> Json:
     return {"text": text, "blocks": blocks}
 
 
+def test_alert_message(view: AlertView, thresholds: tuple[int, ...]) -> Json:
+    """`/budget test`: the budget's alert as it would look now, with the real figures, marked
+    as a test. Only the link button: the others would act on a real alert, and there is none."""
+    message = alert_message(view)
+    icon, title = alert_title(view)
+    if view.top_level is None and not view.forecast_announced:
+        icon, title = "🧪", f"{view.budget_label}: {percent(view.spend_cu, view.limit_cu)} used"
+    levels = ", ".join(f"{t} %" for t in thresholds)
+    blocks = [header(f"🧪 Test · {icon} {title}"), *message["blocks"][1:-1]]
+    blocks.append(
+        context(
+            f"🧪 *This is a test*, with today's real figures. Real alerts come at {levels}"
+            " (one message per period, updated in place) with *Snooze 24 h*, *Acknowledge* and"
+            " *Raise budget*. Nothing was changed."
+        )
+    )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"alert-test:{view.budget_id}",
+            "elements": [button("Open in Scenario", ACTION_OPEN, url=view.open_url)],
+        }
+    )
+    used = percent(view.spend_cu, view.limit_cu)
+    text = f"🧪 Test · {icon} {escape(title)} — {cu(view.spend_cu)} of {cu(view.limit_cu)} ({used})"
+    return {"text": text, "blocks": blocks}
+
+
 def level_reply(level: int, spend: float, limit: float) -> Json:
     return reply(
         f"⬆️ Now at {percent(spend, limit)}: crossed {level} % ({cu(spend)} of {cu(limit)})."

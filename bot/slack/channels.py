@@ -23,6 +23,26 @@ ASK_WITHIN = 1.0  # seconds; the modal must answer Slack within 3 s in all
 INVITE = "`/invite @Budget Bot`"
 
 
+def post_problem(error: str | None, channel_id: str) -> str | None:
+    """What a Slack error about a channel means for the person, with the fix (mrkdwn)."""
+    match error:
+        case "channel_not_found":
+            return (
+                f"I can't see <#{channel_id}>: it is private and I haven't been invited, or "
+                f"it no longer exists. Type {INVITE} in that channel, then try again."
+            )
+        case "not_in_channel":
+            return (
+                f"I'm not a member of <#{channel_id}>, so I couldn't post its alerts there. "
+                f"Type {INVITE} in that channel, then try again."
+            )
+        case "is_archived":
+            return (
+                f"Nothing can be posted to <#{channel_id}>: it is archived. Pick another channel."
+            )
+    return None
+
+
 async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
     """Why the bot cannot post to ``channel_id`` and how to fix it (mrkdwn), or None when it
     can — or when Slack does not say."""
@@ -31,10 +51,7 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else None
         if error == "channel_not_found":
-            return (
-                f"I can't see <#{channel_id}>: it is private and I haven't been invited, or "
-                f"it no longer exists. Type {INVITE} in that channel, then try again."
-            )
+            return post_problem(error, channel_id)
         log.info("channel check of %s not possible: %s", channel_id, error)
         return None
     except TimeoutError:
@@ -42,10 +59,7 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
         return None
     channel = answer.get("channel") or {}
     if channel.get("is_archived"):
-        return f"Nothing can be posted to <#{channel_id}>: it is archived. Pick another channel."
+        return post_problem("is_archived", channel_id)
     if channel.get("is_member") is False:
-        return (
-            f"I'm not a member of <#{channel_id}>, so I couldn't post its alerts there. Type "
-            f"{INVITE} in that channel, then try again."
-        )
+        return post_problem("not_in_channel", channel_id)
     return None

@@ -27,6 +27,7 @@ from bot.commands.requests import (
     BudgetList,
     BudgetRemove,
     BudgetSnooze,
+    BudgetTest,
     BudgetTimezone,
     BudgetUnsnooze,
     BudgetWatch,
@@ -820,6 +821,7 @@ def check_invariants(result: object) -> None:
             | OpenBudgetModal()
             | BudgetConnect()
             | BudgetDisconnect()
+            | BudgetTest()
         ):
             pass
         case _:
@@ -1011,3 +1013,17 @@ def test_watch_mistakes_are_explained(text: str, says: str) -> None:
     assert isinstance(result, GrammarError)
     assert says in result.message, result.message
     assert result.usage.startswith("`/budget watch")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("test 3", BudgetTest(3)), ("TEST 12 public", BudgetTest(12, True))]
+)
+def test_test(text: str, expected: BudgetTest) -> None:
+    assert parse_budget(text) == expected
+
+
+@pytest.mark.parametrize("text", ["test", "test x", "test 3 4", "test #3 now"])
+def test_test_mistakes_show_the_usage(text: str) -> None:
+    refused = parse_budget(text)
+    assert isinstance(refused, GrammarError)
+    assert refused.usage.startswith("`/budget test <id>`")

@@ -302,12 +302,12 @@ async def test_a_team_key_is_not_revoked_from_slack_and_the_person_is_told_where
 async def test_an_episode_whose_message_could_not_be_posted_is_told_where_the_watch_moves(
     bot: Bot,
 ) -> None:
-    """The bot was not in the watch's channel: the episode's post failed, and the channel
-    problem shows in `/budget list`. The watch moved to a channel it is in, the episode —
-    still going on — is told there, with everything so far, at the next check."""
-    bot.slack.channel_errors[CHANNEL] = "not_in_channel"
+    """The bot was removed from the watch's channel: the episode's post failed, and the
+    channel problem shows in `/budget list`. The watch moved to a channel it is in, the
+    episode — still going on — is told there, with everything so far, at the next check."""
     bot.clock.set(SPIKE.start - timedelta(minutes=30))
     await turn_on(bot)
+    bot.slack.channel_errors[CHANNEL] = "not_in_channel"
     await checks(bot, SPIKE.start - timedelta(minutes=30), SPIKE.start + timedelta(minutes=15))
     assert watch_messages(bot) == []
     _, hook = await bot.command("/budget", "list")
@@ -319,6 +319,14 @@ async def test_an_episode_whose_message_could_not_be_posted_is_told_where_the_wa
     [message] = bot.slack.top_level("COTHER1")
     assert "🔑 CI pipeline is spending" in message.text
     assert watch_messages(bot) == []
+
+
+async def test_the_watch_is_not_turned_on_where_the_bot_cannot_post(bot: Bot) -> None:
+    bot.slack.channel_errors["COTHER1"] = "is_archived"
+    _, hook = await bot.command("/budget", "watch <#COTHER1|other>")
+    told = (await bot.response(hook))["text"]
+    assert "Nothing can be posted to <#COTHER1>: it is archived" in told
+    assert watch_store.get_watch(bot.db, TEAM_ID) is None
 
 
 async def test_watch_off_names_the_channel_it_was_in_or_refuses_another(bot: Bot) -> None:

@@ -33,6 +33,7 @@ from bot.commands.requests import (
     BudgetRemove,
     BudgetRequest,
     BudgetSnooze,
+    BudgetTest,
     BudgetTimezone,
     BudgetUnsnooze,
     BudgetWatch,
@@ -40,6 +41,7 @@ from bot.commands.requests import (
     OpenBudgetModal,
 )
 from bot.config import ConfigError
+from bot.jobs.sample import SampleUnavailable, sample_alert
 from bot.messages import budgets as budget_messages
 from bot.messages import connect as connect_messages
 from bot.messages.history import history_message
@@ -55,6 +57,7 @@ from bot.scenario.errors import ScenarioError
 from bot.slack import changes
 from bot.slack.admins import REFUSAL
 from bot.slack.changes import Draft, Refusal
+from bot.slack.channels import post_problem
 from bot.slack.deps import Deps
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.slack.views.scenario_connect import open_connect_modal
@@ -222,6 +225,8 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             await _digest(asked, request, now)
         case BudgetWatch():
             await _watch(asked, request, now)
+        case BudgetTest(budget_id=budget_id):
+            await _test(asked, get_budget(deps.db, asked.team_id, budget_id), now)
         case BudgetConnect():
             await _connect(asked)
         case BudgetDisconnect():
@@ -375,12 +380,44 @@ async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> N
         return
     channel = changes.channel_id_of(request.channel, asked.channel_id)
     current = watch_store.get_watch(db, asked.team_id)
+    if current is None or current.channel_id != channel:
+        await changes.check_channel(asked.client, channel)
     sensitivity = request.sensitivity or (current.watch if current else None) or "normal"
     before, _ = watch_store.set_watch(
         db, asked.team_id, channel, Sensitivity(sensitivity), actor=asked.user_id, now=now
     )
     was = (before.channel_id, before.watch or "normal") if before else None
     await asked.answer(budget_messages.watch_set(channel, sensitivity, before=was))
+
+
+async def _test(asked: BudgetCommand, budget: Budget, now: datetime) -> None:
+    deps = asked.deps
+    try:
+        message = await sample_alert(
+            await deps.scenario_for(asked.team_id),
+            budget,
+            asked.tz,
+            deps.settings.scenario_app,
+            now,
+        )
+    except ScenarioError as exc:
+        raise Refusal(f"I couldn't read Scenario for the test: {escape(exc.message)}") from None
+    except SampleUnavailable as exc:
+        raise Refusal(f"I can't measure this budget now: {escape(str(exc))}.") from None
+    try:
+        await asked.client.chat_postMessage(
+            channel=budget.channel_id, text=message["text"], blocks=message["blocks"]
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        problem = post_problem(error, budget.channel_id) or f"Slack said `{error}`."
+        raise Refusal(f"The test alert couldn't be posted. {problem}") from None
+    await asked.privately(
+        budget_messages.notice(
+            f"🧪 Posted a test alert for *Budget {escape(budget.label)}* to"
+            f" <#{budget.channel_id}>. Nothing was changed."
+        )
+    )
 
 
 async def _history(asked: BudgetCommand, budget_id: int | None) -> None:
