@@ -1,0 +1,102 @@
+"""The history a backtest replays (`bot.budgets.backtest`), read from Scenario in a bounded
+number of calls: the window hour by hour in 3-day reads (the widest range Scenario answers
+by the hour), plus — for a calendar budget — one read of the first period's spend before
+the window. A monthly budget takes 12 reads; a rolling 30d one, whose every step looks a
+whole window back, at most 21."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timedelta
+
+from bot.budgets.backtest import HORIZON, Backtest, history_start, replay
+from bot.budgets.evaluate import BudgetRule
+from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.scenario.client import ScenarioClient
+from bot.scenario.models import UsagesResponse, UsageType, cu_series
+
+CHUNK = timedelta(days=3)
+CONCURRENCY = 6
+_GRANULARITY = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "1d": 1440, "7d": 10080}
+
+
+async def backtest(
+    client: ScenarioClient,
+    scope: Scope,
+    rule: BudgetRule,
+    kind: PeriodKind,
+    tz: str,
+    now: datetime,
+    *,
+    horizon: timedelta = HORIZON,
+) -> Backtest:
+    """How a budget of this scope and rule would have done over `horizon` up to `now`;
+    ScenarioError when Scenario cannot be read, ValueError for a billing budget."""
+    if kind is PeriodKind.BILLING:
+        raise ValueError("past billing periods are not known")
+    start = (now - horizon).replace(minute=0, second=0, microsecond=0)  # checks on the hour
+    lead = history_start(kind, start, tz)
+    hourly_from = lead if kind.is_rolling else start
+    pieces = _chunks(hourly_from, now)
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def read(lo: datetime, hi: datetime) -> list[tuple[datetime, datetime, float]]:
+        async with limit:
+            answer = await client.usages(
+                start=lo,
+                end=hi,
+                project_ids=(scope.ref,) if scope.kind is ScopeKind.PROJECT and scope.ref else (),
+                user_ids=(scope.ref,)
+                if scope.kind in (ScopeKind.USER, ScopeKind.KEY) and scope.ref
+                else (),
+                # The CU series for model scopes too: it says the points' granularity.
+                types=(UsageType.USAGES, UsageType.MODEL_USAGES)
+                if scope.kind is ScopeKind.MODEL
+                else (UsageType.USAGES,),
+            )
+        return _buckets(scope, answer, lo, hi)
+
+    reads = [read(lo, hi) for lo, hi in pieces]
+    before = lead < hourly_from
+    if before:
+        reads.append(read(lead, hourly_from))
+    found = await asyncio.gather(*reads)
+    buckets = [b for chunk in found[: len(pieces)] for b in chunk]
+    if before:  # only its total matters: the window's steps all come after it
+        total = math.fsum(cu for _, _, cu in found[-1])
+        buckets.append((lead, hourly_from, total))
+    result = replay(rule, kind, buckets, tz, start, now)
+    return Backtest(
+        result.start, result.end, result.announced, result.worst_cu, result.worst_at, len(reads)
+    )
+
+
+def _chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    found = []
+    lo = start
+    while lo < end:
+        hi = min(end, lo + CHUNK)
+        found.append((lo, hi))
+        lo = hi
+    return found
+
+
+def _buckets(
+    scope: Scope, answer: UsagesResponse, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime, float]]:
+    """The answer's points as buckets clipped to the range read (its first and last points
+    hold only what lies inside it)."""
+    if scope.kind is ScopeKind.MODEL:
+        points = [
+            (p.time, p.cost)
+            for usage in answer.model_usages
+            if usage.model_id == scope.ref
+            for p in usage.points
+        ]
+    else:
+        points = cu_series(answer)
+    names = {usage.granularity for usage in answer.usages}
+    minutes = min((_GRANULARITY[n] for n in names if n in _GRANULARITY), default=60)
+    width = timedelta(minutes=minutes)
+    return [(max(at, lo), min(at + width, hi), cu) for at, cu in points]
