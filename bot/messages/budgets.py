@@ -316,8 +316,10 @@ def saved_budget(
     now: datetime,
     before: Budget | None = None,
     error: str | None = None,
+    looking_back: list[Json] | None = None,
 ) -> Json:
-    """The budget as saved, with its current spend; `before` (for an edit) adds what changed."""
+    """The budget as saved, with its current spend; `before` (for an edit) adds what changed,
+    `looking_back` the blocks of its backtest."""
     budget = status.budget
     if before is None:
         title = f"✅ Budget {mrkdwn_label(budget)} added"
@@ -333,6 +335,7 @@ def saved_budget(
     blocks.append(section(status_text(status, tz, now)))
     if error:
         blocks.append(context(f"⚠️ Current spend is unavailable: {escape(error)}"))
+    blocks += looking_back or []
     blocks.append(context(f"`/budget edit {budget.id} …` changes it · `/budget list` shows all"))
     text = f"{title}: {summary(budget)}"
     return {"text": clip(text, TEXT_LIMIT), "blocks": blocks}

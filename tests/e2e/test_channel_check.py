@@ -16,7 +16,7 @@ from tests.e2e.test_modal import opened_view, submit
 ANSWERS = {
     "not_in_channel": ("I'm not a member of <#CSPEND1>", "/invite @Budget Bot"),
     "channel_not_found": ("I can't see <#CSPEND1>: it is private", "/invite @Budget Bot"),
-    "is_archived": ("Nothing can be posted to <#CSPEND1>: it is archived", "another one"),
+    "is_archived": ("Nothing can be posted to <#CSPEND1>: it is archived", "another channel"),
 }
 
 

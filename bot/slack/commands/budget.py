@@ -8,6 +8,7 @@ for admins only and every one of them is audited by the store function that make
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.budgets.evaluate import BudgetRule
 from bot.budgets.periods import ROLLING_LENGTHS
+from bot.budgets.types import PeriodKind
 from bot.budgets.watch import Sensitivity
 from bot.commands.budget import parse_budget
 from bot.commands.help import help_text
@@ -44,8 +47,10 @@ from bot.config import ConfigError
 from bot.jobs.sample import SampleUnavailable, sample_alert
 from bot.messages import budgets as budget_messages
 from bot.messages import connect as connect_messages
+from bot.messages.backtest import backtest_blocks, no_backtest
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
+from bot.reports.backtest import backtest
 from bot.reports.reads import periods_for
 from bot.reports.status import (
     BudgetStatus,
@@ -298,10 +303,36 @@ async def _list(asked: BudgetCommand, now: datetime) -> None:
 async def _saved(
     asked: BudgetCommand, budget: Budget, before: Budget | None, now: datetime
 ) -> None:
-    [status], error = await _statuses(asked, [budget], now)
-    await asked.answer(
-        budget_messages.saved_budget(status, tz=asked.tz, now=now, before=before, error=error)
+    statuses, looking_back = await asyncio.gather(
+        _statuses(asked, [budget], now), _looking_back(asked, budget, before, now)
     )
+    [status], error = statuses
+    await asked.answer(
+        budget_messages.saved_budget(
+            status, tz=asked.tz, now=now, before=before, error=error, looking_back=looking_back
+        )
+    )
+
+
+def _rule_of(budget: Budget) -> tuple[object, ...]:
+    return (budget.scope, budget.period, budget.limit_cu, budget.thresholds, budget.forecast)
+
+
+async def _looking_back(
+    asked: BudgetCommand, budget: Budget, before: Budget | None, now: datetime
+) -> list[Json]:
+    """The budget's backtest, when what decides its alerts is new (not for a new channel)."""
+    if before is not None and _rule_of(before) == _rule_of(budget):
+        return []
+    if budget.period is PeriodKind.BILLING:
+        return no_backtest("No look back for `billing` budgets: past plan periods aren't known.")
+    rule = BudgetRule(budget.limit_cu, budget.thresholds, budget.forecast)
+    try:
+        client = await asked.deps.scenario_for(asked.team_id)
+        found = await backtest(client, budget.scope, rule, budget.period, asked.tz, now)
+    except ScenarioError as exc:
+        return no_backtest(f"I couldn't look back at the last 30 days: {escape(exc.message)}")
+    return backtest_blocks(found, budget.limit_cu, budget.period, asked.tz)
 
 
 async def _snooze(asked: BudgetCommand, request: BudgetSnooze, now: datetime) -> None:
