@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,6 +37,7 @@ from bot.commands.words import (
     PERIOD_FORMS,
     PERIODS,
     SCOPE_KINDS,
+    WEEKDAY_NAMES,
     Cursor,
     Problem,
     Token,
@@ -51,6 +53,7 @@ from bot.commands.words import (
     read_scope,
     read_thresholds,
     read_timezone,
+    read_weekday,
     threshold_values,
     tokenize,
 )
@@ -116,10 +119,15 @@ class _Flags:
 
 
 def _flags(
-    cursor: Cursor, subcommand: str, *, channel: bool = False, quiet: bool = False
+    cursor: Cursor,
+    subcommand: str,
+    *,
+    channel: bool = False,
+    quiet: bool = False,
+    more: Sequence[str] = (),
 ) -> _Flags:
     """The trailing options every simple subcommand shares: `public`, maybe `#channel`,
-    and for the digest `quiet`."""
+    and for the digest `quiet`; `more` are the subcommand's other words, for suggestions."""
     public: str | None = None
     is_quiet: str | None = None
     found: tuple[ChannelRef, str] | None = None
@@ -136,7 +144,7 @@ def _flags(
         else:
             raise Problem(
                 f"`/budget {subcommand}` doesn't take {quoted(tok.raw)}."
-                + did_you_mean(tok.word, ["public", "quiet"] if quiet else ["public"])
+                + did_you_mean(tok.word, ["public", *(["quiet"] if quiet else []), *more])
             )
     return _Flags(public is not None, found[0] if found else None, is_quiet is not None)
 
@@ -300,9 +308,55 @@ def _parse_digest(cursor: Cursor) -> BudgetDigest:
     tok = cursor.next()
     if tok is None:
         raise Problem("`/budget digest` needs a time like `09:00`, or `off`.")
-    at = None if tok.word == "off" else read_clock(tok)
-    flags = _flags(cursor, "digest", channel=True, quiet=at is not None)
-    return BudgetDigest(at, channel=flags.channel, public=flags.public, quiet=flags.quiet)
+    if tok.word == "off":
+        flags = _flags(cursor, "digest off", channel=True)
+        return BudgetDigest(None, channel=flags.channel, public=flags.public)
+    at = read_clock(tok)
+    cadence, weekday = PeriodKind.DAILY, None
+    given: str | None = None  # the token that chose the cadence
+    rest: list[Token] = []  # the other options, for `_flags`
+    while (tok := cursor.next()) is not None:
+        if tok.word in (PeriodKind.WEEKLY, PeriodKind.MONTHLY):
+            if given is not None and given.casefold() != tok.word:
+                raise Problem(
+                    f"{quoted(given)} and {quoted(tok.raw)} contradict each other; pick one."
+                )
+            given_once("the cadence", given, tok)
+            given, cadence = tok.raw, PeriodKind(tok.word)
+            day = cursor.peek()
+            if day is not None and (found := read_weekday(day)) is not None:
+                cursor.next()
+                if cadence is PeriodKind.MONTHLY:
+                    raise Problem(
+                        "A monthly digest goes out on the 1st of the month; it takes no day"
+                        f" ({quoted(day.raw)}). For a weekly one, write `weekly {day.raw}`."
+                    )
+                weekday = found
+            elif cadence is PeriodKind.WEEKLY:
+                weekday = 0  # Monday: the week just ended
+        elif read_weekday(tok) is not None:
+            raise Problem(
+                f"Put the day after `weekly`: `/budget digest {at:%H:%M} weekly {tok.raw}`."
+            )
+        elif tok.word == PeriodKind.DAILY:
+            raise Problem(
+                f"`/budget digest` doesn't take {quoted(tok.raw)}: a digest is daily unless you"
+                " say `weekly [day]` or `monthly`."
+            )
+        else:
+            rest.append(tok)
+    flags = _flags(Cursor(rest), "digest", channel=True, quiet=True, more=_CADENCE_WORDS)
+    return BudgetDigest(
+        at,
+        channel=flags.channel,
+        public=flags.public,
+        quiet=flags.quiet,
+        cadence=cadence,
+        weekday=weekday,
+    )
+
+
+_CADENCE_WORDS = ("weekly", "monthly", *WEEKDAY_NAMES)
 
 
 def _parse_timezone(cursor: Cursor) -> BudgetTimezone:

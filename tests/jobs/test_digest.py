@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.asgi_server import serve_app
-from bot.budgets.periods import day_start
+from bot.budgets.periods import day_start, digest_span
 from bot.budgets.types import PeriodKind
 from bot.jobs.delivery import drain
 from bot.jobs.digest import (
@@ -76,11 +76,11 @@ async def test_yesterday_is_the_local_day_and_matches_the_oracle(db: Database) -
     assert data.day == date(2026, 11, 25)
     assert data.spend == pytest.approx(TEAM.cu_between(start, end))
     week = TEAM.cu_between(start - timedelta(days=7), start)
-    assert data.week_average == pytest.approx(week / 7)
+    assert data.average == pytest.approx(week / 7)
     assert len(data.chart_days) == 14 and data.chart_days[-1] == date(2026, 11, 25)
     total_chart = sum(values[-1] for values in data.chart.values())
     assert total_chart == pytest.approx(data.spend)
-    assert data.limit_per_day == 500
+    assert data.limit == 500
     assert data.models and data.users and data.projects
     assert data.projects[0].name in {p.name for p in TEAM.projects}
     assert data.notes == []
@@ -88,10 +88,10 @@ async def test_yesterday_is_the_local_day_and_matches_the_oracle(db: Database) -
 
 def sample(**changes: object) -> DigestData:
     base = DigestData(
-        day=date(2026, 11, 25),
+        span=digest_span(PeriodKind.DAILY, None, date(2026, 11, 26)),
         tz=TZ,
         spend=1200.0,
-        week_average=1000.0,
+        average=1000.0,
         budgets=[],
         projects=[],
         users=[],
@@ -99,7 +99,7 @@ def sample(**changes: object) -> DigestData:
         alerts=[],
         chart_days=[],
         chart={},
-        limit_per_day=None,
+        limit=None,
     )
     for name, value in changes.items():
         setattr(base, name, value)

@@ -24,7 +24,13 @@ def test_set_creates_the_workspace_and_one_audited_digest(db: Database) -> None:
     [entry] = audit.history(db, WS)
     assert (entry.actor, entry.action, entry.target) == ("UADMIN", "digest.set", "digest:C1")
     assert entry.before is None
-    assert entry.after == {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"}
+    assert entry.after == {
+        "channel_id": "C1",
+        "local_time": "09:00",
+        "when_empty": "line",
+        "cadence": "daily",
+        "weekday": None,
+    }
 
 
 def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -> None:
@@ -40,10 +46,11 @@ def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -
     assert after.last_sent_day == "2026-11-26"
     assert [d.at for d in digests.list_digests(db, WS)] == ["17:30"]
     newest = audit.history(db, WS)[0]
+    daily = {"when_empty": "line", "cadence": "daily", "weekday": None}
     assert (newest.actor, newest.before, newest.after) == (
         "U2",
-        {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"},
-        {"channel_id": "C1", "local_time": "17:30", "when_empty": "line"},
+        {"channel_id": "C1", "local_time": "09:00", **daily},
+        {"channel_id": "C1", "local_time": "17:30", **daily},
     )
 
 
