@@ -312,32 +312,24 @@ def _parse_digest(cursor: Cursor) -> BudgetDigest:
         flags = _flags(cursor, "digest off", channel=True)
         return BudgetDigest(None, channel=flags.channel, public=flags.public)
     at = read_clock(tok)
-    cadence, weekday = PeriodKind.DAILY, None
-    given: str | None = None  # the token that chose the cadence
+    cadence: Token | None = None  # `weekly` or `monthly`, as typed
+    day: tuple[int, Token] | None = None  # a weekly digest's day, as typed
     rest: list[Token] = []  # the other options, for `_flags`
     while (tok := cursor.next()) is not None:
         if tok.word in (PeriodKind.WEEKLY, PeriodKind.MONTHLY):
-            if given is not None and given.casefold() != tok.word:
+            if cadence is not None and cadence.word != tok.word:
                 raise Problem(
-                    f"{quoted(given)} and {quoted(tok.raw)} contradict each other; pick one."
+                    f"{quoted(cadence.raw)} and {quoted(tok.raw)} contradict each other; pick one."
                 )
-            given_once("the cadence", given, tok)
-            given, cadence = tok.raw, PeriodKind(tok.word)
-            day = cursor.peek()
-            if day is not None and (found := read_weekday(day)) is not None:
-                cursor.next()
-                if cadence is PeriodKind.MONTHLY:
-                    raise Problem(
-                        "A monthly digest goes out on the 1st of the month; it takes no day"
-                        f" ({quoted(day.raw)}). For a weekly one, write `weekly {day.raw}`."
-                    )
-                weekday = found
-            elif cadence is PeriodKind.WEEKLY:
-                weekday = 0  # Monday: the week just ended
-        elif read_weekday(tok) is not None:
-            raise Problem(
-                f"Put the day after `weekly`: `/budget digest {at:%H:%M} weekly {tok.raw}`."
-            )
+            given_once("the cadence", cadence and cadence.raw, tok)
+            cadence = tok
+        elif (weekday := read_weekday(tok)) is not None:
+            if day is not None:
+                raise Problem(
+                    f"A weekly digest goes out on one day: {quoted(day[1].raw)} or"
+                    f" {quoted(tok.raw)}, not both."
+                )
+            day = (weekday, tok)
         elif tok.word == PeriodKind.DAILY:
             raise Problem(
                 f"`/budget digest` doesn't take {quoted(tok.raw)}: a digest is daily unless you"
@@ -345,14 +337,27 @@ def _parse_digest(cursor: Cursor) -> BudgetDigest:
             )
         else:
             rest.append(tok)
+    if day is not None and (cadence is None or cadence.word == PeriodKind.MONTHLY):
+        shown = quoted(day[1].raw)
+        if cadence is not None:
+            raise Problem(
+                f"A monthly digest goes out on the 1st of the month; it takes no day ({shown})."
+                f" For a weekly one, write `weekly {shown[1:-1]}`."
+            )
+        raise Problem(
+            f"{shown} is a day: it goes with `weekly`, like"
+            f" `/budget digest {at:%H:%M} weekly {shown[1:-1]}`."
+        )
     flags = _flags(Cursor(rest), "digest", channel=True, quiet=True, more=_CADENCE_WORDS)
+    kind = PeriodKind(cadence.word) if cadence is not None else PeriodKind.DAILY
     return BudgetDigest(
         at,
         channel=flags.channel,
         public=flags.public,
         quiet=flags.quiet,
-        cadence=cadence,
-        weekday=weekday,
+        cadence=kind,
+        # Monday by default: the digest of the week just ended.
+        weekday=(day[0] if day else 0) if kind is PeriodKind.WEEKLY else None,
     )
 
 
