@@ -186,8 +186,8 @@ def digest_modal_view(digests: list[Digest], tz: str) -> Json:
         "blocks": [
             section(
                 digest_lines(digests, tz)
-                + "\nEach day at the time you pick: yesterday's spend, every budget's progress"
-                " and a 14-day chart."
+                + "\nAt the time you pick (each day, unless `/budget digest` made it weekly or"
+                " monthly): the spend since the last one, every budget's progress and a chart."
             ),
             {
                 "type": "input",
