@@ -10,7 +10,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.budgets.periods import digest_span
@@ -32,6 +32,8 @@ ZONES = [
     "UTC",
 ]
 SECOND = timedelta(seconds=1)
+# Many examples, each quick; no deadline, so that a busy machine does not fail them.
+PROPERTY = settings(max_examples=300, deadline=None)
 
 
 def utc(*args: int) -> datetime:
@@ -250,6 +252,7 @@ instants = st.datetimes(datetime(2025, 12, 1), datetime(2033, 1, 31), timezones=
 )
 
 
+@PROPERTY
 @given(cadences, weekdays, zones, instants)
 @example(WEEKLY, 0, "Pacific/Auckland", utc(2027, 1, 3, 20))  # Monday 4 Jan 09:00 NZDT
 @example(MONTHLY, 0, "America/New_York", utc(2027, 1, 1, 14))
@@ -272,6 +275,7 @@ def test_the_span_covers_the_days_the_reference_says(
     assert days[-1] < today  # only finished days
 
 
+@PROPERTY
 @given(cadences, weekdays, zones, local_days, st.integers(0, 23), st.integers(0, 59))
 def test_the_chart_has_contiguous_bars_each_one_read_long(
     cadence: PeriodKind, weekday: int, tz: str, today: date, hour: int, minute: int
@@ -292,6 +296,7 @@ def test_the_chart_has_contiguous_bars_each_one_read_long(
             assert (bar.end - bar.first).days == (7 if cadence is WEEKLY else 1)
 
 
+@PROPERTY
 @given(
     cadences,
     weekdays,

@@ -895,7 +895,8 @@ def test_grammar_token_soup_never_raises(text: str) -> None:
 
 @FUZZ
 @given(
-    st.sampled_from(["add", "edit 3", "digest", "snooze 3", "history", "timezone"]), command_text()
+    st.sampled_from(["add", "edit 3", "digest", "digest 09:00", "snooze 3", "history", "timezone"]),
+    command_text(),
 )
 def test_subcommand_token_soup_never_raises(subcommand: str, rest: str) -> None:
     check_invariants(parse_budget(f"{subcommand} {rest}"))

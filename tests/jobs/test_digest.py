@@ -47,8 +47,19 @@ def db(tmp_path: Path) -> Database:
     return database
 
 
-def client() -> ScenarioClient:
+def client(ranges: list[tuple[datetime, datetime, str]] | None = None) -> ScenarioClient:
+    """The simulator's client; given `ranges`, it notes each usage read's range and types."""
     simulator = Simulator(TEAM, clock=ManualClock(NOW))
+    inner = httpx.ASGITransport(create_app(simulator))
+
+    class Recording(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            query = request.url.params
+            if ranges is not None and "startDate" in query:
+                start = datetime.fromisoformat(query["startDate"].replace("Z", "+00:00"))
+                end = datetime.fromisoformat(query["endDate"].replace("Z", "+00:00"))
+                ranges.append((start, end, query.get("type", "")))
+            return await inner.handle_async_request(request)
 
     async def no_wait(seconds: float) -> None:
         return None
@@ -58,7 +69,7 @@ def client() -> ScenarioClient:
         api_key="test-key",
         api_secret="test-secret",
         team_id=TEAM.team_id,
-        transport=httpx.ASGITransport(create_app(simulator)),
+        transport=Recording(),
         sleep=no_wait,
     )
 
@@ -237,33 +248,6 @@ def test_a_local_day_starts_at_local_midnight_across_dst() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def recording_client(ranges: list[tuple[datetime, datetime, str]]) -> ScenarioClient:
-    """The simulator's client, noting each usage read's range and types on the way."""
-    simulator = Simulator(TEAM, clock=ManualClock(NOW))
-    inner = httpx.ASGITransport(create_app(simulator))
-
-    class Recording(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            query = request.url.params
-            if request.url.path.endswith("/usages") and "startDate" in query:
-                start = datetime.fromisoformat(query["startDate"].replace("Z", "+00:00"))
-                end = datetime.fromisoformat(query["endDate"].replace("Z", "+00:00"))
-                ranges.append((start, end, query.get("type", "")))
-            return await inner.handle_async_request(request)
-
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    return ScenarioClient(
-        base_url="http://simulator/v1",
-        api_key="test-key",
-        api_secret="test-secret",
-        team_id=TEAM.team_id,
-        transport=Recording(),
-        sleep=no_wait,
-    )
-
-
 def local(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(TZ))
 
@@ -294,7 +278,7 @@ async def test_a_weekly_or_monthly_digest_reads_its_span_against_the_oracle(
     create_budget(db, NewBudget("T1", PeriodKind.DAILY, 500, "C_DIGEST", "U1"), now=NOW)
     create_budget(db, NewBudget("T1", cadence, 9000, "C_DIGEST", "U1"), now=NOW)
     ranges: list[tuple[datetime, datetime, str]] = []
-    data = await gather(db, recording_client(ranges), digest, TZ, NOW, "https://app.example")
+    data = await gather(db, client(ranges), digest, TZ, NOW, "https://app.example")
     assert (data.span.first, data.span.end) == (first, end)
     assert data.spend == pytest.approx(TEAM.cu_between(local(first), local(end)))
     spans_before = 4 if cadence is PeriodKind.WEEKLY else 3
