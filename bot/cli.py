@@ -278,7 +278,7 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"{digest.channel_id}: skipped, {exc}")
                     continue
                 if not queued:
-                    print(f"{digest.channel_id}: today's digest was already sent")
+                    print(f"{digest.channel_id}: the latest digest was already sent")
                 for message in queued:
                     if "blocks" in message:
                         verb = "would post" if args.dry_run else "posting"
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dry-run", action="store_true", help="print alerts instead of posting")
     check.set_defaults(run=_check)
 
-    digest = commands.add_parser("digest", help="post (or print) the daily digest now")
+    digest = commands.add_parser("digest", help="post (or print) the digests now")
     digest.add_argument("--dry-run", action="store_true", help="print instead of posting")
     digest.add_argument("--channel", help="only the digest of this channel ID")
     digest.set_defaults(run=_digest)

@@ -392,3 +392,18 @@ def m004_watch(db: Database) -> None:
         );
         """,
     )
+
+
+@migrations()
+def m005_digest_span(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- A digest covers a day (as every digest did before), a week or a month. `weekday`
+        -- is the day a weekly digest goes out (0 = Monday, as in Python and APScheduler),
+        -- NULL otherwise. `last_sent_day` now holds the key of the span last sent: the day
+        -- it went out for a daily digest (unchanged), `2026-W49` or `2026-11` otherwise.
+        ALTER TABLE digests ADD COLUMN cadence TEXT NOT NULL DEFAULT 'daily';
+        ALTER TABLE digests ADD COLUMN weekday INTEGER;
+        """,
+    )

@@ -33,11 +33,14 @@ from bot.timezones import validate_timezone
 __all__ = [
     "CALENDAR_KINDS",
     "ROLLING_LENGTHS",
+    "DigestSpan",
     "Period",
+    "digest_span",
     "local_day_range",
     "next_period",
     "period_at",
     "previous_period",
+    "sends_on",
     "this_month",
     "this_week",
 ]
@@ -336,6 +339,76 @@ def _label_of(p: Period) -> date:
     # later into that day, and a gap long enough to reach the next day empties the period.
     cal = _calendar(p.kind)
     return cal.label(p.start.astimezone(ZoneInfo(p.tz)).date())
+
+
+# --- digest spans --------------------------------------------------------------------
+#
+# A digest sent on a local day covers the span of local days just before it: the day before
+# (daily), the seven days before (weekly: from Monday to Sunday when it goes out on a
+# Monday, the default) or the month before (monthly, sent on the 1st). Spans step like the
+# calendar periods' labels, so twelve weeks or months back is exact arithmetic on dates.
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSpan:
+    """The local days ``[first, end)`` a digest covers, and the key it is sent once under.
+
+    ``key`` is the day the digest goes out for a daily one (what it always was), the ISO
+    week for a weekly one (``2026-W49``; ``2026-W49-5`` when its week starts on a Friday)
+    and the month for a monthly one (``2026-11``)."""
+
+    cadence: PeriodKind
+    first: date
+    end: date
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def key(self) -> str:
+        if self.cadence is PeriodKind.DAILY:
+            return self.end.isoformat()
+        if self.cadence is PeriodKind.WEEKLY:
+            day = "" if self.first.weekday() == 0 else f"-{self.first.isoweekday()}"
+            return _iso_week_name(self.first) + day
+        return _CALENDARS[PeriodKind.MONTHLY].name(self.first)
+
+    def bounds(self, tz: str) -> tuple[datetime, datetime]:
+        """UTC ``[start, end)``: from the local midnight starting ``first`` to the one
+        starting ``end``."""
+        return day_start(self.first, tz), day_start(self.end, tz)
+
+    def previous(self, count: int) -> list[DigestSpan]:
+        """The ``count`` spans before this one, oldest first."""
+        step = _CALENDARS[self.cadence].step
+        return [
+            DigestSpan(self.cadence, step(self.first, -n), step(self.first, 1 - n))
+            for n in range(count, 0, -1)
+        ]
+
+
+def sends_on(cadence: PeriodKind, weekday: int | None, day: date) -> bool:
+    """Whether a digest of ``cadence`` goes out on the local ``day``: every day, on its
+    ``weekday`` (0 = Monday) or on the 1st of the month."""
+    if cadence is PeriodKind.WEEKLY:
+        return day.weekday() == weekday
+    if cadence is PeriodKind.MONTHLY:
+        return day.day == 1
+    return True
+
+
+def digest_span(cadence: PeriodKind, weekday: int | None, today: date) -> DigestSpan:
+    """The span of the latest digest of ``cadence`` due on or before the local day
+    ``today`` (sent on ``today`` itself when it is a day it goes out)."""
+    if cadence not in CALENDAR_KINDS:
+        raise ValueError(f"a digest is daily, weekly or monthly, not {cadence.value}")
+    sent_on = today
+    if cadence is PeriodKind.WEEKLY:
+        sent_on = today - timedelta(days=(today.weekday() - (weekday or 0)) % 7)
+    elif cadence is PeriodKind.MONTHLY:
+        sent_on = today.replace(day=1)
+    return DigestSpan(cadence, _CALENDARS[cadence].step(sent_on, -1), sent_on)
 
 
 # --- billing -------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -37,6 +38,7 @@ from bot.commands.words import (
     PERIOD_FORMS,
     PERIODS,
     SCOPE_KINDS,
+    WEEKDAY_NAMES,
     Cursor,
     Problem,
     Token,
@@ -52,6 +54,7 @@ from bot.commands.words import (
     read_scope,
     read_thresholds,
     read_timezone,
+    read_weekday,
     threshold_values,
     tokenize,
 )
@@ -117,10 +120,15 @@ class _Flags:
 
 
 def _flags(
-    cursor: Cursor, subcommand: str, *, channel: bool = False, quiet: bool = False
+    cursor: Cursor,
+    subcommand: str,
+    *,
+    channel: bool = False,
+    quiet: bool = False,
+    more: Sequence[str] = (),
 ) -> _Flags:
     """The trailing options every simple subcommand shares: `public`, maybe `#channel`,
-    and for the digest `quiet`."""
+    and for the digest `quiet`; `more` are the subcommand's other words, for suggestions."""
     public: str | None = None
     is_quiet: str | None = None
     found: tuple[ChannelRef, str] | None = None
@@ -137,7 +145,7 @@ def _flags(
         else:
             raise Problem(
                 f"`/budget {subcommand}` doesn't take {quoted(tok.raw)}."
-                + did_you_mean(tok.word, ["public", "quiet"] if quiet else ["public"])
+                + did_you_mean(tok.word, ["public", *(["quiet"] if quiet else []), *more])
             )
     return _Flags(public is not None, found[0] if found else None, is_quiet is not None)
 
@@ -301,9 +309,60 @@ def _parse_digest(cursor: Cursor) -> BudgetDigest:
     tok = cursor.next()
     if tok is None:
         raise Problem("`/budget digest` needs a time like `09:00`, or `off`.")
-    at = None if tok.word == "off" else read_clock(tok)
-    flags = _flags(cursor, "digest", channel=True, quiet=at is not None)
-    return BudgetDigest(at, channel=flags.channel, public=flags.public, quiet=flags.quiet)
+    if tok.word == "off":
+        flags = _flags(cursor, "digest off", channel=True)
+        return BudgetDigest(None, channel=flags.channel, public=flags.public)
+    at = read_clock(tok)
+    cadence: Token | None = None  # `weekly` or `monthly`, as typed
+    day: tuple[int, Token] | None = None  # a weekly digest's day, as typed
+    rest: list[Token] = []  # the other options, for `_flags`
+    while (tok := cursor.next()) is not None:
+        if tok.word in (PeriodKind.WEEKLY, PeriodKind.MONTHLY):
+            if cadence is not None and cadence.word != tok.word:
+                raise Problem(
+                    f"{quoted(cadence.raw)} and {quoted(tok.raw)} contradict each other; pick one."
+                )
+            given_once("the cadence", cadence and cadence.raw, tok)
+            cadence = tok
+        elif (weekday := read_weekday(tok)) is not None:
+            if day is not None:
+                raise Problem(
+                    f"A weekly digest goes out on one day: {quoted(day[1].raw)} or"
+                    f" {quoted(tok.raw)}, not both."
+                )
+            day = (weekday, tok)
+        elif tok.word == PeriodKind.DAILY:
+            raise Problem(
+                f"`/budget digest` doesn't take {quoted(tok.raw)}: a digest is daily unless you"
+                " say `weekly [day]` or `monthly`."
+            )
+        else:
+            rest.append(tok)
+    if day is not None and (cadence is None or cadence.word == PeriodKind.MONTHLY):
+        shown = quoted(day[1].raw)
+        if cadence is not None:
+            raise Problem(
+                f"A monthly digest goes out on the 1st of the month; it takes no day ({shown})."
+                f" For a weekly one, write `weekly {shown[1:-1]}`."
+            )
+        raise Problem(
+            f"{shown} is a day: it goes with `weekly`, like"
+            f" `/budget digest {at:%H:%M} weekly {shown[1:-1]}`."
+        )
+    flags = _flags(Cursor(rest), "digest", channel=True, quiet=True, more=_CADENCE_WORDS)
+    kind = PeriodKind(cadence.word) if cadence is not None else PeriodKind.DAILY
+    return BudgetDigest(
+        at,
+        channel=flags.channel,
+        public=flags.public,
+        quiet=flags.quiet,
+        cadence=kind,
+        # Monday by default: the digest of the week just ended.
+        weekday=(day[0] if day else 0) if kind is PeriodKind.WEEKLY else None,
+    )
+
+
+_CADENCE_WORDS = ("weekly", "monthly", *WEEKDAY_NAMES)
 
 
 def _parse_timezone(cursor: Cursor) -> BudgetTimezone:

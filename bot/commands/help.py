@@ -19,8 +19,10 @@ BUDGET_USAGES: dict[str, str] = {
     "snooze": "`/budget snooze <id> <DURATION>` — DURATION is like `30m`, `4h`, `1d`, `1h30m`"
     " (at most 90 days) or `until-reset` — e.g. `/budget snooze 3 4h`",
     "unsnooze": "`/budget unsnooze <id>` — e.g. `/budget unsnooze 3`",
-    "digest": "`/budget digest <HH:MM> [#channel] [quiet]` or `/budget digest off [#channel]`"
-    " — `quiet` skips days without spend — e.g. `/budget digest 09:00 #gen-ai-spend`",
+    "digest": "`/budget digest <HH:MM> [#channel] [weekly [<day>]|monthly] [quiet]` or"
+    " `/budget digest off [#channel]` — daily unless `weekly` (on Monday, or the day you give:"
+    " `mon`…`sun`) or `monthly` (on the 1st); `quiet` skips spans without spend — e.g."
+    " `/budget digest 09:00 #gen-ai-spend weekly`",
     "watch": "`/budget watch [#channel] [low|normal|high]` or `/budget watch off` — alerts on"
     " runaway spend, new API keys and models, and spend at unusual hours, with no limit to set"
     " (`low` alerts less, `high` sooner) — e.g. `/budget watch #gen-ai-spend`",

@@ -237,14 +237,17 @@ class BudgetUnsnooze:
 
 @dataclass(frozen=True, slots=True)
 class BudgetDigest:
-    """``at`` is the local time of the daily digest; None turns the digest off.
+    """``at`` is the local time of the digest; None turns the digest off.
 
-    ``channel`` None means the channel the command was typed in."""
+    ``channel`` None means the channel the command was typed in. ``cadence`` is daily,
+    weekly or monthly; ``weekday`` (0 = Monday) is set exactly when it is weekly."""
 
     at: time | None
     channel: ChannelRef | None = None
     public: bool = False
-    quiet: bool = False  # on a day without spend, post nothing instead of one line
+    quiet: bool = False  # on a span without spend, post nothing instead of one line
+    cadence: PeriodKind = PeriodKind.DAILY
+    weekday: int | None = None
 
     @property
     def off(self) -> bool:

@@ -373,6 +373,19 @@ def read_clock(tok: Token) -> time:
     return time(int(m[1]), int(m[2]))
 
 
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Full names and their first three letters, in any case: `mon`, `Monday`, `SUN`.
+_WEEKDAYS = {
+    **{name: n for n, name in enumerate(WEEKDAY_NAMES)},
+    **{name[:3]: n for n, name in enumerate(WEEKDAY_NAMES)},
+}
+
+
+def read_weekday(tok: Token) -> int | None:
+    """A day of the week (0 = Monday), or None when the token is none."""
+    return _WEEKDAYS.get(tok.word)
+
+
 def read_timezone(tok: Token | None) -> str:
     if tok is None:
         raise Problem("`/budget timezone` needs an IANA timezone name, like `Europe/Paris`.")

@@ -1,9 +1,11 @@
-"""The daily digest: what yesterday cost, against the week before, with a 14-day chart.
+"""The digest: what the last day (week, month) cost, against the ones before, with a chart
+of the last 14 days (12 weeks, 12 months).
 
 Gathering reads Scenario (`gather`), rendering is pure (`bot.messages.digest`), and
-sending goes through the outbox with the key `digest:<id>:<local day>` — written in the
-same transaction as the digest's `last_sent_day` — so a digest goes out once per local
-day, across restarts and racing processes.
+sending goes through the outbox with the key `digest:<id>:<span key>` (the local day it
+goes out for a daily digest, the ISO week or the month it covers otherwise) — written in
+the same transaction as the digest's `last_sent_day` — so a digest goes out once per span,
+across restarts and racing processes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from bot.messages.charts import daily_chart
-from bot.messages.digest import digest_message
-from bot.reports.digest import CHART_DAYS, DigestData, gather
+from bot.budgets.periods import DigestSpan, digest_span, sends_on
+from bot.messages.charts import UNIT, bar_label, spend_chart
+from bot.messages.digest import chart_title, digest_message
+from bot.reports.digest import DigestData, gather
 from bot.scenario.client import ScenarioClient
 from bot.store import outbox
 from bot.store.db import immediate
@@ -26,7 +29,7 @@ from bot.store.digests import Digest
 from bot.store.outbox import OutboxAction
 
 log = logging.getLogger(__name__)
-# Yesterday's digest, posted in the evening after an outage, is news nobody needs.
+# The morning's digest, posted in the evening after an outage, is news nobody needs.
 DIGEST_TTL = timedelta(hours=6)
 
 CATCH_UP = timedelta(hours=1)  # a digest missed by less than this is still sent
@@ -37,15 +40,19 @@ def due_at(digest: Digest, day: date, tz: str) -> datetime:
 
 
 def is_due(digest: Digest, tz: str, now: datetime) -> bool:
-    """Due today, not sent today, and not missed by more than `CATCH_UP` (a bot that was
-    down all morning does not post yesterday's news at noon)."""
+    """Due today (every day, on its weekday, on the 1st), not sent for this span, and not
+    missed by more than `CATCH_UP` (a bot that was down all morning does not post the
+    news at noon)."""
     today = now.astimezone(ZoneInfo(tz)).date()
+    if not sends_on(digest.cadence, digest.weekday, today):
+        return False
     at = due_at(digest, today, tz)
-    return digest.last_sent_day != today.isoformat() and at <= now < at + CATCH_UP
+    span = digest_span(digest.cadence, digest.weekday, today)
+    return digest.last_sent_day != span.key and at <= now < at + CATCH_UP
 
 
-def digest_key(digest: Digest, today: date) -> str:
-    return f"digest:{digest.id}:{today.isoformat()}"
+def digest_key(digest: Digest, span: DigestSpan) -> str:
+    return f"digest:{digest.id}:{span.key}"
 
 
 def enqueue_digest(
@@ -53,29 +60,28 @@ def enqueue_digest(
 ) -> list[dict[str, Any]]:
     """The message and its chart into the outbox, and the day marked sent — atomically.
 
-    Returns what was queued (empty when this day's digest was already queued)."""
-    today = data.day + timedelta(days=1)
-    key = digest_key(digest, today)
+    Returns what was queued (empty when this span's digest was already queued)."""
+    span = data.span
+    key = digest_key(digest, span)
     message = digest_message(data, when_empty=digest.when_empty)
     # Rendered before the write lock is taken: 0.2 s of matplotlib must not hold it.
     png = None
     if data.chart and not data.empty and message is not None:
-        png = daily_chart(
+        png = spend_chart(
             data.chart_days,
             data.chart,
-            title=f"CU per day, last {CHART_DAYS} days ({data.tz})",
-            limit_per_day=data.limit_per_day,
+            title=chart_title(data),
+            cadence=span.cadence,
+            limit=data.limit,
         )
     queued: list[dict[str, Any]] = []
     with immediate(db):
         current = db.execute(
             "SELECT last_sent_day FROM digests WHERE id = ?", [digest.id]
         ).fetchone()
-        if current is None or current[0] == today.isoformat():
+        if current is None or current[0] == span.key:
             return queued  # turned off meanwhile, or another process sent it
-        db.execute(
-            "UPDATE digests SET last_sent_day = ? WHERE id = ?", [today.isoformat(), digest.id]
-        )
+        db.execute("UPDATE digests SET last_sent_day = ? WHERE id = ?", [span.key, digest.id])
         if message is None:
             return queued  # nothing spent, and this digest says nothing then
         if outbox.enqueue(
@@ -92,7 +98,7 @@ def enqueue_digest(
         if png is not None:
             upload = {
                 "filename": f"cu-{data.day.isoformat()}.png",
-                "title": f"CU per day to {data.day.isoformat()}",
+                "title": f"CU per {UNIT[span.cadence]} to {data.day.isoformat()}",
                 "alt_text": _alt_text(data),
                 "png_base64": base64.b64encode(png).decode(),
             }
@@ -112,13 +118,14 @@ def enqueue_digest(
 
 
 def _alt_text(data: DigestData) -> str:
-    first, last = data.chart_days[0], data.chart_days[-1]
+    cadence = data.span.cadence
+    first, last = (bar_label(d, cadence) for d in (data.chart_days[0], data.chart_days[-1]))
     totals = [sum(values[i] for values in data.chart.values()) for i in range(len(data.chart_days))]
     peak = max(range(len(totals)), key=totals.__getitem__)
     return (
-        f"Bar chart of Compute Units per day from {first:%d %b} to {last:%d %b}, stacked by "
+        f"Bar chart of Compute Units per {UNIT[cadence]} from {first} to {last}, stacked by "
         f"model ({', '.join(data.chart)}); highest {totals[peak]:,.0f} CU on "
-        f"{data.chart_days[peak]:%d %b}."
+        f"{bar_label(data.chart_days[peak], cadence)}."
     )[:1000]
 
 

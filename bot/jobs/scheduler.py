@@ -1,4 +1,4 @@
-"""The scheduler inside `serve`: budget checks, outbox delivery and daily digests.
+"""The scheduler inside `serve`: budget checks, outbox delivery and digests.
 
 APScheduler 3's AsyncIOScheduler runs the jobs in the app's own event loop. The check runs
 every BUDGET_BOT_CHECK_INTERVAL seconds, never two at once (`max_instances=1`), and a run
@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.budgets.types import PeriodKind
 from bot.jobs.check import run_check
 from bot.jobs.digest import CATCH_UP, is_due, run_digest
 from bot.jobs.runtime import Runtime
@@ -92,7 +93,8 @@ class Scheduler:
         )
         # Held while a job runs, so that stopping can let in-flight deliveries finish.
         self._busy = asyncio.Lock()
-        self._digest_jobs: dict[str, tuple[str, str]] = {}  # job id → (local time, zone)
+        # job id → (local time, zone, cadence, weekday): what its trigger was made from
+        self._digest_jobs: dict[str, tuple[str, str, str, str]] = {}
         runtime.scheduler_status = self.status
         runtime.digests_changed = self.sync_digests_soon
 
@@ -135,7 +137,7 @@ class Scheduler:
     async def sync_digests(self) -> None:
         """One cron job per digest at its local time in its workspace's zone; jobs of
         removed digests go, moved ones are rescheduled. A digest due less than an hour ago
-        and not sent today (the bot was down at that time) is sent now."""
+        and not sent for its span (the bot was down at that time) is sent now."""
         wanted: dict[str, tuple[Digest, str]] = {}
         for digest in list_digests(self.runtime.db):
             wanted[f"digest:{digest.id}"] = (digest, self.runtime.timezone_of(digest.workspace_id))
@@ -144,12 +146,16 @@ class Scheduler:
             del self._digest_jobs[job_id]
         now = self.clock()
         for job_id, (digest, tz) in wanted.items():
-            shape = (digest.at, tz)
+            shape = (digest.at, tz, digest.cadence.value, str(digest.weekday))
             if self._digest_jobs.get(job_id) != shape:
                 self.scheduler.add_job(
                     _guarded(job_id, partial(self.send_digest, digest.id)),
                     CronTrigger(
-                        hour=digest.local_time.hour, minute=digest.local_time.minute, timezone=tz
+                        day=1 if digest.cadence is PeriodKind.MONTHLY else None,
+                        day_of_week=digest.weekday,
+                        hour=digest.local_time.hour,
+                        minute=digest.local_time.minute,
+                        timezone=tz,
                     ),
                     id=job_id,
                     name=f"digest of {digest.channel_id}",
@@ -169,7 +175,7 @@ class Scheduler:
         tz = self.runtime.timezone_of(digest.workspace_id)
         now = self.clock()
         if not is_due(digest, tz, now):
-            return  # already sent today, or the time moved
+            return  # already sent for this span, or the time moved
         workspace = get_workspace(self.runtime.db, digest.workspace_id)
         if workspace is None:
             return

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from bot.budgets.types import PeriodKind, ScopeKind
 from bot.messages.alerts import forecast_line
+from bot.messages.digest import schedule_words
 from bot.messages.mrkdwn import (
     SECTION_LIMIT,
     Json,
@@ -36,6 +37,7 @@ from bot.messages.mrkdwn import (
 )
 from bot.reports.status import BudgetStatus
 from bot.store.budgets import Budget
+from bot.store.digests import Digest
 
 ACTION_REMOVE_CONFIRM = "budget_remove_confirm"
 ACTION_REMOVE_CANCEL = "budget_remove_cancel"
@@ -231,17 +233,18 @@ def budget_list(
     now: datetime,
     error: str | None = None,
     watch: str | None = None,
+    digests: str | None = None,
 ) -> Json:
     """Every budget with spend, bar, % used, forecast and state; `error` says why spend is
     missing (Scenario could not be read) while the budgets are still listed; `watch` is the
-    watch's line (`watch_summary`)."""
+    watch's line (`watch_summary`), `digests` the digests' (`digest_lines`)."""
     if not statuses:
         text = (
             "No budgets yet. An admin can add one, e.g."
             f" `{ADD_EXAMPLE}` — or `/budget add` alone for a form. `/budget help` shows more."
         )
-        blocks = [section(text), *([context(watch)] if watch else [])]
-        return {"text": "No budgets yet.", "blocks": blocks}
+        tail = [context(line) for line in (watch, digests) if line]
+        return {"text": "No budgets yet.", "blocks": [section(text), *tail]}
     count = len(statuses)
     head: list[Json] = [header(f"Budgets ({count})")]
     if error:
@@ -254,7 +257,7 @@ def budget_list(
     if count <= DETAILED_UP_TO:
         body = [section(status_text(s, tz, now)) for s in statuses]
     else:
-        body, shown = _compact(statuses, tz, now, room=MAX_BLOCKS - len(head) - 2)
+        body, shown = _compact(statuses, tz, now, room=MAX_BLOCKS - len(head) - 3)
         if shown < count:
             body.append(context(f"…and {count - shown} more."))
 
@@ -266,7 +269,7 @@ def budget_list(
     )
     if count > TEXT_BUDGETS:
         text += ", …"
-    tail = [context(watch)] if watch else []
+    tail = [context(line) for line in (watch, digests) if line]
     return {"text": clip(text, TEXT_LIMIT), "blocks": [*head, *body, *tail, foot]}
 
 
@@ -448,26 +451,37 @@ def unsnoozed(budget: Budget, *, was_snoozed: bool) -> Json:
     )
 
 
-def digest_set(channel_id: str, at: time, tz: str, *, before: time | None) -> Json:
-    when = at.strftime("%H:%M")
+def digest_set(after: Digest, tz: str, *, before: Digest | None) -> Json:
+    channel, kind = after.channel_id, after.cadence.value
+    quiet = after.when_empty == "skip"
+    when = schedule_words(after.cadence, after.weekday, f"*{after.at}*", quiet=quiet)
     if before is None:
-        text = f"📰 Daily digest set: every day at *{when}* ({tz}) in <#{channel_id}>."
-    elif before == at:
-        text = f"The daily digest in <#{channel_id}> already is at *{when}* ({tz})."
+        text = f"📰 {kind.capitalize()} digest set: {when} ({tz}) in <#{channel}>."
+    elif _schedule(before) == _schedule(after):
+        text = f"The {kind} digest in <#{channel}> already goes out {when} ({tz})."
         text += " Nothing changed."
     else:
-        text = (
-            f"📰 Daily digest moved: every day at *{when}* ({tz}) in <#{channel_id}>"
-            f" (was {before.strftime('%H:%M')})."
+        was = (
+            before.at
+            if (before.cadence, before.weekday) == (after.cadence, after.weekday)
+            else schedule_words(before.cadence, before.weekday, before.at)
         )
+        text = f"📰 {kind.capitalize()} digest moved: {when} ({tz}) in <#{channel}> (was {was})."
     return notice(text + " `/budget timezone` changes the timezone.")
 
 
-def digest_off(channel_id: str, *, before: time | None, tz: str) -> Json:
+def _schedule(digest: Digest) -> tuple[object, ...]:
+    return (digest.local_time, digest.cadence, digest.weekday, digest.when_empty)
+
+
+def digest_off(channel_id: str, *, before: Digest | None, tz: str) -> Json:
     if before is None:
-        return notice(f"There was no daily digest in <#{channel_id}> — nothing changed.")
-    was = before.strftime("%H:%M")
-    return notice(f"📰 Daily digest in <#{channel_id}> turned off (it was at {was} {tz}).")
+        return notice(f"There was no digest in <#{channel_id}> — nothing changed.")
+    was = schedule_words(before.cadence, before.weekday, before.at)
+    return notice(
+        f"📰 {before.cadence.value.capitalize()} digest in <#{channel_id}> turned off"
+        f" (it went out {was} {tz})."
+    )
 
 
 def timezone_set(name: str, *, was: str, now: datetime, changed: bool) -> Json:

@@ -1,4 +1,5 @@
-"""The daily digest message. Pure: gathered data in, `{"text", "blocks"}` out.
+"""The digest message, daily, weekly or monthly. Pure: gathered data in, `{"text", "blocks"}`
+out.
 
 Names from Scenario (budget labels, culprits) and the notes (which may quote Scenario's
 errors) arrive as they are and are escaped here, once, where they go into mrkdwn.
@@ -6,23 +7,96 @@ errors) arrive as they are and are escaped here, once, where they go into mrkdwn
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.budgets.periods import DigestSpan
+from bot.budgets.types import PeriodKind
+from bot.messages.charts import UNIT
 from bot.messages.culprits import culprit_line
 from bot.messages.mrkdwn import context, cu, escape, header, percent, progress_bar, section
+from bot.reports.digest import AVERAGE_OVER, CHART_SPANS
 
 if TYPE_CHECKING:
     from bot.budgets.culprits import Culprit
     from bot.reports.digest import DayAlert, DigestData
+    from bot.store.digests import Digest
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _change(spend: float, average: float) -> str:
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """How a digest of one cadence speaks of its span."""
+
+    kind: str  # "" for the daily digest, which was the only one and keeps its words
+    span: Callable[[DigestSpan], str]  # the span's name
+    last: str  # "yesterday", "last week", "last month"
+    all_quiet: str  # nothing spent in the span nor in the ones before it
+    at: str  # strftime of an alert's time
+
+
+_WORDS = {
+    PeriodKind.DAILY: _Words(
+        "", lambda s: f"{s.first:%A %d %B}", "yesterday", "nothing spent all week", "%H:%M"
+    ),
+    PeriodKind.WEEKLY: _Words(
+        "weekly ",
+        lambda s: f"{s.first:%a %d %b} – {s.last:%a %d %b %Y}",
+        "last week",
+        "",
+        "%a %d %b %H:%M",
+    ),
+    PeriodKind.MONTHLY: _Words(
+        "monthly ", lambda s: f"{s.first:%B %Y}", "last month", "", "%a %d %b %H:%M"
+    ),
+}
+
+
+def schedule_words(
+    cadence: PeriodKind | str, weekday: int | None, at: str, *, quiet: bool = False
+) -> str:
+    """When a digest goes out: `every day at 09:00`, `every Monday at 09:00`, `on the 1st of
+    every month at 09:00` (`at` as given, e.g. `*09:00*`), and `, quiet` for one that says
+    nothing about a span without spend."""
+    cadence = PeriodKind(cadence)
+    if cadence is PeriodKind.WEEKLY and weekday is not None:
+        when = f"every {WEEKDAYS[weekday]} at {at}"
+    elif cadence is PeriodKind.MONTHLY:
+        when = f"on the 1st of every month at {at}"
+    else:
+        when = f"every day at {at}"
+    return when + (", quiet" if quiet else "")
+
+
+def digest_lines(digests: Sequence[Digest], tz: str) -> str:
+    """The digests of a workspace on one line, for Home and `/budget list` (mrkdwn)."""
+    if not digests:
+        return "*Digests*: none yet."
+    places = ", ".join(
+        f"{schedule_words(d.cadence, d.weekday, d.at)} in <#{d.channel_id}>" for d in digests
+    )
+    return f"*Digests*: {places} ({tz} time)."
+
+
+def chart_title(data: DigestData) -> str:
+    cadence = data.span.cadence
+    bars = CHART_SPANS[cadence]
+    return f"CU per {UNIT[cadence]}, last {bars} {UNIT[cadence]}s ({data.tz})"
+
+
+def _change(spend: float, average: float, cadence: PeriodKind) -> str:
+    before = AVERAGE_OVER[cadence]
+    unit = UNIT[cadence]
     if average == 0:
-        return "no spend in the 7 days before" if spend else "nothing spent all week"
+        if spend:
+            return f"no spend in the {before} {unit}s before"
+        return _WORDS[cadence].all_quiet or f"nothing spent in the {before} {unit}s before either"
     delta = (spend - average) / average * 100
     arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
-    return f"{arrow} {abs(delta):.0f} % against the 7-day average of {cu(average)}"
+    return f"{arrow} {abs(delta):.0f} % against the {before}-{unit} average of {cu(average)}"
 
 
 def _lines(culprits: list[Culprit], total: float) -> str:
@@ -31,17 +105,19 @@ def _lines(culprits: list[Culprit], total: float) -> str:
 
 def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, Any] | None:
     """None when nothing was spent and the digest is set to say nothing then."""
-    day = data.day.strftime("%A %d %B")
+    words = _WORDS[data.span.cadence]
+    day = words.span(data.span)
+    title = f"☀️ Scenario {words.kind}digest"
     if data.empty:
         if when_empty == "skip":
             return None
-        text = f"☀️ Scenario digest for {day}: nothing was spent."
+        text = f"{title} for {day}: nothing was spent."
         return {"text": text, "blocks": [section(text)]}
-    change = _change(data.spend, data.week_average)
-    text = f"☀️ Scenario digest for {day}: {cu(data.spend)} spent — {change}."
+    change = _change(data.spend, data.average, data.span.cadence)
+    text = f"{title} for {day}: {cu(data.spend)} spent — {change}."
     blocks: list[dict[str, Any]] = [
-        header(f"☀️ Scenario digest — {day}"),
-        section(f"*{cu(data.spend)}* spent yesterday\n{change}"),
+        header(f"{title} — {day}"),
+        section(f"*{cu(data.spend)}* spent {words.last}\n{change}"),
     ]
     if data.budgets:
         rows = []
@@ -67,13 +143,13 @@ def digest_message(data: DigestData, *, when_empty: str = "line") -> dict[str, A
     if data.alerts:
         rows = [
             f"• {escape(a.budget_label)}: {_what_fired(a)}"
-            + f" at {a.at.astimezone(ZoneInfo(data.tz)):%H:%M}"
+            + f" at {a.at.astimezone(ZoneInfo(data.tz)).strftime(words.at)}"
             for a in data.alerts[:15]
         ]
         more = len(data.alerts) - 15
         if more > 0:
             rows.append(f"…and {more} more")
-        blocks.append(section("*Alerts yesterday*\n" + "\n".join(rows)))
+        blocks.append(section(f"*Alerts {words.last}*\n" + "\n".join(rows)))
     # The chart is drawn only from data (see `bot.jobs.digest`): promise it only then.
     follows = " The chart follows in the thread." if data.chart else ""
     blocks.append(context(f"Times in {data.tz}.{follows}"))

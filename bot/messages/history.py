@@ -18,6 +18,7 @@ from bot.messages.budgets import (
     scope_words,
     thresholds_words,
 )
+from bot.messages.digest import schedule_words
 from bot.messages.mrkdwn import Json, clip, context, cu, escape, header, local_time
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
@@ -109,10 +110,10 @@ def _entry_what(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
             channel = after.get("channel_id") or target.partition(":")[2]
             if before:
                 return (
-                    f"moved the daily digest in <#{channel}> from {before.get('local_time')}"
-                    f" to {after.get('local_time')}"
+                    f"changed the digest in <#{channel}>: {_digest_schedule(before)}"
+                    f" → {_digest_schedule(after)}"
                 )
-            return f"set a daily digest in <#{channel}> at {after.get('local_time')}"
+            return f"set a digest in <#{channel}>: {_digest_schedule(after)}"
         case "watch.on":
             return (
                 f"turned the watch on in <#{after.get('channel_id')}> ({after.get('sensitivity')})"
@@ -136,11 +137,23 @@ def _entry_what(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
             )
         case "digest.off":
             channel = before.get("channel_id") or target.partition(":")[2]
-            return f"turned off the daily digest in <#{channel}> (was {before.get('local_time')})"
+            return f"turned off the digest in <#{channel}> (was {_digest_schedule(before)})"
         case _:
             # An action this renderer does not know yet still shows who did what.
             diff = changes(before, after)
             return f"`{entry.action}` {target}" + (f": {'; '.join(diff)}" if diff else "")
+
+
+def _digest_schedule(snapshot: Mapping[str, Any]) -> str:
+    """An audited digest's schedule; entries from before weekly and monthly digests existed
+    have no cadence: they were daily."""
+    weekday = snapshot.get("weekday")
+    return schedule_words(
+        str(snapshot.get("cadence") or "daily"),
+        weekday if isinstance(weekday, int) and 0 <= weekday <= 6 else None,
+        str(snapshot.get("local_time")),
+        quiet=snapshot.get("when_empty") == "skip",
+    )
 
 
 def _target_label(

@@ -7,6 +7,7 @@ from datetime import datetime
 from bot.budgets.evaluate import AlertKind
 from bot.messages.alerts import forecast_range
 from bot.messages.budgets import status_state
+from bot.messages.digest import digest_lines
 from bot.messages.mrkdwn import (
     Json,
     button,
@@ -90,13 +91,6 @@ def alert_line(alert: AlertRow, label: str, tz: str) -> str:
     if alert.resolved_at is not None:
         line += " · since back under"
     return f"• {line} · {when}"
-
-
-def digest_lines(digests: list[Digest], tz: str) -> str:
-    if not digests:
-        return "*Daily digest*: none yet."
-    places = ", ".join(f"{d.at} in <#{d.channel_id}>" for d in digests)
-    return f"*Daily digest*: {places} ({tz} time)."
 
 
 def home_view(
@@ -192,8 +186,8 @@ def digest_modal_view(digests: list[Digest], tz: str) -> Json:
         "blocks": [
             section(
                 digest_lines(digests, tz)
-                + "\nEach day at the time you pick: yesterday's spend, every budget's progress"
-                " and a 14-day chart."
+                + "\nAt the time you pick (each day, unless `/budget digest` made it weekly or"
+                " monthly): the spend since the last one, every budget's progress and a chart."
             ),
             {
                 "type": "input",

@@ -1,18 +1,19 @@
-"""What the daily digest says, gathered from Scenario and the store: yesterday (local) against
-the week before, the channel's budgets, the top projects, people and models, the alerts of the
-day and 14 days per model for the chart. Rendering needs nothing else."""
+"""What the digest says, gathered from Scenario and the store: its span (yesterday, last week or
+last month, local) against the spans before, the channel's budgets, the top projects, people and
+models, the alerts of the span and, for the chart, 14 days (12 weeks, 12 months) per model.
+Rendering needs nothing else."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from bot.budgets.culprits import Culprit, Names, top_n
-from bot.budgets.periods import day_start
+from bot.budgets.periods import DigestSpan, digest_span
 from bot.budgets.types import PeriodKind, ScopeKind
 from bot.reports.status import BudgetStatus, read_statuses
 from bot.scenario.client import ScenarioClient
@@ -24,7 +25,9 @@ from bot.store.budgets import Budget, list_budgets
 from bot.store.db import from_text, to_text
 from bot.store.digests import Digest
 
-CHART_DAYS = 14
+# Bars on the chart, and the spans before the digest's that its spend is compared with.
+CHART_SPANS = {PeriodKind.DAILY: 14, PeriodKind.WEEKLY: 12, PeriodKind.MONTHLY: 12}
+AVERAGE_OVER = {PeriodKind.DAILY: 7, PeriodKind.WEEKLY: 4, PeriodKind.MONTHLY: 3}
 
 
 CHART_SERIES = 5  # top models drawn; the rest is "Other"
@@ -45,19 +48,24 @@ class DayAlert:
 class DigestData:
     """Everything the digest says, gathered; rendering needs nothing else."""
 
-    day: date
+    span: DigestSpan
     tz: str
     spend: float
-    week_average: float
+    average: float  # per span, over the `AVERAGE_OVER` spans before this one
     budgets: list[BudgetStatus]
     projects: list[Culprit]
     users: list[Culprit]
     models: list[Culprit]
     alerts: list[DayAlert]
-    chart_days: list[date]
+    chart_days: list[date]  # the first day of each bar's span, oldest first
     chart: dict[str, list[float]]
-    limit_per_day: float | None
+    limit: float | None  # a team budget of the digest's cadence, drawn as a line
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def day(self) -> date:
+        """The last day the digest covers."""
+        return self.span.last
 
     @property
     def empty(self) -> bool:
@@ -72,22 +80,25 @@ async def gather(
     now: datetime,
     app_url: str,
 ) -> DigestData:
-    """Read yesterday (local), the 7 days before it, and 14 days for the chart.
+    """Read the span the digest covers (yesterday, last week, last month: local), the spans
+    before it for the average, and the chart's spans.
 
-    Yesterday's total is essential (ScenarioError propagates: nothing is sent, the next
-    run retries); the rest degrades into a note.
+    The span's total and the average are essential (ScenarioError propagates: nothing is
+    sent, the next run retries); the rest degrades into a note.
     """
     today = now.astimezone(ZoneInfo(tz)).date()
-    day = today - timedelta(days=1)
-    start, end = day_start(day, tz), day_start(today, tz)
+    span = digest_span(digest.cadence, digest.weekday, today)
+    start, end = span.bounds(tz)
     types = (UsageType.CONSUMPTION, UsageType.MODEL_USAGES)
-    yesterday = await client.usages(start=start, end=end, types=types)
-    week = await client.usages(
-        start=day_start(day - timedelta(days=7), tz), end=start, types=(UsageType.CONSUMPTION,)
+    covered = await client.usages(start=start, end=end, types=types)
+    before = span.previous(AVERAGE_OVER[span.cadence])
+    # At most 3 months or 4 weeks before: one read, within the API's 120 days.
+    earlier = await client.usages(
+        start=before[0].bounds(tz)[0], end=start, types=(UsageType.CONSUMPTION,)
     )
     notes: list[str] = []
     directory = await _directory(client, notes)
-    chart_days, chart = await _chart(client, today, tz, directory, notes)
+    chart_days, chart = await _chart(client, span, tz, directory, notes)
     budgets = [
         b for b in list_budgets(db, digest.workspace_id) if b.channel_id == digest.channel_id
     ]
@@ -96,22 +107,22 @@ async def gather(
         statuses, error = await read_statuses(db, client, budgets, tz, now)
         if error is not None:
             notes.append(f"Budget spend unavailable: {error.message}")
-    spend = total_cu(yesterday)
-    names = Names(app_url, yesterday.entities, directory)
-    per_user = {user: totals.spend for user, totals in totals_per_user(yesterday).items()}
+    spend = total_cu(covered)
+    names = Names(app_url, covered.entities, directory)
+    per_user = {user: totals.spend for user, totals in totals_per_user(covered).items()}
     return DigestData(
-        day=day,
+        span=span,
         tz=tz,
         spend=spend,
-        week_average=total_cu(week) / 7,
+        average=total_cu(earlier) / len(before),
         budgets=statuses,
         projects=await _top_projects(client, names, start, end, notes),
         users=list(names.top(names.user, per_user, TOP)),
-        models=list(names.top(names.model, cu_per_model(yesterday), TOP)),
-        alerts=_alerts_of_day(db, digest.workspace_id, start, end),
+        models=list(names.top(names.model, cu_per_model(covered), TOP)),
+        alerts=_alerts_between(db, digest.workspace_id, start, end),
         chart_days=chart_days,
         chart=chart,
-        limit_per_day=_daily_limit(budgets),
+        limit=_limit_line(budgets, span.cadence),
         notes=notes,
     )
 
@@ -149,22 +160,21 @@ async def _top_projects(
 
 
 async def _chart(
-    client: ScenarioClient, today: date, tz: str, directory: Directory, notes: list[str]
+    client: ScenarioClient, span: DigestSpan, tz: str, directory: Directory, notes: list[str]
 ) -> tuple[list[date], dict[str, list[float]]]:
-    """CU per local day per model over the last 14 days: one read per day, because the
-    API's daily buckets are UTC days, not the workspace's."""
-    days = [today - timedelta(days=n) for n in range(CHART_DAYS, 0, -1)]
+    """CU per model per local day (week, month) over the last 14 days (12 weeks, 12
+    months): one read per bar, because the API's buckets are UTC days, not the
+    workspace's — and a month is well within the 120 days one read may span."""
+    spans = [*span.previous(CHART_SPANS[span.cadence] - 1), span]
+    days = [s.first for s in spans]
 
-    async def per_model(day: date) -> dict[str, float]:
-        response = await client.usages(
-            start=day_start(day, tz),
-            end=day_start(day + timedelta(days=1), tz),
-            types=(UsageType.MODEL_USAGES,),
-        )
+    async def per_model(bar: DigestSpan) -> dict[str, float]:
+        start, end = bar.bounds(tz)
+        response = await client.usages(start=start, end=end, types=(UsageType.MODEL_USAGES,))
         return cu_per_model(response)
 
     try:
-        daily = await asyncio.gather(*(per_model(d) for d in days))
+        daily = await asyncio.gather(*(per_model(s) for s in spans))
     except ScenarioError as exc:
         notes.append(f"Chart unavailable ({exc.cause}).")
         return days, {}
@@ -180,9 +190,10 @@ async def _chart(
     return days, stacks
 
 
-def _alerts_of_day(
+def _alerts_between(
     db: Database, workspace_id: str, start: datetime, end: datetime
 ) -> list[DayAlert]:
+    """The levels fired and the watch's episodes begun in ``[start, end)``, in order."""
     rows = db.query(
         "SELECT a.*, b.scope_name, b.scope_kind, b.scope_ref, b.period FROM alert_state a"
         " JOIN budgets b ON b.id = a.budget_id"
@@ -194,7 +205,7 @@ def _alerts_of_day(
         scope = row["scope_name"] or row["scope_ref"] or "Team"
         label = f"#{row['budget_id']} {scope} {row['period']}"
         alerts.append(DayAlert(label, row["level"], row["kind"], from_text(row["fired_at"])))
-    # The watch's episodes that began that day (SPEC §6: "the alerts and anomalies").
+    # The watch's episodes that began in the span (SPEC §6: "the alerts and anomalies").
     episodes = db.query(
         "SELECT a.opened_at, a.finding FROM alerts a JOIN budgets b ON b.id = a.budget_id"
         " WHERE b.workspace_id = ? AND b.watch IS NOT NULL AND a.opened_at >= ?"
@@ -211,9 +222,10 @@ def _alerts_of_day(
     return sorted(alerts, key=lambda a: a.at)
 
 
-def _daily_limit(budgets: list[Budget]) -> float | None:
-    """The line on the chart: a team-wide daily budget of this channel, if there is one."""
+def _limit_line(budgets: list[Budget], cadence: PeriodKind) -> float | None:
+    """The line on the chart: a team-wide budget of this channel with the digest's cadence
+    (daily for a daily digest, …), if there is one."""
     for budget in budgets:
-        if budget.period is PeriodKind.DAILY and budget.scope.kind is ScopeKind.TEAM:
+        if budget.period is cadence and budget.scope.kind is ScopeKind.TEAM:
             return budget.limit_cu
     return None

@@ -1,7 +1,8 @@
-"""Daily digest settings: at most one digest per channel, at a local time of the workspace.
+"""Digest settings: at most one digest per channel, at a local time of the workspace, daily,
+weekly (on a weekday) or monthly (on the 1st).
 
 Each change is audited in the transaction that makes it (SPEC §8). The scheduler that sends
-digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per day".
+digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per span".
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.budgets.types import PeriodKind
 from bot.store.audit import record_change
 from bot.store.db import immediate
 from bot.store.workspaces import ensure_workspace
@@ -24,7 +26,11 @@ class Digest:
     channel_id: str
     local_time: time  # in the workspace timezone, whatever it is on the day
     when_empty: str  # "line" (a one-line digest) or "skip", when nothing was spent
-    last_sent_day: str | None  # the local day (YYYY-MM-DD) of the last digest sent
+    # The key of the span last sent (`DigestSpan.key`): for a daily digest the local day
+    # (YYYY-MM-DD) it went out, for the others the week or month it covered.
+    last_sent_day: str | None
+    cadence: PeriodKind = PeriodKind.DAILY  # daily, weekly or monthly
+    weekday: int | None = None  # a weekly digest's day, 0 = Monday; None for the others
 
     @property
     def at(self) -> str:
@@ -40,21 +46,26 @@ def set_digest(
     actor: str,
     now: datetime,
     when_empty: str = "line",
+    cadence: PeriodKind = PeriodKind.DAILY,
+    weekday: int | None = None,
 ) -> tuple[Digest | None, Digest]:
     """Create or move the digest of a channel; returns (before, after).
 
-    Moving it keeps `last_sent_day`, so that a digest already sent today is not sent a second
-    time just because its hour changed.
+    Moving it keeps `last_sent_day`, so that a digest already sent for this span is not sent
+    a second time just because its hour changed.
     """
+    if (cadence is PeriodKind.WEEKLY) != (weekday is not None) or not 0 <= (weekday or 0) <= 6:
+        raise ValueError(f"a weekly digest needs a weekday 0..6, others none: {weekday!r}")
     local = at.strftime("%H:%M")
     with immediate(db):
         ensure_workspace(db, workspace_id, now=now)
         before = get_digest(db, workspace_id, channel_id)
         db.execute(
-            "INSERT INTO digests (workspace_id, channel_id, local_time, when_empty)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, channel_id) DO UPDATE"
-            " SET local_time = excluded.local_time, when_empty = excluded.when_empty",
-            [workspace_id, channel_id, local, when_empty],
+            "INSERT INTO digests (workspace_id, channel_id, local_time, when_empty, cadence,"
+            " weekday) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, channel_id)"
+            " DO UPDATE SET local_time = excluded.local_time, when_empty = excluded.when_empty,"
+            " cadence = excluded.cadence, weekday = excluded.weekday",
+            [workspace_id, channel_id, local, when_empty, cadence.value, weekday],
         )
         after = get_digest(db, workspace_id, channel_id)
         assert after is not None  # just written, in this transaction
@@ -122,6 +133,8 @@ def _audit(digest: Digest | None) -> dict[str, Any] | None:
         "channel_id": digest.channel_id,
         "local_time": digest.at,
         "when_empty": digest.when_empty,
+        "cadence": digest.cadence.value,
+        "weekday": digest.weekday,
     }
 
 
@@ -133,4 +146,6 @@ def _digest(row: dict[str, Any]) -> Digest:
         local_time=time.fromisoformat(row["local_time"]),
         when_empty=row["when_empty"],
         last_sent_day=row["last_sent_day"],
+        cadence=PeriodKind(row["cadence"]),
+        weekday=row["weekday"],
     )

@@ -501,6 +501,11 @@ def test_snooze_public() -> None:
     assert parse_budget("snooze 7 4h public") == BudgetSnooze(7, timedelta(hours=4), public=True)
 
 
+WEEKLY, MONTHLY = PeriodKind.WEEKLY, PeriodKind.MONTHLY
+MON, TUE, FRI, SUN = ({"cadence": WEEKLY, "weekday": n} for n in (0, 1, 4, 6))
+FINANCE = ChannelRef(name="finance")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -515,6 +520,19 @@ def test_snooze_public() -> None:
         ("digest off", BudgetDigest(None)),
         ("digest OFF #finance", BudgetDigest(None, channel=ChannelRef(name="finance"))),
         ("digest off <#C42>", BudgetDigest(None, channel=ChannelRef(id="C42"))),
+        ("digest 09:00 weekly", BudgetDigest(time(9, 0), cadence=WEEKLY, weekday=0)),
+        ("digest 09:00 #finance weekly fri", BudgetDigest(time(9, 0), channel=FINANCE, **FRI)),
+        ("digest 09:00 WEEKLY Friday", BudgetDigest(time(9, 0), **FRI)),
+        ("digest 09:00 weekly sun quiet", BudgetDigest(time(9), quiet=True, **SUN)),
+        ("digest 09:00 weekly quiet", BudgetDigest(time(9), quiet=True, **MON)),
+        ("digest 09:00 quiet weekly SUNDAY", BudgetDigest(time(9), quiet=True, **SUN)),
+        ("digest 09:00 weekly tue #finance", BudgetDigest(time(9), channel=FINANCE, **TUE)),
+        ("digest 09:00 weekly #finance tue", BudgetDigest(time(9), channel=FINANCE, **TUE)),
+        ("digest 08:30 monthly", BudgetDigest(time(8, 30), cadence=MONTHLY)),
+        (
+            "digest 08:30 monthly #finance quiet public",
+            BudgetDigest(time(8, 30), channel=FINANCE, quiet=True, public=True, cadence=MONTHLY),
+        ),
     ],
 )
 def test_digest(text: str, expected: BudgetDigest) -> None:
@@ -650,6 +668,17 @@ def test_timezone_is_validated_and_canonical(typed: str, canonical: str) -> None
         ("digest 0900", "`0900`", "HH:MM", "/budget digest <HH:MM>"),
         ("digest 09:00 #a #b", "`#a`", "`#b`", "/budget digest <HH:MM>"),
         ("digest 09:00 daily", "`daily`", "doesn't take", "/budget digest <HH:MM>"),
+        ("digest 09:00 monthly mon", "`mon`", "1st", "[weekly [<day>]|monthly]"),
+        ("digest 09:00 fri", "`fri`", "goes with `weekly`", "[weekly [<day>]|monthly]"),
+        ("digest 09:00 weekly monthly", "`weekly`", "contradict", "/budget digest <HH:MM>"),
+        ("digest 09:00 weekly weekly", "twice", "give it once", "/budget digest <HH:MM>"),
+        ("digest 09:00 weekly fri mon", "`mon`", "one day", "/budget digest <HH:MM>"),
+        ("digest 09:00 fri monthly", "`fri`", "1st", "/budget digest <HH:MM>"),
+        ("digest 09:00 weekly frday", "`frday`", "Did you mean `friday`?", "/budget digest"),
+        ("digest 09:00 weekyl", "`weekyl`", "Did you mean `weekly`?", "/budget digest"),
+        ("digest 09:00 montly", "`montly`", "Did you mean `monthly`?", "/budget digest"),
+        ("digest off weekly", "`weekly`", "doesn't take", "/budget digest off"),
+        ("digest off monthly #a", "`monthly`", "doesn't take", "/budget digest off"),
         # timezone
         ("timezone", "IANA", "`Europe/Paris`", "/budget timezone <IANA name>"),
         ("timezone Mars/Olympus", "`Mars/Olympus`", "timezone", "/budget timezone"),
@@ -756,6 +785,11 @@ GRAMMAR_TOKENS = [
     "low",
     "normal",
     "high",
+    "quiet",
+    "mon",
+    "Friday",
+    "sun",
+    "tues",
 ]
 SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "\xa0"])
 JUNK = st.text(max_size=6)
@@ -806,6 +840,13 @@ def check_invariants(result: object) -> None:
             zoneinfo.ZoneInfo(result.name)
         case BudgetDigest(at=time() as at):
             assert at.second == 0
+            assert result.cadence in (PeriodKind.DAILY, PeriodKind.WEEKLY, PeriodKind.MONTHLY)
+            # A day exactly for a weekly digest, and one of the seven.
+            assert (result.weekday is not None) == (result.cadence is PeriodKind.WEEKLY)
+            assert result.weekday is None or 0 <= result.weekday <= 6
+        case BudgetDigest(at=None):
+            # `off` turns off whatever the channel has: it takes no schedule.
+            assert (result.cadence, result.weekday, result.quiet) == (PeriodKind.DAILY, None, False)
         case BudgetWatch():
             assert result.sensitivity in (None, "low", "normal", "high")
             if result.off:
@@ -856,7 +897,8 @@ def test_grammar_token_soup_never_raises(text: str) -> None:
 
 @FUZZ
 @given(
-    st.sampled_from(["add", "edit 3", "digest", "snooze 3", "history", "timezone"]), command_text()
+    st.sampled_from(["add", "edit 3", "digest", "digest 09:00", "snooze 3", "history", "timezone"]),
+    command_text(),
 )
 def test_subcommand_token_soup_never_raises(subcommand: str, rest: str) -> None:
     check_invariants(parse_budget(f"{subcommand} {rest}"))
@@ -1013,6 +1055,18 @@ def test_watch_mistakes_are_explained(text: str, says: str) -> None:
     assert isinstance(result, GrammarError)
     assert says in result.message, result.message
     assert result.usage.startswith("`/budget watch")
+
+
+@pytest.mark.parametrize(
+    ("weekday", "name"),
+    list(enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])),
+)
+def test_a_weekly_digest_day_is_its_name_or_three_letters_in_any_case(
+    weekday: int, name: str
+) -> None:
+    for form in (name, name[:3], name.upper(), name[:3].capitalize(), name.capitalize()):
+        request = parse_budget(f"digest 07:45 weekly {form}")
+        assert request == BudgetDigest(time(7, 45), cadence=WEEKLY, weekday=weekday), form
 
 
 @pytest.mark.parametrize(

@@ -289,6 +289,8 @@ async def test_bad_input_is_explained_privately_with_the_right_form(
         "snooze 1 4h",
         "unsnooze 1",
         "digest 09:00",
+        "digest 09:00 weekly fri",
+        "digest 09:00 monthly",
         "digest off",
         "timezone America/New_York",
         "add 5k monthly public",
@@ -524,8 +526,61 @@ async def test_digest_settings_are_stored_per_channel_and_audited(bot: Bot) -> N
         ("digest.off", "digest:C_GENERAL"),
     ]
     answer = await ask(bot, "digest off")
-    assert "no daily digest" in everything(answer)
+    assert "no digest" in everything(answer)
     assert len(audit_rows(bot)) == 4
+
+
+async def test_weekly_and_monthly_digests_are_set_listed_and_audited(bot: Bot) -> None:
+    answer = await ask(bot, "digest 09:00 <#CWEEK|week> weekly")
+    assert "Weekly digest set: every Monday at *09:00* (Europe/Paris) in <#CWEEK>" in everything(
+        answer
+    )
+    answer = await ask(bot, "digest 08:30 <#CMONTH|month> monthly quiet")
+    said = everything(answer)
+    assert "Monthly digest set: on the 1st of every month at *08:30*, quiet" in said
+    answer = await ask(bot, "digest 09:00 <#CWEEK|week> weekly FRIDAY")
+    assert "(was every Monday at 09:00)" in everything(answer)
+    answer = await ask(bot, "digest 17:00")
+    rows = {
+        r["channel_id"]: (r["local_time"], r["cadence"], r["weekday"], r["when_empty"])
+        for r in bot.db.query("SELECT * FROM digests")
+    }
+    assert rows == {
+        "CWEEK": ("09:00", "weekly", 4, "line"),
+        "CMONTH": ("08:30", "monthly", None, "skip"),
+        "C_GENERAL": ("17:00", "daily", None, "line"),
+    }
+
+    listed = everything(await ask(bot, "list"))
+    assert (
+        "*Digests*: on the 1st of every month at 08:30 in <#CMONTH>,"
+        " every Friday at 09:00 in <#CWEEK>, every day at 17:00 in <#C_GENERAL>"
+        " (Europe/Paris time)."
+    ) in listed
+
+    history = everything(await ask(bot, "history"))
+    assert "changed the digest in <#CWEEK>: every Monday at 09:00 → every Friday at 09:00" in (
+        history
+    )
+    assert "set a digest in <#CMONTH>: on the 1st of every month at 08:30, quiet" in history
+    [entry] = [
+        json.loads(r["after"])
+        for r in audit_rows(bot)
+        if r["target"] == "digest:CWEEK" and r["before"] is not None
+    ]
+    assert (entry["cadence"], entry["weekday"]) == ("weekly", 4)
+
+    answer = await ask(bot, "digest off <#CWEEK|week>")
+    assert "Weekly digest in <#CWEEK> turned off (it went out every Friday at 09:00" in (
+        everything(answer)
+    )
+
+
+async def test_a_digest_with_a_day_but_no_week_changes_nothing(bot: Bot) -> None:
+    answer = await ask(bot, "digest 09:00 monthly mon")
+    assert answer["response_type"] == "ephemeral"
+    assert "goes out on the 1st" in everything(answer)
+    assert bot.db["digests"].count == 0 and audit_rows(bot) == []
 
 
 async def test_a_digest_channel_must_be_picked_not_typed(bot: Bot) -> None:

@@ -213,6 +213,29 @@ async def test_digest_settings_set_and_turn_off_the_digest(bot: Bot) -> None:
     actions = [e.action for e in audit.history(bot.db, TEAM_ID)]
     assert actions == ["digest.off", "digest.set"]
 
+    # The form has only the time: a weekly, quiet digest stays weekly and quiet.
+    weekly = PeriodKind.WEEKLY
+    set_digest(
+        bot.db,
+        TEAM_ID,
+        "C_DIGEST",
+        time(9),
+        actor=ADMIN,
+        now=ANCHOR,
+        when_empty="skip",
+        cadence=weekly,
+        weekday=4,
+    )
+    answer = await save("C_DIGEST", "07:15")
+    assert "The weekly digest goes to <#C_DIGEST> every Friday at 07:15" in all_text(answer["view"])
+    [digest] = list_digests(bot.db, TEAM_ID)
+    assert (digest.at, digest.cadence, digest.weekday, digest.when_empty) == (
+        "07:15",
+        weekly,
+        4,
+        "skip",
+    )
+
 
 def field_of(view: Json, block_id: str) -> Json:
     return next(b for b in view["blocks"] if b.get("block_id") == block_id)["element"]

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.asgi_server import serve_app
-from bot.budgets.periods import day_start
+from bot.budgets.periods import day_start, digest_span
 from bot.budgets.types import PeriodKind
 from bot.jobs.delivery import drain
 from bot.jobs.digest import (
@@ -27,11 +27,12 @@ from bot.jobs.digest import (
 )
 from bot.messages.digest import digest_message
 from bot.scenario.client import ScenarioClient
+from bot.scenario.errors import MAX_RANGE_DAYS
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator, create_app
 from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
-from bot.store.db import migrate, open_db
+from bot.store.db import migrate, open_db, to_text
 from bot.store.digests import Digest, list_digests, set_digest
 
 TZ = "Europe/Paris"
@@ -46,8 +47,19 @@ def db(tmp_path: Path) -> Database:
     return database
 
 
-def client() -> ScenarioClient:
+def client(ranges: list[tuple[datetime, datetime, str]] | None = None) -> ScenarioClient:
+    """The simulator's client; given `ranges`, it notes each usage read's range and types."""
     simulator = Simulator(TEAM, clock=ManualClock(NOW))
+    inner = httpx.ASGITransport(create_app(simulator))
+
+    class Recording(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            query = request.url.params
+            if ranges is not None and "startDate" in query:
+                start = datetime.fromisoformat(query["startDate"].replace("Z", "+00:00"))
+                end = datetime.fromisoformat(query["endDate"].replace("Z", "+00:00"))
+                ranges.append((start, end, query.get("type", "")))
+            return await inner.handle_async_request(request)
 
     async def no_wait(seconds: float) -> None:
         return None
@@ -57,7 +69,7 @@ def client() -> ScenarioClient:
         api_key="test-key",
         api_secret="test-secret",
         team_id=TEAM.team_id,
-        transport=httpx.ASGITransport(create_app(simulator)),
+        transport=Recording(),
         sleep=no_wait,
     )
 
@@ -76,11 +88,11 @@ async def test_yesterday_is_the_local_day_and_matches_the_oracle(db: Database) -
     assert data.day == date(2026, 11, 25)
     assert data.spend == pytest.approx(TEAM.cu_between(start, end))
     week = TEAM.cu_between(start - timedelta(days=7), start)
-    assert data.week_average == pytest.approx(week / 7)
+    assert data.average == pytest.approx(week / 7)
     assert len(data.chart_days) == 14 and data.chart_days[-1] == date(2026, 11, 25)
     total_chart = sum(values[-1] for values in data.chart.values())
     assert total_chart == pytest.approx(data.spend)
-    assert data.limit_per_day == 500
+    assert data.limit == 500
     assert data.models and data.users and data.projects
     assert data.projects[0].name in {p.name for p in TEAM.projects}
     assert data.notes == []
@@ -88,10 +100,10 @@ async def test_yesterday_is_the_local_day_and_matches_the_oracle(db: Database) -
 
 def sample(**changes: object) -> DigestData:
     base = DigestData(
-        day=date(2026, 11, 25),
+        span=digest_span(PeriodKind.DAILY, None, date(2026, 11, 26)),
         tz=TZ,
         spend=1200.0,
-        week_average=1000.0,
+        average=1000.0,
         budgets=[],
         projects=[],
         users=[],
@@ -99,7 +111,7 @@ def sample(**changes: object) -> DigestData:
         alerts=[],
         chart_days=[],
         chart={},
-        limit_per_day=None,
+        limit=None,
     )
     for name, value in changes.items():
         setattr(base, name, value)
@@ -229,3 +241,129 @@ def test_a_local_day_starts_at_local_midnight_across_dst() -> None:
     # Santiago skips midnight when DST starts (6 September 2026): the day starts at 01:00.
     santiago = day_start(date(2026, 9, 6), "America/Santiago")
     assert santiago.astimezone(ZoneInfo("America/Santiago")).hour == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Weekly and monthly digests
+# ---------------------------------------------------------------------------------------------
+
+
+def local(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(TZ))
+
+
+@pytest.mark.parametrize(
+    ("cadence", "weekday", "first", "end", "before"),
+    [
+        # NOW is Thursday 26 November: the latest Monday digest covered 16–22 November, and
+        # it is compared with the 4 weeks before.
+        (PeriodKind.WEEKLY, 0, date(2026, 11, 16), date(2026, 11, 23), date(2026, 10, 19)),
+        # A Wednesday digest: Wednesday 18 to Tuesday 24 November.
+        (PeriodKind.WEEKLY, 2, date(2026, 11, 18), date(2026, 11, 25), date(2026, 10, 21)),
+        # The latest monthly digest (1 November) covered October, against July to September.
+        (PeriodKind.MONTHLY, None, date(2026, 10, 1), date(2026, 11, 1), date(2026, 7, 1)),
+    ],
+)
+async def test_a_weekly_or_monthly_digest_reads_its_span_against_the_oracle(
+    db: Database,
+    cadence: PeriodKind,
+    weekday: int | None,
+    first: date,
+    end: date,
+    before: date,
+) -> None:
+    _, digest = set_digest(
+        db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=cadence, weekday=weekday
+    )
+    create_budget(db, NewBudget("T1", PeriodKind.DAILY, 500, "C_DIGEST", "U1"), now=NOW)
+    create_budget(db, NewBudget("T1", cadence, 9000, "C_DIGEST", "U1"), now=NOW)
+    ranges: list[tuple[datetime, datetime, str]] = []
+    data = await gather(db, client(ranges), digest, TZ, NOW, "https://app.example")
+    assert (data.span.first, data.span.end) == (first, end)
+    assert data.spend == pytest.approx(TEAM.cu_between(local(first), local(end)))
+    spans_before = 4 if cadence is PeriodKind.WEEKLY else 3
+    assert data.average == pytest.approx(
+        TEAM.cu_between(local(before), local(first)) / spans_before
+    )
+    # Twelve bars, the last one the span itself, one read each.
+    assert len(data.chart_days) == 12 and data.chart_days[-1] == first
+    assert sum(values[-1] for values in data.chart.values()) == pytest.approx(data.spend)
+    bars = [(s, e) for s, e, types in ranges if types == "model-usages"]
+    assert len(bars) == 12
+    assert all(e - s <= timedelta(days=MAX_RANGE_DAYS) for s, e, _ in ranges)
+    assert sorted(bars)[-1] == (local(first), local(end))
+    assert data.limit == 9000  # the team budget of the digest's cadence, not the daily one
+    assert data.notes == []
+
+
+async def test_the_weekly_digest_lists_the_alerts_of_its_whole_week(db: Database) -> None:
+    _, digest = set_digest(
+        db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=PeriodKind.WEEKLY, weekday=0
+    )
+    budget = create_budget(db, NewBudget("T1", PeriodKind.DAILY, 500, "C_DIGEST", "U1"), now=NOW)
+    fired = {  # when, and whether it lies in Monday 16 to Sunday 22 November (Paris)
+        datetime(2026, 11, 15, 22, 59, tzinfo=UTC): False,  # Sunday 15th, 23:59 in Paris
+        datetime(2026, 11, 15, 23, 0, tzinfo=UTC): True,  # Monday 16th, 00:00
+        datetime(2026, 11, 19, 13, 0, tzinfo=UTC): True,
+        datetime(2026, 11, 22, 22, 59, tzinfo=UTC): True,  # Sunday 22nd, 23:59
+        datetime(2026, 11, 22, 23, 0, tzinfo=UTC): False,  # Monday 23rd, 00:00
+    }
+    for level, at in enumerate(fired, start=1):
+        db.execute(
+            "INSERT INTO alert_state (budget_id, period_key, kind, level, spend_cu, limit_cu,"
+            " fired_at) VALUES (?, ?, 'threshold', ?, 1, 1, ?)",
+            [budget.id, f"daily:{at.date()}@{TZ}", level, to_text(at)],
+        )
+    data = await gather(db, client(), digest, TZ, NOW, "https://app.example")
+    assert [a.at for a in data.alerts] == [at for at, inside in fired.items() if inside]
+    message = digest_message(data)
+    assert message is not None
+    said = " ".join(str(b) for b in message["blocks"])
+    assert "Alerts last week" in said and "at Thu 19 Nov 14:00" in said
+
+
+def test_the_weekly_and_monthly_messages_name_their_span() -> None:
+    weekly = digest_message(
+        sample(span=digest_span(PeriodKind.WEEKLY, 0, date(2026, 11, 30)), average=1500.0)
+    )
+    assert weekly is not None
+    assert weekly["text"].startswith("☀️ Scenario weekly digest for Mon 23 Nov – Sun 29 Nov 2026")
+    assert "▼ 20 % against the 4-week average of 1,500 CU" in weekly["text"]
+    assert "spent last week" in str(weekly["blocks"])
+    monthly = digest_message(
+        sample(span=digest_span(PeriodKind.MONTHLY, None, date(2027, 1, 1)), average=0.0)
+    )
+    assert monthly is not None
+    assert monthly["text"].startswith("☀️ Scenario monthly digest for December 2026")
+    assert "no spend in the 3 months before" in monthly["text"]
+    quiet = sample(span=digest_span(PeriodKind.MONTHLY, None, date(2027, 1, 1)), spend=0.0)
+    assert digest_message(quiet, when_empty="skip") is None
+    line = digest_message(quiet)
+    assert (
+        line is not None and "monthly digest for December 2026: nothing was spent" in line["text"]
+    )
+
+
+async def test_a_monthly_digest_goes_out_once_with_a_twelve_month_chart(
+    db: Database, slack: tuple[slack_api.FakeSlack, AsyncWebClient]
+) -> None:
+    fake, web = slack
+    _, digest = set_digest(
+        db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=PeriodKind.MONTHLY
+    )
+    first = datetime(2026, 12, 1, 8, 5, tzinfo=UTC)  # 1 December, 09:05 in Paris
+    assert is_due(digest, TZ, first)
+    queued = await run_digest(db, client(), digest, TZ, first, "https://app.example")
+    assert [row["key"] for row in queued] == ["digest:1:2026-11", "digest:1:2026-11:chart"]
+    [again] = list_digests(db)
+    assert again.last_sent_day == "2026-11" and not is_due(again, TZ, first)
+    assert await run_digest(db, client(), again, TZ, first, "https://app.example") == []
+
+    async def client_for(workspace_id: str) -> AsyncWebClient:
+        return web
+
+    await drain(db, client_for, lambda: first)
+    [message] = fake.top_level("C_DIGEST")
+    assert "monthly digest for November 2026" in message.text
+    [upload] = [c.args for c in fake.calls_to("files.getUploadURLExternal")]
+    assert "per month from Dec 2025 to Nov 2026" in upload.get("alt_txt", "")

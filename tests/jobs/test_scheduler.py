@@ -27,7 +27,7 @@ from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator, serve_simulator
 from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
-from bot.store.digests import set_digest, turn_off
+from bot.store.digests import list_digests, set_digest, turn_off
 from bot.store.workspaces import set_timezone
 from tests.live import live_team
 
@@ -234,3 +234,89 @@ async def test_a_restart_sends_a_digest_missed_while_down_once(tmp_path: Path) -
                 await scheduler.stop()
         assert digests_posted() == 1
         assert len(slack.uploads) == 1
+
+
+async def test_weekly_and_monthly_digests_go_out_once_per_span_across_restarts(
+    tmp_path: Path,
+) -> None:
+    monday = datetime(2026, 11, 30, 8, 10, tzinfo=UTC)  # 09:10 in Paris
+    tuesday_1st = datetime(2026, 12, 1, 8, 10, tzinfo=UTC)
+    team = SyntheticTeam.build(7, tuesday_1st)
+    async with world(tmp_path, team, monday) as (runtime, simulator, slack, _):
+        weekly, monthly = PeriodKind.WEEKLY, PeriodKind.MONTHLY
+        set_digest(
+            runtime.db, "T1", "C_WEEK", time(9), actor="U1", now=monday, cadence=weekly, weekday=0
+        )
+        set_digest(runtime.db, "T1", "C_MONTH", time(9), actor="U1", now=monday, cadence=monthly)
+
+        async def a_process_runs_the_digests(now: datetime) -> None:
+            """A fresh process on the same database: its own runtime and scheduler."""
+            simulator.clock.set(now)
+            fresh = Runtime.open(runtime.settings)
+            try:
+                scheduler = Scheduler(fresh, check_interval=timedelta(hours=1), clock=lambda: now)
+                for digest in list_digests(fresh.db):
+                    await scheduler.send_digest(digest.id)
+            finally:
+                await fresh.aclose()
+
+        def posted(channel: str) -> list[str]:
+            return [m.text for m in slack.top_level(channel)]
+
+        await a_process_runs_the_digests(monday)
+        await a_process_runs_the_digests(monday + timedelta(minutes=20))  # restarted
+        [week] = posted("C_WEEK")
+        assert week.startswith("☀️ Scenario weekly digest for Mon 23 Nov – Sun 29 Nov 2026")
+        assert posted("C_MONTH") == []  # not the 1st
+        await a_process_runs_the_digests(tuesday_1st)
+        await a_process_runs_the_digests(tuesday_1st + timedelta(minutes=5))
+        [month] = posted("C_MONTH")
+        assert month.startswith("☀️ Scenario monthly digest for November 2026")
+        assert len(posted("C_WEEK")) == 1  # Tuesday
+        assert len(slack.uploads) == 2  # one chart each
+        sent = {d.channel_id: d.last_sent_day for d in list_digests(runtime.db)}
+        assert sent == {"C_WEEK": "2026-W48", "C_MONTH": "2026-11"}
+
+
+async def test_weekly_and_monthly_digest_jobs_fire_on_their_day(tmp_path: Path) -> None:
+    async with world(tmp_path) as (runtime, _, _, _):
+        scheduler = Scheduler(runtime, check_interval=timedelta(hours=1), clock=lambda: ANCHOR)
+        scheduler.start()
+        try:
+            for channel, cadence, weekday in (
+                ("C_WEEK", PeriodKind.WEEKLY, 4),
+                ("C_MONTH", PeriodKind.MONTHLY, None),
+            ):
+                set_digest(
+                    runtime.db,
+                    "T1",
+                    channel,
+                    time(9),
+                    actor="U1",
+                    now=ANCHOR,
+                    cadence=cadence,
+                    weekday=weekday,
+                )
+            runtime.digests_changed()
+            await wait_until(lambda: len(scheduler._digest_jobs) == 2)
+            paris = ZoneInfo("Europe/Paris")
+            fires = {
+                job.name: job.trigger.get_next_fire_time(None, datetime(2026, 12, 26, tzinfo=paris))
+                for job in scheduler.scheduler.get_jobs()
+                if job.id.startswith("digest:")
+            }
+            assert fires == {
+                "digest of C_WEEK": datetime(2027, 1, 1, 9, tzinfo=paris),  # a Friday
+                "digest of C_MONTH": datetime(2027, 1, 1, 9, tzinfo=paris),
+            }
+            fires = {
+                job.name: job.trigger.get_next_fire_time(None, datetime(2027, 1, 2, tzinfo=paris))
+                for job in scheduler.scheduler.get_jobs()
+                if job.id.startswith("digest:")
+            }
+            assert fires == {
+                "digest of C_WEEK": datetime(2027, 1, 8, 9, tzinfo=paris),
+                "digest of C_MONTH": datetime(2027, 2, 1, 9, tzinfo=paris),
+            }
+        finally:
+            await scheduler.stop()

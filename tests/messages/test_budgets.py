@@ -23,6 +23,7 @@ from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
+from bot.store.digests import Digest
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # 13:00 in Paris
 TZ = "Europe/Paris"
@@ -324,20 +325,39 @@ def test_snooze_answers_give_the_local_end_time() -> None:
 
 
 def test_digest_and_timezone_answers() -> None:
+    def digest(at: time, cadence: PeriodKind = PeriodKind.DAILY, weekday: int | None = None):
+        return Digest(1, "T1", "C1", at, "line", None, cadence, weekday)
+
     assert "every day at *09:00* (Europe/Paris) in <#C1>" in assert_valid(
-        budget_messages.digest_set("C1", time(9), TZ, before=None)
+        budget_messages.digest_set(digest(time(9)), TZ, before=None)
     )
     assert "(was 08:00)" in assert_valid(
-        budget_messages.digest_set("C1", time(9), TZ, before=time(8))
+        budget_messages.digest_set(digest(time(9)), TZ, before=digest(time(8)))
     )
     assert (
         "nothing changed"
-        in assert_valid(budget_messages.digest_set("C1", time(9), TZ, before=time(9))).casefold()
+        in assert_valid(
+            budget_messages.digest_set(digest(time(9)), TZ, before=digest(time(9)))
+        ).casefold()
     )
-    assert "turned off (it was at 09:00 Europe/Paris)" in assert_valid(
-        budget_messages.digest_off("C1", before=time(9), tz=TZ)
+    weekly = assert_valid(
+        budget_messages.digest_set(
+            digest(time(9), PeriodKind.WEEKLY, 4), TZ, before=digest(time(9))
+        )
     )
-    assert "no daily digest" in assert_valid(budget_messages.digest_off("C1", before=None, tz=TZ))
+    assert "Weekly digest moved: every Friday at *09:00*" in weekly
+    assert "(was every day at 09:00)" in weekly
+    monthly = assert_valid(
+        budget_messages.digest_set(digest(time(8), PeriodKind.MONTHLY), TZ, before=None)
+    )
+    assert "Monthly digest set: on the 1st of every month at *08:00*" in monthly
+    assert "turned off (it went out every day at 09:00 Europe/Paris)" in assert_valid(
+        budget_messages.digest_off("C1", before=digest(time(9)), tz=TZ)
+    )
+    assert "every Monday at 09:00" in assert_valid(
+        budget_messages.digest_off("C1", before=digest(time(9), PeriodKind.WEEKLY, 0), tz=TZ)
+    )
+    assert "no digest" in assert_valid(budget_messages.digest_off("C1", before=None, tz=TZ))
     changed = assert_valid(
         budget_messages.timezone_set("America/New_York", was=TZ, now=NOW, changed=True)
     )
@@ -432,8 +452,8 @@ def test_history_lists_alerts_and_changes_readably_in_local_time() -> None:
     lines = [line for line in text.split("\n") if line.startswith("• ")]
     changes = [line for line in lines if "<@U_ADMIN>" in line]
     assert changes == [
-        "• Thu 26 Nov 13:09 — <@U_ADMIN> turned off the daily digest in <#C9> (was 09:00)",
-        "• Thu 26 Nov 13:08 — <@U_ADMIN> set a daily digest in <#C9> at 09:00",
+        "• Thu 26 Nov 13:09 — <@U_ADMIN> turned off the digest in <#C9> (was every day at 09:00)",
+        "• Thu 26 Nov 13:08 — <@U_ADMIN> set a digest in <#C9>: every day at 09:00",
         "• Thu 26 Nov 13:07 — <@U_ADMIN> set the timezone: the default → Europe/Paris",
         "• Thu 26 Nov 13:06 — <@U_ADMIN> acknowledged alert 2",
         "• Thu 26 Nov 13:05 — <@U_ADMIN> unsnoozed *#1 Marketing monthly*",

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.evaluate import AlertKind
-from bot.budgets.periods import period_at
+from bot.budgets.periods import digest_span, period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.commands.requests import RangePreset
 from bot.messages import budgets as budget_views
@@ -197,10 +197,10 @@ def digest_data(name: str = PROJECT) -> DigestData:
     if name != PROJECT:
         projects = (Culprit("proj_1", name, 1_200.0),)
     return DigestData(
-        day=date(2026, 11, 25),
+        span=digest_span(PeriodKind.DAILY, None, date(2026, 11, 26)),
         tz=TZ,
         spend=1_200.0,
-        week_average=1_000.0,
+        average=1_000.0,
         budgets=[make_status(make_budget(name=name)), make_status(make_budget(2, name), None)],
         projects=list(projects),
         users=list(users),
@@ -208,7 +208,7 @@ def digest_data(name: str = PROJECT) -> DigestData:
         alerts=[DayAlert(f"#1 {name} monthly", 80, "threshold", NOW - timedelta(hours=20))],
         chart_days=[],
         chart={},
-        limit_per_day=None,
+        limit=None,
         notes=[f"Budget spend unavailable: {SERVER}"],
     )
 

@@ -123,7 +123,7 @@ def test_an_empty_workspace_gets_the_buttons_and_a_way_to_start() -> None:
     assert {"home_add_budget", "home_digest_settings", "home_refresh"} <= set(buttons(view))
     shown = texts(view)
     assert "No budgets yet" in shown and "No alerts yet" in shown
-    assert "*Daily digest*: none yet." in shown
+    assert "*Digests*: none yet." in shown
 
 
 def test_budgets_show_spend_bar_percent_forecast_state_and_an_edit_button() -> None:
@@ -186,13 +186,17 @@ def test_the_last_alerts_are_listed_newest_first_as_given() -> None:
     assert lines[0].endswith("Thu 26 Nov 12:00")  # in the workspace's timezone
 
 
-def test_digests_are_listed_with_their_local_time() -> None:
+def test_digests_are_listed_with_their_cadence_and_local_time() -> None:
     digests = [
         Digest(1, "T1", "C_A", time(9, 0), "line", None),
-        Digest(2, "T1", "C_B", time(17, 30), "line", None),
+        Digest(2, "T1", "C_B", time(17, 30), "line", None, PeriodKind.WEEKLY, 6),
+        Digest(3, "T1", "C_C", time(8, 0), "skip", None, PeriodKind.MONTHLY),
     ]
     shown = texts(render(digests=digests))
-    assert "*Daily digest*: 09:00 in <#C_A>, 17:30 in <#C_B> (Europe/Paris time)." in shown
+    assert (
+        "*Digests*: every day at 09:00 in <#C_A>, every Sunday at 17:30 in <#C_B>,"
+        " on the 1st of every month at 08:00 in <#C_C> (Europe/Paris time)."
+    ) in shown
 
 
 @pytest.mark.parametrize("count", [1, 89, 90, 250])

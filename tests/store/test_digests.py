@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
+from bot.budgets.types import PeriodKind
+from bot.jobs.digest import is_due
 from bot.store import audit, digests
+from bot.store.db import migrate, open_db
+from migrations.migrations import migrations
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 WS, OTHER_WS = "T1", "T2"
@@ -24,7 +29,13 @@ def test_set_creates_the_workspace_and_one_audited_digest(db: Database) -> None:
     [entry] = audit.history(db, WS)
     assert (entry.actor, entry.action, entry.target) == ("UADMIN", "digest.set", "digest:C1")
     assert entry.before is None
-    assert entry.after == {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"}
+    assert entry.after == {
+        "channel_id": "C1",
+        "local_time": "09:00",
+        "when_empty": "line",
+        "cadence": "daily",
+        "weekday": None,
+    }
 
 
 def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -> None:
@@ -40,10 +51,11 @@ def test_setting_again_moves_it_keeping_the_day_it_was_last_sent(db: Database) -
     assert after.last_sent_day == "2026-11-26"
     assert [d.at for d in digests.list_digests(db, WS)] == ["17:30"]
     newest = audit.history(db, WS)[0]
+    daily = {"when_empty": "line", "cadence": "daily", "weekday": None}
     assert (newest.actor, newest.before, newest.after) == (
         "U2",
-        {"channel_id": "C1", "local_time": "09:00", "when_empty": "line"},
-        {"channel_id": "C1", "local_time": "17:30", "when_empty": "line"},
+        {"channel_id": "C1", "local_time": "09:00", **daily},
+        {"channel_id": "C1", "local_time": "17:30", **daily},
     )
 
 
@@ -92,3 +104,65 @@ def test_a_quiet_digest_says_nothing_on_days_without_spend(db: Database) -> None
     assert digest.when_empty == "skip"
     _, digest = digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
     assert digest.when_empty == "line"
+
+
+def test_an_earlier_database_keeps_its_digests_as_daily_ones(tmp_path: Path) -> None:
+    old = open_db(tmp_path / "old.db")
+    migrations.apply(old, stop_before="m005_digest_span")
+    old["workspaces"].insert({"team_id": WS, "created_at": "2026-11-01T00:00:00.000000Z"})
+    old.execute(
+        "INSERT INTO digests (workspace_id, channel_id, local_time, when_empty, last_sent_day)"
+        " VALUES (?, 'C1', '09:00', 'skip', '2026-11-26')",
+        [WS],
+    )
+    assert migrate(old) == ["m005_digest_span"]
+    [digest] = digests.list_digests(old, WS)
+    assert (digest.cadence, digest.weekday) == (PeriodKind.DAILY, None)
+    assert (digest.at, digest.when_empty, digest.last_sent_day) == ("09:00", "skip", "2026-11-26")
+    # Sent today before the upgrade: not sent again after it.
+    assert not is_due(digest, "UTC", datetime(2026, 11, 26, 9, 10, tzinfo=UTC))
+    assert is_due(digest, "UTC", datetime(2026, 11, 27, 9, 10, tzinfo=UTC))
+
+
+def test_weekly_and_monthly_digests_are_stored_and_audited(db: Database) -> None:
+    _, weekly = digests.set_digest(
+        db, WS, "C1", time(9, 0), actor="U1", now=T0, cadence=PeriodKind.WEEKLY, weekday=6
+    )
+    assert (weekly.cadence, weekly.weekday) == (PeriodKind.WEEKLY, 6)
+    db.execute("UPDATE digests SET last_sent_day = '2026-W48'")
+    before, monthly = digests.set_digest(
+        db, WS, "C1", time(9, 0), actor="U2", now=T0, cadence=PeriodKind.MONTHLY
+    )
+    assert before == digests.Digest(
+        weekly.id, WS, "C1", time(9), "line", "2026-W48", PeriodKind.WEEKLY, 6
+    )
+    assert (monthly.cadence, monthly.weekday, monthly.id) == (PeriodKind.MONTHLY, None, weekly.id)
+    [change, creation] = audit.history(db, WS)[:2]
+    assert creation.after == {
+        "channel_id": "C1",
+        "local_time": "09:00",
+        "when_empty": "line",
+        "cadence": "weekly",
+        "weekday": 6,
+    }
+    assert change.before == creation.after
+    assert change.after == {**creation.after, "cadence": "monthly", "weekday": None}
+
+
+@pytest.mark.parametrize(
+    ("cadence", "weekday"),
+    [
+        (PeriodKind.WEEKLY, None),
+        (PeriodKind.WEEKLY, 7),
+        (PeriodKind.DAILY, 0),
+        (PeriodKind.MONTHLY, 1),
+    ],
+)
+def test_a_weekday_goes_with_a_weekly_digest_only(
+    db: Database, cadence: PeriodKind, weekday: int | None
+) -> None:
+    with pytest.raises(ValueError, match="weekday"):
+        digests.set_digest(
+            db, WS, "C1", time(9), actor="U1", now=T0, cadence=cadence, weekday=weekday
+        )
+    assert digests.list_digests(db) == [] and audit.history(db, WS) == []

@@ -48,6 +48,7 @@ from bot.jobs.sample import SampleUnavailable, sample_alert
 from bot.messages import budgets as budget_messages
 from bot.messages import connect as connect_messages
 from bot.messages.backtest import backtest_blocks, no_backtest
+from bot.messages.digest import digest_lines
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import Json, escape
 from bot.reports.backtest import backtest
@@ -296,6 +297,7 @@ async def _list(asked: BudgetCommand, now: datetime) -> None:
             now=now,
             error=error,
             watch=budget_messages.watch_summary(*watch_status(asked.deps.db, asked.team_id)),
+            digests=digest_lines(digests.list_digests(asked.deps.db, asked.team_id), asked.tz),
         )
     )
 
@@ -379,10 +381,9 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
     if request.at is None:
         removed = digests.turn_off(deps.db, asked.team_id, channel, actor=asked.user_id, now=now)
         deps.runtime.digests_changed()
-        before = removed.local_time if removed else None
-        await asked.answer(budget_messages.digest_off(channel, before=before, tz=asked.tz))
+        await asked.answer(budget_messages.digest_off(channel, before=removed, tz=asked.tz))
         return
-    old, _ = digests.set_digest(
+    old, new = digests.set_digest(
         deps.db,
         asked.team_id,
         channel,
@@ -390,10 +391,11 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
         actor=asked.user_id,
         now=now,
         when_empty="skip" if request.quiet else "line",
+        cadence=request.cadence,
+        weekday=request.weekday,
     )
     deps.runtime.digests_changed()
-    before = old.local_time if old else None
-    await asked.answer(budget_messages.digest_set(channel, request.at, asked.tz, before=before))
+    await asked.answer(budget_messages.digest_set(new, asked.tz, before=old))
 
 
 async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import time
 from typing import TYPE_CHECKING
 
+from bot.budgets.types import PeriodKind
+from bot.messages.digest import schedule_words
 from bot.messages.home import (
     BLOCK_DIGEST_CHANNEL,
     BLOCK_DIGEST_OFF,
@@ -81,22 +83,25 @@ async def submit_digest(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
                 response_action="errors",
                 errors={BLOCK_DIGEST_OFF: "This channel has no digest to turn off."},
             )
-        text = f"The daily digest in <#{channel}> is off."
+        text = f"The {removed.cadence.value} digest in <#{channel}> is off."
     else:
         assert at is not None
         current = get_digest(deps.db, team_id, channel)
-        set_digest(
+        # The form has only the time: keep the cadence and the quiet of `/budget digest`.
+        _, saved = set_digest(
             deps.db,
             team_id,
             channel,
             at,
             actor=user_id,
             now=deps.clock(),
-            # The form has no "quiet" box: keep what `/budget digest … quiet` chose.
             when_empty=current.when_empty if current else "line",
+            cadence=current.cadence if current else PeriodKind.DAILY,
+            weekday=current.weekday if current else None,
         )
+        when = schedule_words(saved.cadence, saved.weekday, saved.at)
         text = (
-            f"✅ The daily digest goes to <#{channel}> at {at.strftime('%H:%M')} ({tz} time)."
+            f"✅ The {saved.cadence.value} digest goes to <#{channel}> {when} ({tz} time)."
             " Invite me there if I'm not in it yet (`/invite @Budget Bot`)."
         )
     deps.runtime.digests_changed()
