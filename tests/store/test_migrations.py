@@ -24,7 +24,9 @@ def _fill_every_table(db: Database, marker: str) -> dict[str, int]:
             continue
         row: dict[str, object] = {}
         for column in table.columns:
-            if column.is_pk and column.type.upper() == "INTEGER":
+            # Only a lone INTEGER key is the rowid (filled in by SQLite); a composite
+            # key's columns (watch_expected's budget_id) need a value like any other.
+            if column.is_pk and column.type.upper() == "INTEGER" and len(table.pks) == 1:
                 continue
             row[column.name] = 1 if column.type.upper() in ("INTEGER", "REAL") else marker
         db.execute("PRAGMA foreign_keys = OFF")
