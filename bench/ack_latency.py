@@ -61,6 +61,7 @@ from bot.sim import slack_api
 from bot.sim.scenario import Faults, ManualClock, Simulator, serve_simulator
 from bot.sim.team import SyntheticTeam
 from bot.slack.app import create_app
+from bot.slack.deps import Deps
 from bot.web import create_server
 
 # The same world as the end-to-end tests (tests/e2e/conftest.py), rebuilt here so that
@@ -72,6 +73,7 @@ TEAM_ID = "T1"
 USER = "U_ADMIN"
 CHANNEL = "C_GENERAL"
 RESPONSE_PREFIX = "/response/"  # the fake Slack's (bot/sim/slack_api.py) response_url route
+API_PREFIX = "/api/"  # and its Web API methods
 QUIET_AFTER_ANSWERS = 1.0  # seconds without a new answer before follow-ups are counted done
 STARTUP_TIMEOUT = 30.0  # seconds for the child process to start its servers
 
@@ -118,11 +120,14 @@ class ResponseClock:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.api_calls: dict[str, list[float]] = defaultdict(list)  # Web API method → when
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path.startswith(RESPONSE_PREFIX):
             self.arrivals[path.removeprefix(RESPONSE_PREFIX)].append(time.perf_counter())
+        elif path.startswith(API_PREFIX):
+            self.api_calls[path.removeprefix(API_PREFIX)].append(time.perf_counter())
         await self.app(scope, receive, send)
 
     @property
@@ -153,6 +158,15 @@ async def slack_served() -> AsyncIterator[SlackSide]:
 @contextlib.asynccontextmanager
 async def bot_served(scenario: ScenarioAddress, slack_origin: str) -> AsyncIterator[str]:
     """The app as `budget-bot serve` runs it (without the scheduler); yields its origin."""
+    async with bot_and_deps(scenario, slack_origin) as (url, _deps):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def bot_and_deps(
+    scenario: ScenarioAddress, slack_origin: str
+) -> AsyncIterator[tuple[str, Deps]]:
+    """`bot_served`, with what its listeners use (its store, to set up budgets)."""
     with tempfile.TemporaryDirectory(prefix="ack-latency-") as tmp:
         settings = load_settings(
             _env_file=None,
@@ -168,9 +182,9 @@ async def bot_served(scenario: ScenarioAddress, slack_origin: str) -> AsyncItera
         )
         runtime = Runtime.open(settings)
         try:
-            app, _deps = create_app(runtime, clock=ManualClock(ANCHOR))
+            app, deps = create_app(runtime, clock=ManualClock(ANCHOR))
             async with serve_app(create_server(app, runtime)) as url:
-                yield url
+                yield url, deps
         finally:
             await runtime.aclose()
 

@@ -407,3 +407,32 @@ def m005_digest_span(db: Database) -> None:
         ALTER TABLE digests ADD COLUMN weekday INTEGER;
         """,
     )
+
+
+@migrations()
+def m006_budget_snapshot(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- What the latest check saw of each budget, so that the Home tab opens from it
+        -- without asking Scenario (SPEC §7). One row per budget, replaced by every check
+        -- that reads it; the budget's removal takes it along.
+        CREATE TABLE budget_snapshots (
+            budget_id INTEGER PRIMARY KEY REFERENCES budgets(id) ON DELETE CASCADE,
+            workspace_id TEXT NOT NULL,
+            period_kind TEXT NOT NULL,
+            period_key TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            period_end TEXT NOT NULL,
+            period_tz TEXT NOT NULL,
+            spend_cu REAL NOT NULL,
+            limit_cu REAL NOT NULL,
+            -- the forecast as alerts.projection holds it (JSON), NULL when there was none
+            projection TEXT,
+            -- the budget's updated_at when it was read: an edit since makes the row stale
+            budget_updated_at TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        CREATE INDEX budget_snapshots_workspace ON budget_snapshots(workspace_id);
+        """,
+    )

@@ -45,6 +45,7 @@ from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
 from bot.store.db import immediate
 from bot.store.outbox import OutboxAction
+from bot.store.snapshots import record_snapshot
 from bot.store.watch import get_watch
 from bot.store.workspaces import NotConnected, Workspace, list_workspaces
 
@@ -198,7 +199,7 @@ async def check_workspace(
                 continue
             period = periods[budget.id]
             # Decided again inside the transaction: another cycle may have written first.
-            decisions, current, spend = _decide(db, budget, period, responses, now)
+            decisions, current, spend, projection = _decide(db, budget, period, responses, now)
             attribution = None
             if decisions:
                 window = window_for(budget.scope, period, now)
@@ -210,6 +211,8 @@ async def check_workspace(
                     directory=names,
                 )
             record_decisions(db, budget, period, decisions, current, spend, attribution, now)
+            # What Home shows until the next check: the figures just decided on.
+            record_snapshot(db, budget, period, spend, projection, now=now)
         if watch is not None and recent is not None:
             # As it is now: turned off or moved while Scenario was being read.
             current_watch = get_watch(db, workspace.team_id)
@@ -345,20 +348,24 @@ def _decide(
     period: Period,
     responses: dict[Window, UsagesResponse],
     now: datetime,
-) -> tuple[Decisions, Alert | None, float]:
+) -> tuple[Decisions, Alert | None, float, Forecast | None]:
+    """The decisions at the spend read, and the spend and forecast they were made at. The
+    forecast is worked out for every budget, as `/budget list` shows it, but only a
+    forecast budget's alerts are decided on it."""
     spend, projection = measure(budget, period, responses, now)
-    decisions, current = decide(db, budget, period, spend, now, projection=projection)
-    return decisions, current, spend
+    decisions, current = decide(
+        db, budget, period, spend, now, projection=projection if budget.forecast else None
+    )
+    return decisions, current, spend, projection
 
 
 def measure(
     budget: Budget, period: Period, responses: dict[Window, UsagesResponse], now: datetime
 ) -> tuple[float, Forecast | None]:
-    """A budget's spend in its period and, if it has a forecast, the projection."""
+    """A budget's spend in its period and the projection to its end (for every budget:
+    without the CU series, which only forecast budgets read, from the period's average)."""
     response = responses[window_for(budget.scope, period, now)]
     spend = scope_spend(budget.scope, response)
-    if not budget.forecast:
-        return spend, None
     series = scope_series(budget.scope, response)
     return spend, forecast(
         spend=spend, limit=budget.limit_cu, period=period, now=now, series=series

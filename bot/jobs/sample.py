@@ -33,6 +33,8 @@ async def sample_alert(
     period = periods[budget.id]
     responses = await read_windows(client, [budget], periods, now)
     spend, projection = measure(budget, period, responses, now)
+    if not budget.forecast:
+        projection = None  # what its alerts would show
     window = window_for(budget.scope, period, now)
     async with asyncio.TaskGroup() as reads:
         activity = reads.create_task(read_activity(client, [budget], periods, now))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.budgets.evaluate import AlertKind
 from bot.messages.alerts import forecast_range
@@ -13,6 +14,7 @@ from bot.messages.mrkdwn import (
     button,
     context,
     cu,
+    duration,
     escape,
     header,
     local_time,
@@ -59,10 +61,18 @@ DIGEST_OFF = "off"
 DEFAULT_DIGEST_TIME = "09:00"
 
 
-def budget_line(status: BudgetStatus, tz: str, now: datetime) -> str:
+def budget_line(
+    status: BudgetStatus, tz: str, now: datetime, check_every: timedelta | None = None
+) -> str:
     budget = status.budget
     head = f"*{escape(budget.label)}* · alerts in <#{budget.channel_id}>"
-    if status.spend is None:
+    if status.spend is None and status.pending is not None:
+        within = f", within {duration(check_every)}" if check_every else ""
+        spend = (
+            f"{progress_bar(0, 0)} {status.pending} — figures at the next check{within}"
+            f" · limit {cu(budget.limit_cu)}"
+        )
+    elif status.spend is None:
         spend = f"{progress_bar(0, 0)} spend unavailable · limit {cu(budget.limit_cu)}"
     else:
         spend = (
@@ -71,11 +81,22 @@ def budget_line(status: BudgetStatus, tz: str, now: datetime) -> str:
         )
         if status.forecast is not None:
             spend += f" · 📈 likely {forecast_range(status.forecast)} by the period's end"
+        if status.as_of is not None:
+            spend += f" · as of {as_of(status.as_of, tz, now)}"
     thresholds = ", ".join(f"{t} %" for t in budget.thresholds)
     state = f"{status_state(status, tz, now)} · alerts at {thresholds}"
     if budget.forecast:
         state += " and on forecast"
     return f"{head}\n{spend}\n{state}"
+
+
+def as_of(instant: datetime, tz: str, now: datetime) -> str:
+    """`10:05` on the same local day as `now`, else with its day: `Wed 25 Nov 10:05`."""
+    zone = ZoneInfo(tz)
+    local = instant.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return local.strftime("%H:%M")
+    return local_time(instant, tz)
 
 
 def alert_line(alert: AlertRow, label: str, tz: str) -> str:
@@ -103,9 +124,10 @@ def home_view(
     tz: str,
     now: datetime,
     watch: str | None = None,
+    check_every: timedelta | None = None,
 ) -> Json:
     """The Home tab: at most MAX_BLOCKS blocks whatever the number of budgets; `watch` is
-    the watch's line."""
+    the watch's line; `check_every`, how often the checks that bring its figures run."""
     top: list[Json] = [
         header("Scenario budgets"),
         context(f"Spend in Compute Units (CU) · periods in {tz} · updated {local_time(now, tz)}"),
@@ -124,8 +146,8 @@ def home_view(
         top.append(
             section(
                 f"⚠️ I couldn't read Scenario just now ({escape(scenario_error)})."
-                " The budgets are "
-                "listed without their spend; press *Refresh* in a minute."
+                " The figures below are from the last check that could; the next one"
+                " brings them up to date once Scenario answers."
             )
         )
     if not statuses:
@@ -155,7 +177,7 @@ def home_view(
     budget_blocks: list[Json] = []
     visible = statuses if len(statuses) <= room else statuses[: room - 1]
     for status in visible:
-        block = section(budget_line(status, tz, now))
+        block = section(budget_line(status, tz, now, check_every))
         block["accessory"] = button("Edit", ACTION_EDIT, value=str(status.budget.id))
         budget_blocks.append(block)
     if len(visible) < len(statuses):

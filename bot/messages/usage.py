@@ -59,6 +59,7 @@ class UsageView:
     filters: tuple[Filter, ...] = ()
     by_model: bool = False  # a model filter: totals from its cost series, users from activity
     users_partial: bool = False  # the activity log was cut short: top users are a sample
+    projects_left_out: int = 0  # projects beyond the ones measured one by one
 
 
 def range_label(wanted: UsageRange) -> str:
@@ -148,6 +149,11 @@ def usage_message(view: UsageView) -> Json:
         )
     if view.users_partial:
         notes.append("Top users are counted from the most recent activity only.")
+    if view.projects_left_out:
+        notes.append(
+            f"Top projects leave out {view.projects_left_out} more projects, not measured"
+            " (each takes a read of its own)."
+        )
     notes.append(f"Times in {view.tz}.")
     blocks.append(context(" ".join(notes)))
 

@@ -1,22 +1,28 @@
 """What Scenario says about a set of budgets: their current periods, and the spend (and, for an
 alert, the activity) in the fewest /usages windows that cover them. Shared by the check, the
-statuses of `/budget list` and Home, and the digest."""
+statuses of `/budget list`, and the digest; and the per-project reads of `/usage`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.budgets.periods import Period, period_at
-from bot.budgets.spend import Window, plan_windows, types_needed, window_for
-from bot.budgets.types import PeriodKind
+from bot.budgets.spend import Window, plan_windows, scope_spend, types_needed, window_for
+from bot.budgets.types import TEAM, PeriodKind, Scope
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import BillingPeriodUnavailable, ScenarioError
 from bot.scenario.models import UsagesResponse, UsageType
 from bot.store.budgets import Budget
 
 log = logging.getLogger(__name__)
+
+# The API gives no per-project totals: one filtered read each. Bounded both ways, so that a
+# team with hundreds of projects neither floods Scenario nor makes `/usage` wait for ever.
+PROJECT_READS_AT_ONCE = 10
+MAX_PROJECT_READS = 30
 
 
 async def periods_for(
@@ -96,3 +102,28 @@ async def read_activity(
 
     found = await asyncio.gather(*(read(w) for w in windows))
     return {w: r for w, r in zip(windows, found, strict=True) if r is not None}
+
+
+async def spend_per_project(
+    client: ScenarioClient,
+    project_ids: Sequence[str],
+    *,
+    start: datetime,
+    end: datetime,
+    user_ids: Sequence[str] = (),
+    scope: Scope = TEAM,
+) -> dict[str, float]:
+    """The spend of `scope` in `[start, end)` in each project: one filtered read per project,
+    at most PROJECT_READS_AT_ONCE at a time (the caller keeps to MAX_PROJECT_READS)."""
+    limit = asyncio.Semaphore(PROJECT_READS_AT_ONCE)
+    types = types_needed([scope], forecast=False)
+
+    async def read(project_id: str) -> float:
+        async with limit:
+            response = await client.usages(
+                start=start, end=end, project_ids=(project_id,), user_ids=user_ids, types=types
+            )
+        return scope_spend(scope, response)
+
+    found = await asyncio.gather(*(read(p) for p in project_ids))
+    return dict(zip(project_ids, found, strict=True))

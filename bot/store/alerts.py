@@ -232,7 +232,7 @@ def apply_change(
         "forecast": int(state.forecast),
         "spend_cu": spend_cu,
         "limit_cu": limit_cu,
-        "projection": _forecast_json(projection),
+        "projection": forecast_json(projection),
         "updated_at": to_text(now),
         "closed_at": to_text(now) if state.closed else None,
         "period_end": to_text(period_end) if period_end else None,
@@ -611,7 +611,7 @@ def _alert(row: dict[str, Any]) -> Alert:
         ),
         spend_cu=row["spend_cu"],
         limit_cu=row["limit_cu"],
-        projection=_forecast_of(row["projection"]),
+        projection=forecast_of(row["projection"]),
         attribution=_attribution_of(row["attribution"]),
         channel_id=row["channel_id"],
         root_key=row["root_key"],
@@ -652,7 +652,7 @@ def _history(row: dict[str, Any]) -> AlertRow:
     )
 
 
-def _forecast_json(projection: Forecast | None) -> str | None:
+def forecast_json(projection: Forecast | None) -> str | None:
     if projection is None:
         return None
     data = asdict(projection)
@@ -660,7 +660,7 @@ def _forecast_json(projection: Forecast | None) -> str | None:
     return json.dumps(data)
 
 
-def _forecast_of(text: str | None) -> Forecast | None:
+def forecast_of(text: str | None) -> Forecast | None:
     if not text:
         return None
     data = json.loads(text)

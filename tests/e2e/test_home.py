@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
+from bot.jobs.runtime import Runtime
 from bot.messages import home
+from bot.messages.alerts import forecast_range
+from bot.messages.mrkdwn import cu, percent
+from bot.reports.status import read_statuses
+from bot.slack.app import create_app
+from bot.slack.events.home import build_home
 from bot.slack.views.budget_modal import BLOCK_CHANNEL, BLOCK_LIMIT
-from bot.store import audit
-from bot.store.budgets import Budget, NewBudget, create_budget, list_budgets
+from bot.store import alerts, audit
+from bot.store.budgets import (
+    Budget,
+    NewBudget,
+    create_budget,
+    delete_budget,
+    list_budgets,
+    update_budget,
+)
 from bot.store.digests import list_digests, set_digest
+from bot.store.snapshots import snapshots_of
 from tests.e2e.conftest import ADMIN, ANCHOR, MEMBER, TEAM, TEAM_ID, Bot
 from tests.e2e.test_modal import submit
 
@@ -118,14 +135,20 @@ async def test_opening_home_publishes_budgets_with_spend_last_alerts_and_buttons
     assert len(view["blocks"]) <= 100
 
 
-async def test_when_scenario_cannot_be_read_home_says_so_and_still_lists(bot: Bot) -> None:
+async def test_when_the_last_check_could_not_read_scenario_home_says_so_and_lists(
+    bot: Bot,
+) -> None:
     budget = add_budget(bot, 5000)
     bot.simulator.faults.outage = True
     bot.simulator.faults.outage_status = 401  # bad credentials: not retried
+    await check(bot)
+    bot.simulator.reset_requests()
     view = await open_home(bot, MEMBER)
     shown = all_text(view)
     assert "couldn't read Scenario just now" in shown
-    assert f"*#{budget.id} Team 24h*" in shown and "spend unavailable" in shown
+    assert f"*#{budget.id} Team 24h*" in shown
+    assert "not checked yet — figures at the next check, within 5 min" in shown
+    assert bot.simulator.requests == []  # the tab itself never asks Scenario
 
 
 async def test_only_the_home_tab_is_published(bot: Bot) -> None:
@@ -239,3 +262,188 @@ async def test_digest_settings_set_and_turn_off_the_digest(bot: Bot) -> None:
 
 def field_of(view: Json, block_id: str) -> Json:
     return next(b for b in view["blocks"] if b.get("block_id") == block_id)["element"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening from what the last check saw (SPEC §7)
+# ---------------------------------------------------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+async def check(bot: Bot, *, dry_run: bool = False) -> None:
+    deps = bot.deps
+    [result] = await run_check(
+        deps.db,
+        lambda ws: deps.scenario_for(ws.team_id),
+        deps.runtime.check_settings,
+        bot.clock(),
+        dry_run=dry_run,
+    )
+    assert result.error is None or bot.simulator.faults.outage, result.error
+
+
+def new_budget(bot: Bot, period: PeriodKind, limit: float, **fields: Any) -> Budget:
+    return create_budget(
+        bot.db, NewBudget(TEAM_ID, period, limit, "C_SPEND", ADMIN, **fields), now=ANCHOR
+    )
+
+
+def line_of(view: Json, budget: Budget) -> str:
+    """The text of the budget's section (the one whose Edit button carries its ID)."""
+    [block] = [
+        b for b in view["blocks"] if (b.get("accessory") or {}).get("value") == str(budget.id)
+    ]
+    return str(block["text"]["text"])
+
+
+async def test_before_any_check_home_says_not_checked_yet_and_reads_nothing(bot: Bot) -> None:
+    budgets = [
+        new_budget(bot, PeriodKind.MONTHLY, 12_000, forecast=True),
+        new_budget(bot, PeriodKind.ROLLING_24H, 100),
+    ]
+    bot.simulator.reset_requests()
+    view = await open_home(bot)
+    for budget in budgets:
+        line = line_of(view, budget)
+        assert "not checked yet — figures at the next check, within 5 min" in line
+        assert " CU* of " not in line  # no figure at all, not a zero
+    assert "couldn't read Scenario" not in all_text(view)
+    assert bot.simulator.requests == []
+
+
+async def test_after_a_check_home_shows_the_figures_that_check_saw(bot: Bot) -> None:
+    marketing = next(p for p in TEAM.projects if p.name == "Marketing")
+    team = new_budget(bot, PeriodKind.MONTHLY, 20_000, forecast=True)
+    project = new_budget(
+        bot,
+        PeriodKind.DAILY,
+        1_000,
+        scope=Scope(ScopeKind.PROJECT, marketing.id),
+        scope_name="Marketing",
+    )
+    key = new_budget(
+        bot,
+        PeriodKind.ROLLING_24H,
+        100,
+        scope=Scope(ScopeKind.KEY, TEAM.spike.user_id),
+        scope_name="Runaway key",
+    )
+    await check(bot)
+    # What the check saw, worked out again from the same simulated data: its own job list
+    # for the spend, and a live read (the `/budget list` path) for the forecast.
+    month_start = datetime(2026, 10, 31, 23, tzinfo=UTC)  # 1 Nov, midnight in Paris
+    day_start = datetime(2026, 11, 25, 23, tzinfo=UTC)
+    spend = {
+        team.id: TEAM.cu_between(month_start, ANCHOR),
+        project.id: TEAM.cu_between(day_start, ANCHOR, project_ids=[marketing.id]),
+        key.id: TEAM.cu_between(ANCHOR - timedelta(hours=24), ANCHOR, user_ids=[key.scope.ref]),
+    }
+    client = await bot.deps.scenario_for(TEAM_ID)
+    live, failure = await read_statuses(
+        bot.db, client, [team, project, key], "Europe/Paris", ANCHOR
+    )
+    assert failure is None
+    forecasts = {s.budget.id: s.forecast for s in live}
+
+    # Minutes later: Scenario has more by now, but Home shows the check's figures, at once.
+    bot.clock.advance(timedelta(minutes=3))
+    bot.simulator.reset_requests()
+    view = await open_home(bot)
+    assert bot.simulator.requests == []
+    for budget in (team, project, key):
+        line = line_of(view, budget)
+        used = spend[budget.id]
+        assert f"*{cu(used)}* of {cu(budget.limit_cu)}" in line
+        assert f"*{percent(used, budget.limit_cu)}*" in line
+        assert "· as of 13:00" in line  # the check's instant, in Paris
+        projection = forecasts[budget.id]
+        if projection is not None:
+            assert f"📈 likely {forecast_range(projection)} by the period's end" in line
+        else:
+            assert "📈" not in line
+    assert forecasts[team.id] is not None  # a forecast budget, late in the month
+    assert "🔔 alerted at 100 %" in line_of(view, key)  # the state the check left
+
+
+@pytest.mark.parametrize(
+    ("period", "ends"),
+    [  # where each period of 26 Nov 2026 ends in Paris, as UTC instants
+        (PeriodKind.DAILY, datetime(2026, 11, 26, 23, tzinfo=UTC)),
+        (PeriodKind.WEEKLY, datetime(2026, 11, 29, 23, tzinfo=UTC)),  # Monday 30th 00:00
+        (PeriodKind.MONTHLY, datetime(2026, 11, 30, 23, tzinfo=UTC)),  # 1 December 00:00
+    ],
+)
+async def test_a_period_that_ended_since_the_check_never_shows_its_spend_as_current(
+    bot: Bot, period: PeriodKind, ends: datetime
+) -> None:
+    budget = new_budget(bot, period, 50_000)
+    await check(bot)
+    seen = f"*{cu(TEAM.cu_between(_local_start(period), ANCHOR))}*"
+
+    bot.clock.set(ends - timedelta(minutes=1))  # the checks stopped; the period runs on
+    line = line_of(await open_home(bot), budget)
+    same_day = (ends - timedelta(minutes=1)).astimezone(PARIS).date() == date(2026, 11, 26)
+    assert seen in line
+    assert ("as of 13:00" if same_day else "as of Thu 26 Nov 13:00") in line
+
+    bot.clock.set(ends)
+    bot.simulator.reset_requests()
+    line = line_of(await open_home(bot), budget)
+    assert "new period since the last check — figures at the next check" in line
+    assert " CU* of " not in line
+    assert bot.simulator.requests == []
+
+    await check(bot)  # the next check brings the new period's figure
+    line = line_of(await open_home(bot), budget)
+    assert f"*{cu(TEAM.cu_between(ends, ends))}* of" in line and "as of 00:00" in line
+
+
+def _local_start(period: PeriodKind) -> datetime:
+    local = ANCHOR.astimezone(PARIS)
+    if period is PeriodKind.DAILY:
+        day = local.date()
+    elif period is PeriodKind.WEEKLY:
+        day = local.date() - timedelta(days=local.weekday())
+    else:
+        day = local.date().replace(day=1)
+    return datetime.combine(day, time(0), PARIS).astimezone(UTC)
+
+
+async def test_an_edit_after_the_check_waits_for_the_next_check(bot: Bot) -> None:
+    budget = new_budget(bot, PeriodKind.ROLLING_24H, 5_000)
+    await check(bot)
+    edited = bot.clock.advance(timedelta(minutes=1))
+    update_budget(bot.db, TEAM_ID, budget.id, {"limit_cu": 10.0}, actor=ADMIN, now=edited)
+    line = line_of(await open_home(bot), budget)
+    assert "changed since the last check — figures at the next check" in line
+    await check(bot)
+    assert f"of {cu(10.0)}" in line_of(await open_home(bot), budget)
+
+
+async def test_a_dry_run_check_leaves_home_as_it_was(bot: Bot) -> None:
+    budget = new_budget(bot, PeriodKind.ROLLING_24H, 100)
+    await check(bot, dry_run=True)
+    assert snapshots_of(bot.db, TEAM_ID) == {}
+    assert "not checked yet" in line_of(await open_home(bot), budget)
+    assert alerts.open_alerts(bot.db, budget.id) == []
+
+
+async def test_snapshots_outlive_a_restart_and_go_with_their_budget(bot: Bot) -> None:
+    kept = new_budget(bot, PeriodKind.ROLLING_24H, 100)
+    removed = new_budget(bot, PeriodKind.DAILY, 1_000)
+    await check(bot)
+    before = build_home(bot.deps, TEAM_ID)
+
+    runtime = Runtime.open(bot.deps.settings)  # a new process on the same database file
+    try:
+        _, deps = create_app(runtime, clock=bot.clock)
+        bot.simulator.reset_requests()
+        after = build_home(deps, TEAM_ID)
+        assert line_of(after, kept) == line_of(before, kept)
+        assert " CU* of " in line_of(after, kept)
+        assert bot.simulator.requests == []
+        delete_budget(runtime.db, TEAM_ID, removed.id, actor=ADMIN, now=ANCHOR)
+        assert set(snapshots_of(runtime.db, TEAM_ID)) == {kept.id}
+    finally:
+        await runtime.aclose()

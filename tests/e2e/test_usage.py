@@ -182,3 +182,34 @@ async def test_the_acknowledgement_does_not_wait_for_a_slow_scenario(bot: Bot) -
     assert bot.responses(hook) == []  # the report itself is still on its way
     reply = await bot.response(hook, within=30)
     assert f"*{cu(TEAM.cu_between(ANCHOR - 7 * DAY, ANCHOR))}*" in everything(reply)
+
+
+def usage_reads(bot: Bot) -> list[str]:
+    """The project filter of each `/usages` request since the last reset ("" for none)."""
+    return [r.param("projectIds") or "" for r in bot.simulator.requests if r.path == "/v1/usages"]
+
+
+async def test_7d_reads_the_two_ranges_and_each_project_once_with_names_cached(bot: Bot) -> None:
+    await usage(bot, "24h")  # the names are loaded once, then cached
+    bot.simulator.reset_requests()
+    _, reply = await usage(bot, "7d")
+    text = everything(reply)
+    assert f"*{cu(TEAM.cu_between(ANCHOR - 7 * DAY, ANCHOR))}*" in text
+    assert f"({cu(TEAM.cu_between(ANCHOR - 14 * DAY, ANCHOR - 7 * DAY))})" in text
+    for project in TEAM.projects:  # each project's own figure, as the oracle gives it
+        spent = TEAM.cu_between(ANCHOR - 7 * DAY, ANCHOR, project_ids=[project.id])
+        assert f"{project.name} — {cu(spent)}" in text
+    # 2 + P requests, all /usages: this range, the one before, one per project; no names.
+    assert len(bot.simulator.requests) == 2 + len(TEAM.projects)
+    assert sorted(usage_reads(bot)) == sorted(["", "", *(p.id for p in TEAM.projects)])
+
+
+async def test_a_first_7d_loads_the_names_in_three_more_reads(bot: Bot) -> None:
+    bot.simulator.reset_requests()
+    await usage(bot, "7d")
+    paths = [r.path for r in bot.simulator.requests]
+    assert paths.count("/v1/projects") == 1
+    assert paths.count(f"/v1/teams/{TEAM.team_id}") == 1
+    assert paths.count("/v1/usages") == 3 + len(TEAM.projects)  # + the last 31 days' names
+    lookups = sum(p.startswith("/v1/models/") for p in paths)  # models the usage leaves unnamed
+    assert len(paths) == 5 + len(TEAM.projects) + lookups

@@ -26,14 +26,17 @@ from bot.jobs.runtime import Runtime
 from bot.jobs.scheduler import Scheduler
 from bot.messages.alerts import ACTION_SNOOZE
 from bot.messages.connect import BLOCK_KEY, BLOCK_SECRET, BLOCK_TEAM, CONNECT_CALLBACK
+from bot.messages.mrkdwn import cu
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator, serve_simulators
 from bot.sim.team import SyntheticTeam
 from bot.slack.app import create_app
 from bot.slack.deps import Deps
+from bot.slack.events.home import build_home
 from bot.slack.oauth import BOT_SCOPES
 from bot.store import audit, snoozes
 from bot.store.budgets import Budget, NewBudget, create_budget, list_budgets
+from bot.store.snapshots import snapshots_of
 from bot.web import create_server
 from tests.e2e.conftest import SIGNING_SECRET, signed_post, wait_for
 
@@ -528,6 +531,26 @@ async def test_budgets_alert_in_their_own_workspace_only(fleet: Fleet) -> None:
 # ---------------------------------------------------------------------------------------------
 # Isolation
 # ---------------------------------------------------------------------------------------------
+
+
+async def test_each_home_shows_only_its_own_workspaces_check(fleet: Fleet) -> None:
+    await installed_and_connected(fleet)
+    budgets = {team: fleet.budget(team, limit=10**9) for team in ("T1", "T2")}
+    await fleet.scheduled_check()
+    seen = {
+        team: cu(
+            TEAMS[team].cu_between(
+                ANCHOR - timedelta(hours=24), ANCHOR, user_ids=[TEAMS[team].spike.user_id]
+            )
+        )
+        for team in ("T1", "T2")
+    }
+    assert seen["T1"] != seen["T2"]  # else the check below proves nothing
+    for team, other in (("T1", "T2"), ("T2", "T1")):
+        assert set(snapshots_of(fleet.db, team)) == {budgets[team].id}
+        home = json.dumps(build_home(fleet.deps, team), ensure_ascii=False)
+        assert f"*{seen[team]}* of" in home
+        assert seen[other] not in home and f"#{budgets[other].id} " not in home
 
 
 async def test_t2_cannot_touch_t1_budgets_by_id(fleet: Fleet) -> None:

@@ -225,3 +225,9 @@ def test_huge_lists_and_names_stay_within_slack_limits() -> None:
         )
     )
     assert_within_limits(message)
+
+
+def test_projects_left_unmeasured_are_owned_up_to() -> None:
+    assert "left out" not in texts(usage_message(view()))
+    body = texts(usage_message(view(projects_left_out=12)))
+    assert "Top projects leave out 12 more projects, not measured" in body

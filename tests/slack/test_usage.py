@@ -1,12 +1,17 @@
-"""`/usage` ranges: presets, calendar ranges and dates in the workspace timezone, cut at now."""
+"""`/usage` ranges: presets, calendar ranges and dates in the workspace timezone, cut at now;
+its per-project reads."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from bot.commands.requests import DateRange, RangePreset, UsageRange
+from bot.reports.reads import MAX_PROJECT_READS, PROJECT_READS_AT_ONCE, spend_per_project
+from bot.scenario.client import ScenarioClient
 from bot.slack.commands.usage import span_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # a Thursday, 13:00 in Paris
@@ -64,3 +69,29 @@ def test_120_local_days_across_a_dst_change_stay_within_the_apis_limit() -> None
     )
     assert end == datetime(2026, 12, 29, 23, tzinfo=UTC)
     assert end - start == timedelta(days=120)
+
+
+async def test_per_project_reads_are_bounded_in_flight_and_each_reads_its_project() -> None:
+    projects = [f"proj_{i}" for i in range(MAX_PROJECT_READS)]
+    in_flight, most = 0, 0
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001)  # let the other reads start, if they may
+        in_flight -= 1
+        project = request.url.params["projectIds"]
+        value = projects.index(project) + 0.5
+        return httpx.Response(200, json={"consumption": [{"userId": "u", "value": value}]})
+
+    client = ScenarioClient(
+        base_url="http://scenario.test/v1",
+        api_key="k",
+        api_secret="s",
+        transport=httpx.MockTransport(server),
+    )
+    async with client:
+        spends = await spend_per_project(client, projects, start=NOW - timedelta(days=7), end=NOW)
+    assert spends == {p: i + 0.5 for i, p in enumerate(projects)}
+    assert most == PROJECT_READS_AT_ONCE < len(projects)

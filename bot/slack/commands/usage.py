@@ -8,9 +8,13 @@ The command is acknowledged at once; the report is gathered afterwards and sent 
 - filters resolved to IDs through the Scenario directory (project and model names by
   unique prefix, users by Slack mention → email, email, ID or API key name); a name that
   is ambiguous or unknown is answered with the candidates and nothing else;
-- one `/usages` call for the range, one for the range before, and one per project (run
-  concurrently); the API cannot filter by model, so a model filter measures the model's
-  own cost series and counts its users from the activity log.
+- one `/usages` call for the range, one for the range before, and one per project (at most
+  MAX_PROJECT_READS, PROJECT_READS_AT_ONCE at a time), all concurrently, with the names
+  from the cached directory: one round trip to Scenario. (One wider read cannot stand in
+  for the first two: its per-user totals cover the whole read and its points are cut at
+  buckets the server chooses, a day for a week, which the boundary between the ranges
+  does not fall on.) The API cannot filter by model, so a model filter measures the
+  model's own cost series and counts its users from the activity log.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from bot.config import ConfigError
 from bot.messages.connect import NOT_CONNECTED
 from bot.messages.mrkdwn import Json, escape
 from bot.messages.usage import Filter, UsageView, range_label, usage_message
+from bot.reports.reads import MAX_PROJECT_READS, spend_per_project
 from bot.scenario.errors import MAX_RANGE_DAYS, RangeTooLong, ScenarioError
 from bot.scenario.links import api_keys_url, model_url
 from bot.scenario.models import (
@@ -48,6 +53,7 @@ from bot.scenario.models import (
     cu_per_model,
     totals_per_user,
 )
+from bot.scenario.names import Directory
 from bot.slack.changes import Refusal, resolve_scope
 
 if TYPE_CHECKING:
@@ -108,7 +114,6 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
         if ref is not None:
             scope, name = await _resolve(deps, team_id, ref, slack)
             filters[ref.kind] = (scope, name or scope.ref or "")
-    directory = await deps.directory.get(client)
     app_url = deps.settings.scenario_app
 
     ids = {kind: scope.ref or "" for kind, (scope, _) in filters.items()}
@@ -132,15 +137,27 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
         types = (UsageType.MODEL_USAGES, UsageType.ACTIVITY)
     main = client.usages_with_all_activity(start=start, end=end, **narrowed, types=types)
     before = client.usages(start=start - (end - start), end=start, **narrowed, types=measured)
-    projects = [] if project_ids else [p.id for p in directory.projects]
-    per_project = [
-        client.usages(start=start, end=end, project_ids=[p], user_ids=user_ids, types=measured)
-        for p in projects
-    ]
-    current, previous, *of_projects = await asyncio.gather(main, before, *per_project)
+
+    async def by_project() -> tuple[Directory, dict[str, float], int]:
+        """The names (cached), then each project's spend; how many projects were left out."""
+        directory = await deps.directory.get(client)
+        projects = [] if project_ids else [p.id for p in directory.projects]
+        spends = await spend_per_project(
+            client,
+            projects[:MAX_PROJECT_READS],
+            start=start,
+            end=end,
+            user_ids=user_ids,
+            scope=scope,
+        )
+        return directory, spends, max(0, len(projects) - MAX_PROJECT_READS)
+
+    # All at once: with the names cached, one round trip to Scenario in all.
+    current, previous, (directory, project_cu, left_out) = await asyncio.gather(
+        main, before, by_project()
+    )
 
     names = Names(app_url, current.entities, directory)
-    project_cu = {p: scope_spend(scope, r) for p, r in zip(projects, of_projects, strict=True)}
     per_user: dict[str, float] = {}  # none when a user is the filter
     if UsageType.ACTIVITY in types:
         per_user = activity_cu_per_user(_only_model(current, model_id or ""))
@@ -161,6 +178,7 @@ async def report(deps: Deps, slack: AsyncWebClient, team_id: str, request: Usage
         filters=tuple(_filter(scope, name, app_url) for scope, name in filters.values()),
         by_model=model_id is not None,
         users_partial=current.activity_truncated,
+        projects_left_out=left_out,
     )
     return usage_message(view)
 

@@ -1,9 +1,11 @@
 """The App Home tab (SPEC §7): the workspace's budgets with spend bars, the last alerts, and
 buttons to add a budget and open the digest settings.
 
-The tab is published whenever someone opens it (and after a change made from it). Spend
-comes from Scenario through the same reads as `/budget list`; when Scenario cannot be read
-the tab says so and still lists the budgets.
+The tab is published whenever someone opens it (and after a change made from it). It is
+built from the store alone, so it opens at once: spend, % used and forecast are what the
+latest check saw (`bot.store.snapshots`, "as of" its time); a budget that check has not
+read yet, or read in an earlier period or before an edit, says so instead of showing an
+old figure. When that check could not read Scenario, the tab says so too.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.messages.budgets import watch_summary
 from bot.messages.home import RECENT_ALERTS, home_view
 from bot.messages.mrkdwn import Json
-from bot.reports.status import read_statuses, statuses_without_spend, watch_status
+from bot.reports.status import statuses_from_snapshots, watch_status
 from bot.store import alerts
 from bot.store.budgets import list_budgets
 from bot.store.digests import list_digests
+from bot.store.health import health_of
 from bot.store.workspaces import NotConnected
 
 if TYPE_CHECKING:
@@ -32,44 +35,46 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
-# The views (pure)
-# ---------------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------
 # Slack side
 # ---------------------------------------------------------------------------------------------
 
 
-async def build_home(deps: Deps, team_id: str) -> Json:
+def build_home(deps: Deps, team_id: str) -> Json:
+    """The tab from the store alone: it never waits for Scenario."""
     now = deps.clock()
     tz = deps.timezone_of(team_id)
     budgets = list_budgets(deps.db, team_id)
-    error: str | None = None
-    try:
-        client = await deps.scenario_for(team_id)
-        statuses, failure = await read_statuses(deps.db, client, budgets, tz, now)
-        error = failure.message if failure is not None else None
-    except NotConnected:
-        statuses = statuses_without_spend(deps.db, budgets)
-        error = "not connected yet — an admin runs /budget connect"
-    except Exception as exc:  # e.g. no credentials: still show the budgets
-        log.warning("Home tab: Scenario unreadable: %s", type(exc).__name__)
-        statuses, error = statuses_without_spend(deps.db, budgets), "not configured"
     return home_view(
-        statuses=statuses,
-        scenario_error=error,
+        statuses=statuses_from_snapshots(deps.db, budgets, tz, now),
+        scenario_error=_scenario_problem(deps, team_id),
         recent=alerts.recent_alerts(deps.db, team_id, limit=RECENT_ALERTS),
         labels={b.id: b.label for b in budgets},
         digests=list_digests(deps.db, team_id),
         tz=tz,
         now=now,
         watch=watch_summary(*watch_status(deps.db, team_id)),
+        check_every=deps.runtime.check_settings.interval,
     )
 
 
+def _scenario_problem(deps: Deps, team_id: str) -> str | None:
+    """Why the figures may be missing or old, from what is stored: no connection, or the
+    latest check could not read Scenario."""
+    try:
+        deps.runtime.connection_for(team_id)
+    except NotConnected:
+        return "not connected yet — an admin runs /budget connect"
+    except Exception as exc:  # e.g. no credentials: still show the budgets
+        log.warning("Home tab: no Scenario connection: %s", type(exc).__name__)
+        return "not configured"
+    health = health_of(deps.db, team_id)
+    if health is not None and health["consecutive_failures"]:
+        return str(health["last_error"] or health["last_cause"] or "unavailable")
+    return None
+
+
 async def publish_home(client: AsyncWebClient, deps: Deps, team_id: str, user_id: str) -> None:
-    view = await build_home(deps, team_id)
+    view = build_home(deps, team_id)
     try:
         await client.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:
