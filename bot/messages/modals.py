@@ -43,6 +43,13 @@ BLOCK_FORECAST = "budget_forecast"
 BLOCK_CHANNEL = "budget_channel"
 
 
+BLOCK_PREVIEW = "budget_backtest"
+PREVIEW_HINT = (
+    "📊 Type a limit and press Enter, or pick a period, to see how this budget would have done"
+    " over the last 30 days."
+)
+
+
 FIRST_BLOCK = BLOCK_SCOPE_KIND
 
 
@@ -160,6 +167,10 @@ def budget_modal_view(
     limit_element: Json = {
         "type": "plain_text_input",
         "action_id": "limit",
+        # Each change of the limit shows its backtest (SPEC §4) under the form.
+        "dispatch_action_config": {
+            "trigger_actions_on": ["on_enter_pressed", "on_character_entered"]
+        },
         "max_length": 30,
         "placeholder": plain_text("e.g. 12k, 12.5k or 1,500"),
     }
@@ -225,8 +236,9 @@ def budget_modal_view(
                 "initial_option": _option(PERIOD_LABELS[period], period.value),
             },
             hint="Calendar periods follow the workspace timezone.",
-        ),
-        _input(BLOCK_LIMIT, "Limit (CU)", limit_element),
+        )
+        | {"dispatch_action": True},
+        _input(BLOCK_LIMIT, "Limit (CU)", limit_element) | {"dispatch_action": True},
         _input(
             BLOCK_THRESHOLDS,
             "Alert at (% of the limit)",
@@ -242,6 +254,7 @@ def budget_modal_view(
         ),
         forecast_block,
         _input(BLOCK_CHANNEL, "Alerts go to", channel_element),
+        preview_block(PREVIEW_HINT),
     ]
     title = "New budget"
     if budget:
@@ -260,6 +273,10 @@ def budget_modal_view(
         ).dump(),
         "blocks": form,
     }
+
+
+def preview_block(text: str) -> Json:
+    return context(text) | {"block_id": BLOCK_PREVIEW}
 
 
 def _limit_text(limit: float) -> str:

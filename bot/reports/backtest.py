@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.budgets.backtest import HORIZON, Backtest, history_start, replay
@@ -21,18 +22,26 @@ CONCURRENCY = 6
 _GRANULARITY = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "1d": 1440, "7d": 10080}
 
 
-async def backtest(
+@dataclass(frozen=True, slots=True)
+class History:
+    """A scope's spend over a backtest window and the first period before it."""
+
+    start: datetime  # the window's first check (on the hour)
+    end: datetime
+    buckets: tuple[tuple[datetime, datetime, float], ...]
+    reads: int
+
+
+async def read_history(
     client: ScenarioClient,
     scope: Scope,
-    rule: BudgetRule,
     kind: PeriodKind,
     tz: str,
     now: datetime,
     *,
     horizon: timedelta = HORIZON,
-) -> Backtest:
-    """How a budget of this scope and rule would have done over `horizon` up to `now`;
-    ScenarioError when Scenario cannot be read, ValueError for a billing budget."""
+) -> History:
+    """ScenarioError when Scenario cannot be read, ValueError for a billing budget."""
     if kind is PeriodKind.BILLING:
         raise ValueError("past billing periods are not known")
     start = (now - horizon).replace(minute=0, second=0, microsecond=0)  # checks on the hour
@@ -66,10 +75,28 @@ async def backtest(
     if before:  # only its total matters: the window's steps all come after it
         total = math.fsum(cu for _, _, cu in found[-1])
         buckets.append((lead, hourly_from, total))
-    result = replay(rule, kind, buckets, tz, start, now)
-    return Backtest(
-        result.start, result.end, result.announced, result.worst_cu, result.worst_at, len(reads)
-    )
+    return History(start, now, tuple(buckets), len(reads))
+
+
+def replay_history(history: History, rule: BudgetRule, kind: PeriodKind, tz: str) -> Backtest:
+    """The pure part, again for every limit or threshold tried on the same history."""
+    found = replay(rule, kind, history.buckets, tz, history.start, history.end)
+    return replace(found, reads=history.reads)
+
+
+async def backtest(
+    client: ScenarioClient,
+    scope: Scope,
+    rule: BudgetRule,
+    kind: PeriodKind,
+    tz: str,
+    now: datetime,
+    *,
+    horizon: timedelta = HORIZON,
+) -> Backtest:
+    """How a budget of this scope and rule would have done over `horizon` up to `now`."""
+    history = await read_history(client, scope, kind, tz, now, horizon=horizon)
+    return replay_history(history, rule, kind, tz)
 
 
 def _chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -7,8 +7,10 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.e2e.conftest import ANCHOR, TEAM, Bot
+from bot.messages.modals import BLOCK_LIMIT, BLOCK_PERIOD, BLOCK_PREVIEW
+from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot
 from tests.e2e.test_budget import ask, everything
+from tests.e2e.test_modal import opened_view, state_of
 
 TZ = ZoneInfo("Europe/Paris")
 
@@ -65,3 +67,71 @@ async def test_an_edit_of_the_channel_only_does_not_look_back(bot: Bot) -> None:
 async def test_billing_budgets_say_why_they_are_not_looked_back_at(bot: Bot) -> None:
     answer = everything(await ask(bot, "add 5k billing"))
     assert "added" in answer and "No look back for `billing` budgets" in answer
+
+
+async def change_in_form(
+    bot: Bot, view: dict, block_id: str, action_id: str, **values: object
+) -> dict:
+    """Slack's block_actions for a dispatching input of the open form; the view it shows
+    after the bot's views.update."""
+    before = len(bot.slack.calls_to("views.update"))
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "fake"},
+        "user": {"id": ADMIN, "team_id": TEAM_ID},
+        "api_app_id": "A_BOT",
+        "trigger_id": "trigger-preview",
+        "container": {"type": "view", "view_id": "V_FORM"},
+        "view": {
+            **view,
+            "id": "V_FORM",
+            "team_id": TEAM_ID,
+            "state": {"values": state_of(view, **values)},
+            "hash": "1700000000.abc",
+        },
+        "actions": [{"type": "plain_text_input", "block_id": block_id, "action_id": action_id}],
+    }
+    answer = await bot.interact(payload)
+    assert answer.status_code == 200
+    calls = await bot.wait_for(
+        lambda: bot.slack.calls_to("views.update")[before:], what="views.update"
+    )
+    assert calls[0].args["view_id"] == "V_FORM" and calls[0].args["hash"] == "1700000000.abc"
+    return calls[0].args["view"]
+
+
+def preview_of(view: dict) -> str:
+    [block] = [b for b in view["blocks"] if b.get("block_id") == BLOCK_PREVIEW]
+    return block["elements"][0]["text"]
+
+
+async def test_the_form_shows_the_backtest_as_the_limit_changes(bot: Bot) -> None:
+    november = TEAM.cu_between(month_start(ANCHOR), ANCHOR)
+    limit = round(november / 0.85)
+    view = await opened_view(bot, "add")
+    assert preview_of(view).startswith("📊 Type a limit")
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit=str(limit))
+    listed = ", ".join(f"{level} % on {day}" for level, day in by_hand(limit, (50, 80, 100)))
+    assert "would have alerted" in preview_of(shown) and listed in preview_of(shown)
+    # The form itself is as it was: the same fields, the same metadata.
+    assert [b.get("block_id") for b in shown["blocks"]] == [
+        b.get("block_id") for b in view["blocks"]
+    ]
+    assert shown["private_metadata"] == view["private_metadata"]
+    # Another limit on the same history: a new answer, and no Scenario read.
+    usages = bot.simulator.count("/v1/usages")
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="100m")
+    assert "would not have alerted" in preview_of(shown)
+    assert bot.simulator.count("/v1/usages") == usages > 0
+
+
+async def test_the_preview_says_what_it_still_needs(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="lots")
+    assert preview_of(shown).startswith("📊 Type a limit")
+    shown = await change_in_form(bot, view, BLOCK_PERIOD, "period", limit="5k", period="billing")
+    assert "No look back for billing budgets" in preview_of(shown)
+    shown = await change_in_form(
+        bot, view, BLOCK_LIMIT, "limit", limit="5k", kind="project", name="Nope"
+    )
+    assert "Nope" in preview_of(shown)

@@ -16,33 +16,42 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budgets.types import PeriodKind, ScopeKind
+from bot.budgets.evaluate import BudgetRule
+from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.commands.budget import parse_limit, parse_thresholds
 from bot.commands.requests import ChannelRef, GrammarError, ScopeRef
+from bot.messages.backtest import backtest_text
 from bot.messages.modals import (
     BLOCK_CHANNEL,
     BLOCK_FORECAST,
     BLOCK_LIMIT,
     BLOCK_PERIOD,
+    BLOCK_PREVIEW,
     BLOCK_SCOPE_KIND,
     BLOCK_SCOPE_NAME,
     BLOCK_THRESHOLDS,
     CALLBACK_ID,
     FIRST_BLOCK,
     FORECAST_ON,
+    PREVIEW_HINT,
     Metadata,
     RaiseTo,
     budget_modal_view,
     field_error,
+    preview_block,
     saved_view,
     unchanged_view,
 )
-from bot.messages.mrkdwn import Json
+from bot.messages.mrkdwn import Json, escape
+from bot.reports.backtest import History, read_history, replay_history
+from bot.scenario.errors import ScenarioError
 from bot.slack.admins import form_admin_problem
 from bot.slack.changes import (
     ChannelRefusal,
@@ -344,10 +353,109 @@ async def submit_budget_modal(
         await publish_home(client, deps, team_id, user_id)
 
 
+# ---------------------------------------------------------------------------------------------
+# The backtest under the form (SPEC §4), updated as the limit or the period changes
+# ---------------------------------------------------------------------------------------------
+
+HISTORY_FOR = timedelta(minutes=5)  # one history serves every limit tried meanwhile
+_histories: dict[tuple[str, Scope, PeriodKind, str], History] = {}
+_previews: dict[str, asyncio.Task[None]] = {}  # view ID → its latest preview
+
+
+async def preview_changed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
+    """Start the preview of what the form says now; a newer change cancels an older one
+    (the person is still typing), so that only the latest reaches the form."""
+    view = body.get("view") or {}
+    view_id = str(view.get("id") or "")
+    if not view_id:
+        return
+    if (previous := _previews.pop(view_id, None)) is not None:
+        previous.cancel()
+    task = _spawn(_preview(body, client, deps))
+    _previews[view_id] = task
+    task.add_done_callback(
+        lambda done: _previews.pop(view_id, None) if _previews.get(view_id) is done else None
+    )
+
+
+async def _preview(body: Json, client: AsyncWebClient, deps: Deps) -> None:
+    view = body.get("view") or {}
+    meta = Metadata.load(view.get("private_metadata"))
+    team_id = interaction(body).team_id or meta.team_id
+    form = read_form((view.get("state") or {}).get("values") or {})
+    text = await preview_text(deps, client, team_id, form)
+    blocks = [
+        preview_block(text) if block.get("block_id") == BLOCK_PREVIEW else block
+        for block in view.get("blocks") or []
+    ]
+    kept = {k: view[k] for k in ("type", "callback_id", "title", "submit", "close") if k in view}
+    try:
+        # The hash makes Slack refuse an update of a form changed since: a newer preview
+        # follows that change.
+        await client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view={**kept, "private_metadata": view.get("private_metadata"), "blocks": blocks},
+        )
+    except SlackApiError as exc:
+        log.info("backtest preview not shown: %s", exc.response.get("error"))
+
+
+async def preview_text(deps: Deps, client: AsyncWebClient, team_id: str, form: Form) -> str:
+    """The backtest of the form as it stands, or what it still needs (mrkdwn)."""
+    limit = parse_limit(form.limit)
+    try:
+        period = PeriodKind(form.period or "")
+    except ValueError:
+        return PREVIEW_HINT
+    if isinstance(limit, GrammarError):
+        return PREVIEW_HINT
+    if period is PeriodKind.BILLING:
+        return "📊 No look back for billing budgets: past plan periods aren't known."
+    thresholds = parse_thresholds(form.thresholds)
+    if isinstance(thresholds, GrammarError):
+        return "📊 Fix the thresholds to see how the budget would have done."
+    try:
+        kind = ScopeKind(form.scope_kind or "")
+    except ValueError:
+        return PREVIEW_HINT
+    scope: Scope = TEAM
+    try:
+        if kind is not ScopeKind.TEAM:
+            if not form.scope_name:
+                return f"📊 Name the {_SCOPE_WHAT[kind]} to see how the budget would have done."
+            scope, _ = await resolve_scope(deps, team_id, ScopeRef(kind, form.scope_name), client)
+        tz = deps.timezone_of(team_id)
+        now = deps.clock()
+        key = (team_id, scope, period, tz)
+        history = _histories.get(key)
+        if history is None or now - history.end > HISTORY_FOR:
+            client_for = await deps.scenario_for(team_id)
+            history = await read_history(client_for, scope, period, tz, now)
+            for old in [k for k, h in _histories.items() if now - h.end > HISTORY_FOR]:
+                del _histories[old]
+            _histories[key] = history
+    except Refusal as refusal:
+        return f"📊 {refusal}"
+    except ScenarioError as exc:
+        return f"📊 I couldn't look back at the last 30 days: {escape(exc.message)}"
+    found = replay_history(history, BudgetRule(float(limit), thresholds, form.forecast), period, tz)
+    return (
+        f"{backtest_text(found, float(limit), period, tz)}\n_Replayed with the checks' own rules"
+        f" from {found.reads} Scenario reads._"
+    )
+
+
 SOMETHING_WRONG = "Something went wrong on our side and nothing was saved. Please try again."
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
+    @app.action({"block_id": BLOCK_LIMIT, "action_id": "limit"})
+    @app.action({"block_id": BLOCK_PERIOD, "action_id": "period"})
+    async def on_preview(ack: AsyncAck, body: Json, client: AsyncWebClient) -> None:
+        await ack()
+        await preview_changed(body, client, deps)
+
     @app.view(CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: Json, client: AsyncWebClient) -> None:
         acked = False
