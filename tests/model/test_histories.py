@@ -275,9 +275,13 @@ def read_reply(text: str) -> tuple[Any, ...]:
         return ("level", int(m[1]))
     if m := re.match(r"✅ Back under (\d+) %", text):
         return ("back_under", int(m[1]))
-    if m := re.match(rf"✏️ <@\w+> changed the budget: limit {_CU}, alerts at ([\d %,]+)\.", text):
-        levels = tuple(int(x) for x in re.findall(r"\d+", m[2]))
-        return ("edited", _cu(m[1]), levels)
+    edited = (
+        rf"✏️ <@\w+> (?:changed the budget: limit {_CU}"
+        rf"|(?:raised|lowered) the limit to {_CU} \(from {_CU}\)), alerts at ([\d %,]+)\."
+    )
+    if m := re.match(edited, text):
+        levels = tuple(int(x) for x in re.findall(r"\d+", m[4]))
+        return ("edited", _cu(m[1] or m[2]), levels)
     if m := re.match(r"💤 <@\w+> snoozed this budget until <!date\^(\d+)\^", text):
         return ("snoozed", datetime.fromtimestamp(int(m[1]), UTC))
     if text.startswith("🔔 "):
