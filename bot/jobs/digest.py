@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from bot.budgets.periods import DigestSpan, digest_span, sends_on
+from bot.budgets.types import PeriodKind
 from bot.messages.charts import UNIT, bar_label, spend_chart
 from bot.messages.digest import chart_title, digest_message
 from bot.reports.digest import DigestData, gather
@@ -32,23 +33,31 @@ log = logging.getLogger(__name__)
 # The morning's digest, posted in the evening after an outage, is news nobody needs.
 DIGEST_TTL = timedelta(hours=6)
 
-CATCH_UP = timedelta(hours=1)  # a digest missed by less than this is still sent
+CATCH_UP = timedelta(hours=1)  # a daily digest missed by less than this is still sent
+# A week's or a month's news keeps longer: one missed for a few hours is still sent.
+CATCH_UP_SPAN = DIGEST_TTL
+
+
+def catch_up(cadence: PeriodKind) -> timedelta:
+    return CATCH_UP if cadence is PeriodKind.DAILY else CATCH_UP_SPAN
 
 
 def due_at(digest: Digest, day: date, tz: str) -> datetime:
-    return datetime.combine(day, digest.local_time, tzinfo=ZoneInfo(tz))
+    """When it goes out that day, in UTC — so that the catch-up window is real time: on a
+    spring-forward day a time the clocks skip (02:30) means the instant they jump to."""
+    return datetime.combine(day, digest.local_time, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def is_due(digest: Digest, tz: str, now: datetime) -> bool:
     """Due today (every day, on its weekday, on the 1st), not sent for this span, and not
-    missed by more than `CATCH_UP` (a bot that was down all morning does not post the
+    missed by more than its catch-up (a bot that was down all morning does not post the
     news at noon)."""
     today = now.astimezone(ZoneInfo(tz)).date()
     if not sends_on(digest.cadence, digest.weekday, today):
         return False
     at = due_at(digest, today, tz)
     span = digest_span(digest.cadence, digest.weekday, today)
-    return digest.last_sent_day != span.key and at <= now < at + CATCH_UP
+    return digest.last_sent_day != span.key and at <= now < at + catch_up(digest.cadence)
 
 
 def digest_key(digest: Digest, span: DigestSpan) -> str:

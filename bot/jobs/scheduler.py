@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.budgets.types import PeriodKind
 from bot.jobs.check import run_check
-from bot.jobs.digest import CATCH_UP, is_due, run_digest
+from bot.jobs.digest import catch_up, is_due, run_digest
 from bot.jobs.runtime import Runtime
 from bot.store.digests import Digest, list_digests
 from bot.store.workspaces import NotConnected, get_workspace
@@ -162,7 +162,7 @@ class Scheduler:
                     replace_existing=True,
                     max_instances=1,
                     coalesce=True,
-                    misfire_grace_time=int(CATCH_UP.total_seconds()),
+                    misfire_grace_time=int(catch_up(digest.cadence).total_seconds()),
                 )
                 self._digest_jobs[job_id] = shape
             if is_due(digest, tz, now):

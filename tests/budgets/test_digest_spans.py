@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.budgets.periods import digest_span
 from bot.budgets.types import PeriodKind
-from bot.jobs.digest import CATCH_UP, is_due
+from bot.jobs.digest import catch_up, is_due
 from bot.reports.digest import CHART_SPANS
 from bot.scenario.errors import MAX_RANGE_DAYS
 from bot.store.digests import Digest
@@ -173,7 +173,9 @@ def digest(
     [
         (digest(WEEKLY, 0), utc(2026, 12, 7, 8), True),  # Monday 09:00 in Paris
         (digest(WEEKLY, 0), utc(2026, 12, 7, 7, 59), False),
-        (digest(WEEKLY, 0), utc(2026, 12, 7, 9), False),  # an hour late
+        (digest(WEEKLY, 0), utc(2026, 12, 7, 13, 59), True),  # a week's news keeps 6 hours
+        (digest(WEEKLY, 0), utc(2026, 12, 7, 14), False),  # then it is too late
+        (digest(DAILY), utc(2026, 12, 7, 9), False),  # a day's, an hour
         (digest(WEEKLY, 0), utc(2026, 12, 8, 8), False),  # Tuesday
         (digest(WEEKLY, 0, sent="2026-W49"), utc(2026, 12, 7, 8, 30), False),  # sent
         (digest(WEEKLY, 0, sent="2026-W48"), utc(2026, 12, 7, 8, 30), True),  # last week's
@@ -304,7 +306,7 @@ def test_the_chart_has_contiguous_bars_each_one_read_long(
     local_days,
     st.integers(0, 23),
     st.sampled_from([0, 1, 15, 30, 45, 59]),
-    st.integers(-90, 150),
+    st.integers(-90, 420),
     st.sampled_from(["none", "this", "other"]),
 )
 @example(WEEKLY, 0, "Pacific/Auckland", date(2027, 1, 4), 9, 0, 0, "none")
@@ -338,5 +340,33 @@ def test_due_exactly_when_the_reference_says(
     moment = only_reading(datetime.combine(today, at), zone, now)
     assume(moment is not None)  # skipped or repeated readings: see the DST examples above
     assert moment is not None
-    expected = goes_out and last_sent != key and moment <= now < moment + CATCH_UP
+    expected = goes_out and last_sent != key and moment <= now < moment + catch_up(cadence)
     assert is_due(made, tz, now) is expected
+
+
+@pytest.mark.parametrize(
+    ("cadence", "weekday", "tz", "day", "at", "jump"),
+    [
+        (WEEKLY, 6, "Europe/Paris", date(2026, 3, 29), time(2, 30), datetime(2026, 3, 29, 1, 30)),
+        (WEEKLY, 6, "America/New_York", date(2026, 3, 8), time(2, 30), datetime(2026, 3, 8, 7, 30)),
+        (
+            DAILY,
+            None,
+            "America/Santiago",
+            date(2026, 9, 6),
+            time(0, 30),
+            datetime(2026, 9, 6, 4, 30),
+        ),
+    ],
+)
+def test_a_time_the_clocks_skip_goes_out_when_they_jump(
+    cadence: PeriodKind, weekday: int | None, tz: str, day: date, at: time, jump: datetime
+) -> None:
+    """02:30 on a spring-forward night does not exist: the digest goes out at the instant
+    the clocks jump to (given in UTC), and stays due for its whole catch-up."""
+    made = Digest(1, "T1", "C1", at, "line", None, cadence, weekday)
+    jump = jump.replace(tzinfo=UTC)
+    assert not is_due(made, tz, jump - timedelta(minutes=1))
+    assert is_due(made, tz, jump)
+    assert is_due(made, tz, jump + catch_up(cadence) - timedelta(minutes=1))
+    assert not is_due(made, tz, jump + catch_up(cadence))

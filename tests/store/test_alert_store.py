@@ -544,7 +544,11 @@ def test_raising_the_limit_rearms_the_levels_above_the_spend_seen(db: Database) 
     event = alerts.events_of(db, alert.id)[-1]
     assert (event.kind, event.actor, event.at) == (EventKind.EDITED, "UEDITOR", edited_at)
     assert (event.spend_cu, event.limit_cu) == (1050.0, 2000.0)
-    assert event.detail == {"limit_cu": 2000.0, "thresholds": [50, 80, 100]}
+    assert event.detail == {
+        "limit_cu": 2000.0,
+        "thresholds": [50, 80, 100],
+        "from_limit_cu": 1000.0,
+    }
     assert event.expires_at == edited_at + ACTION_TTL
     assert audit.history(db, WS)[0].action == "budget.edit"
 

@@ -115,7 +115,7 @@ def test_an_earlier_database_keeps_its_digests_as_daily_ones(tmp_path: Path) -> 
         " VALUES (?, 'C1', '09:00', 'skip', '2026-11-26')",
         [WS],
     )
-    assert migrate(old) == ["m005_digest_span"]
+    assert migrate(old) == ["m005_digest_span", "m006_budget_snapshot"]
     [digest] = digests.list_digests(old, WS)
     assert (digest.cadence, digest.weekday) == (PeriodKind.DAILY, None)
     assert (digest.at, digest.when_empty, digest.last_sent_day) == ("09:00", "skip", "2026-11-26")
