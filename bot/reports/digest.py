@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from bot.budgets.culprits import Culprit, Names, top_n
 from bot.budgets.periods import DigestSpan, digest_span
 from bot.budgets.types import PeriodKind, ScopeKind
+from bot.reports.reads import MAX_PROJECT_READS, spend_per_project
 from bot.reports.status import BudgetStatus, read_statuses
 from bot.scenario.client import ScenarioClient
 from bot.scenario.errors import ScenarioError
@@ -142,21 +143,18 @@ async def _top_projects(
     end: datetime,
     notes: list[str],
 ) -> list[Culprit]:
-    """One filtered read per project (the API gives no per-project totals), concurrently."""
-
-    async def spend_of(project_id: str) -> float:
-        response = await client.usages(
-            start=start, end=end, project_ids=(project_id,), types=(UsageType.CONSUMPTION,)
-        )
-        return total_cu(response)
-
+    """One filtered read per project (the API gives no per-project totals), bounded like
+    `/usage`'s: at most MAX_PROJECT_READS projects, a few at a time."""
     projects = [p.id for p in names.directory.projects]
+    measured = projects[:MAX_PROJECT_READS]
     try:
-        totals = await asyncio.gather(*(spend_of(p) for p in projects))
+        totals = await spend_per_project(client, measured, start=start, end=end)
     except ScenarioError as exc:
         notes.append(f"Per-project totals unavailable ({exc.cause}).")
         return []
-    return list(names.top(names.project, dict(zip(projects, totals, strict=True)), TOP))
+    if len(projects) > len(measured):
+        notes.append(f"Top projects leave out {len(projects) - len(measured)} more, not measured.")
+    return list(names.top(names.project, totals, TOP))
 
 
 async def _chart(
