@@ -34,6 +34,7 @@ from bot.messages.mrkdwn import (
     percent,
     progress_bar,
     section,
+    who,
 )
 from bot.reports.status import BudgetStatus
 from bot.store.budgets import Budget
@@ -418,7 +419,9 @@ def form_refused(error: str | None, budget_id: int | None) -> Json:
 
 
 def removed(budget: Budget, actor: str) -> Json:
-    return notice(f"🗑️ Removed budget *{mrkdwn_label(budget)}* ({summary(budget)}) — by <@{actor}>.")
+    return notice(
+        f"🗑️ Removed budget *{mrkdwn_label(budget)}* ({summary(budget)}) — by {who(actor)}."
+    )
 
 
 def already_removed(budget_id: int) -> Json:
