@@ -178,9 +178,13 @@ async def handle_command(
         await asked.privately(budget_messages.notice(budget_messages.OOPS))
 
 
+def needs_scenario(request: BudgetRequest) -> bool:
+    return not isinstance(request, _WITHOUT_SCENARIO)
+
+
 def not_connected(deps: Deps, team_id: str, request: BudgetRequest) -> bool:
     """Multi-workspace mode: the request needs Scenario and the workspace has not connected."""
-    if isinstance(request, _WITHOUT_SCENARIO):
+    if not needs_scenario(request):
         return False
     runtime = deps.runtime
     return runtime.multi_workspace and runtime.connected_team(team_id) is None
