@@ -388,8 +388,6 @@ async def _budget_request(
     from bot.commands.requests import BudgetRemove
     from bot.jobs.runtime import Runtime
     from bot.messages.terminal import mrkdwn_to_text
-    from bot.scenario.names import DirectoryCache
-    from bot.slack.admins import AdminCheck
     from bot.slack.changes import Refusal
     from bot.slack.commands.budget import BudgetCommand, dispatch, not_connected, not_found
     from bot.slack.deps import Deps, utc_now
@@ -399,13 +397,7 @@ async def _budget_request(
     try:
         team_id = await _cli_workspace(runtime, workspace)
         slack = await _cli_slack(runtime, team_id)
-        deps = Deps(
-            runtime=runtime,
-            clock=utc_now,
-            admins=AdminCheck(settings.admin_ids, utc_now),
-            directory=DirectoryCache(utc_now),
-            can_post=slack is not None,
-        )
+        deps = Deps.of(runtime, utc_now, can_post=slack is not None)
         if not_connected(deps, team_id, request):
             raise UsageFailure(
                 f"workspace {team_id} is not connected to Scenario yet: an admin runs"

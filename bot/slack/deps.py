@@ -34,6 +34,16 @@ class Deps:
     # False on the command line without Slack: what a change edits waits for the next delivery.
     can_post: bool = True
 
+    @classmethod
+    def of(cls, runtime: Runtime, clock: Callable[[], datetime], *, can_post: bool = True) -> Deps:
+        return cls(
+            runtime=runtime,
+            clock=clock,
+            admins=AdminCheck(runtime.settings.admin_ids, clock),
+            directory=DirectoryCache(clock),
+            can_post=can_post,
+        )
+
     @property
     def db(self) -> Database:
         return self.runtime.db
