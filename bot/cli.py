@@ -385,6 +385,8 @@ def _budget(args: argparse.Namespace, settings: Settings) -> int:
 async def _budget_request(
     settings: Settings, request: BudgetRequest, workspace: str | None, yes: bool
 ) -> int:
+    import aiohttp
+
     from bot.commands.requests import BudgetRemove
     from bot.jobs.runtime import Runtime
     from bot.messages.terminal import mrkdwn_to_text
@@ -428,6 +430,10 @@ async def _budget_request(
             raise UsageFailure(mrkdwn_to_text(str(refusal))) from None
         except BudgetNotFound as missing:
             raise UsageFailure(mrkdwn_to_text(not_found(missing))) from None
+        except (aiohttp.ClientError, OSError) as exc:  # Scenario's are ScenarioErrors
+            raise UsageFailure(
+                f"Slack could not be reached ({type(exc).__name__}): nothing was changed"
+            ) from None
     finally:
         await runtime.aclose()
     return EXIT_OK

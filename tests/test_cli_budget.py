@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -248,6 +249,23 @@ async def test_with_a_token_slack_names_the_workspace_and_checks_the_channel(
         )
         assert code == 0, err
         assert "not checked" not in err
+        # Slack gone: refused in one line before anything is saved.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            gone = f"http://127.0.0.1:{unused.getsockname()[1]}/api/"
+        for workspace in ((), ("--workspace", "T0FAKE")):
+            code, _, err = await budget_bot(
+                tmp_path,
+                "budget",
+                "add",
+                "1k",
+                "daily",
+                "C0OPEN12",
+                *workspace,
+                **{**env, "SLACK_API_URL": gone},
+            )
+            assert code == 2
+            assert "could not be reached" in one_line(err)
     [budget] = list_budgets(db, "T0FAKE")  # auth.test's team, not a placeholder
     assert budget.channel_id == "C0OPEN12"
     asked = [c.args["channel"] for c in slack.calls_to("conversations.info")]
