@@ -449,6 +449,7 @@ async def _print_answer(*, text: str, blocks: list[dict[str, Any]], **_: object)
 async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
     """The workspace the command is about: `--workspace`; in single-workspace mode, the
     one SLACK_BOT_TOKEN is for (Slack says), else the only one in the database."""
+    import aiohttp
     from slack_sdk.errors import SlackApiError
 
     from bot.store.workspaces import list_workspaces
@@ -469,7 +470,7 @@ async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
                 f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); give the"
                 " workspace with --workspace T…"
             ) from None
-        except (OSError, TimeoutError):  # aiohttp's connection errors are OSErrors
+        except (aiohttp.ClientError, OSError, TimeoutError):
             raise UsageFailure(
                 "Slack could not be reached to learn SLACK_BOT_TOKEN's workspace; give it"
                 " with --workspace T…"
