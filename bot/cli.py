@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import __version__
+from bot.commands.words import QUOTES
 from bot.config import ConfigError, Settings, load_settings
 from bot.scenario.errors import ScenarioError
 from bot.store.db import StoreError, migrate, open_db
@@ -19,8 +21,11 @@ from bot.store.workspaces import NotConnected
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
 
+    from bot.commands.requests import BudgetRequest
     from bot.jobs.runtime import Runtime
+    from bot.slack.deps import Deps
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -296,6 +301,243 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(send())
 
 
+# The audit trail's actor for changes made with `budget-bot budget` (shown as a name).
+CLI_ACTOR = "cli"
+# Single-workspace mode with no Slack token and no workspace yet: where budgets are kept
+# until a Slack workspace (its team ID) is known.
+LOCAL_WORKSPACE = "T0LOCAL"
+_WORKSPACE_ID = re.compile(r"T[A-Z0-9]+")
+# A channel ID as typed in a terminal: `#C0123…`, or bare `C0123…` when long enough not to
+# be mistaken for a time zone (`CST6CDT`).
+_CHANNEL_ID = re.compile(r"(#)?([CG][A-Z0-9]*[0-9][A-Z0-9]*)")
+_BARE_CHANNEL_LENGTH = 8
+
+
+def _budget_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="T…",
+        help="Slack workspace ID (required in multi-workspace mode)",
+    )
+    parser.add_argument("--yes", action="store_true", help="`remove` removes without asking")
+
+
+def _budget_word(arg: str) -> str:
+    """One shell argument as the `/budget` text Slack would have sent for it: a channel ID
+    as Slack's `<#C…>`, a name with spaces (`project:Game Art`) quoted."""
+    if (m := _CHANNEL_ID.fullmatch(arg)) and (m[1] or len(arg) >= _BARE_CHANNEL_LENGTH):
+        return f"<#{m[2]}>"
+    if any(c.isspace() for c in arg) and not any(q in arg for q in QUOTES):
+        prefix, colon, rest = arg.partition(":")
+        return f'{prefix}:"{rest}"' if colon and prefix.isalpha() else f'"{arg}"'
+    return arg
+
+
+def _budget(args: argparse.Namespace, settings: Settings) -> int:
+    """`budget-bot budget …`: the `/budget` subcommands that need no Slack UI, parsed by
+    the same parser and answered by the same code, audited as the command line."""
+    from bot.commands.budget import parse_budget
+    from bot.commands.requests import (
+        BudgetConnect,
+        BudgetDisconnect,
+        BudgetList,
+        BudgetTest,
+        GrammarError,
+        OpenBudgetModal,
+    )
+    from bot.messages.terminal import mrkdwn_to_text
+    from bot.slack.commands.budget import needs_scenario
+
+    # `remove 3 --yes` as well as `--yes remove 3`: the flags may follow the words.
+    flags = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    _budget_flags(flags)
+    later, words = flags.parse_known_args(args.words)
+    parsed = parse_budget(" ".join(_budget_word(word) for word in words))
+    if isinstance(parsed, GrammarError):
+        raise UsageFailure(mrkdwn_to_text(f"{parsed.message} Usage: {parsed.usage}"))
+    if isinstance(parsed, OpenBudgetModal):
+        raise UsageFailure(
+            "without options `add` and `edit` open a form in Slack; here, give them: like"
+            " `budget-bot budget add 5k monthly C0123ABCD` or `budget-bot budget edit 3 8k`"
+        )
+    if isinstance(parsed, BudgetTest):
+        raise UsageFailure(
+            "`test` posts a sample alert to Slack: use `/budget test` there"
+            " (`budget-bot check --dry-run` prints what a check would post)"
+        )
+    if isinstance(parsed, BudgetConnect | BudgetDisconnect):
+        raise UsageFailure(
+            "a workspace connects to Scenario in Slack, with `/budget connect` (in"
+            " single-workspace mode the SCENARIO_* settings are the connection)"
+        )
+    # Like a workspace not connected yet (the list shows the budgets, without spend).
+    if (
+        not settings.multi_workspace
+        and needs_scenario(parsed)
+        and not isinstance(parsed, BudgetList)
+    ):
+        settings.require_scenario_credentials()
+    return asyncio.run(
+        _budget_request(settings, parsed, later.workspace or args.workspace, args.yes or later.yes)
+    )
+
+
+async def _budget_request(
+    settings: Settings, request: BudgetRequest, workspace: str | None, yes: bool
+) -> int:
+    import aiohttp
+
+    from bot.commands.requests import BudgetRemove
+    from bot.jobs.runtime import Runtime
+    from bot.messages.terminal import mrkdwn_to_text
+    from bot.slack.changes import Refusal
+    from bot.slack.commands.budget import BudgetCommand, dispatch, not_connected, not_found
+    from bot.slack.deps import Deps, utc_now
+    from bot.store.budgets import BudgetNotFound
+
+    runtime = Runtime.open(settings)
+    try:
+        team_id = await _cli_workspace(runtime, workspace)
+        slack = await _cli_slack(runtime, team_id)
+        deps = Deps.of(runtime, utc_now, can_post=slack is not None)
+        if not_connected(deps, team_id, request):
+            raise UsageFailure(
+                f"workspace {team_id} is not connected to Scenario yet: an admin runs"
+                " `/budget connect` in Slack"
+            )
+        asked = BudgetCommand(
+            deps=deps,
+            client=slack,
+            respond=_print_answer,
+            team_id=team_id,
+            user_id=CLI_ACTOR,
+            channel_id=_cli_channel(deps, team_id, request),
+            trigger_id="",
+            public=False,
+        )
+        try:
+            if isinstance(request, BudgetRemove):
+                _cli_remove(deps, team_id, request.budget_id, yes)
+            else:
+                await dispatch(asked, request)
+                if slack is None and (channel := getattr(request, "channel", None)):
+                    print(
+                        f"budget-bot: no Slack token, so whether the bot can post in"
+                        f" {channel.id} was not checked",
+                        file=sys.stderr,
+                    )
+        except Refusal as refusal:
+            raise UsageFailure(mrkdwn_to_text(str(refusal))) from None
+        except BudgetNotFound as missing:
+            raise UsageFailure(mrkdwn_to_text(not_found(missing))) from None
+        except (aiohttp.ClientError, OSError) as exc:  # Scenario's are ScenarioErrors
+            raise UsageFailure(
+                f"Slack could not be reached ({type(exc).__name__}): nothing was changed"
+            ) from None
+    finally:
+        await runtime.aclose()
+    return EXIT_OK
+
+
+async def _print_answer(*, text: str, blocks: list[dict[str, Any]], **_: object) -> None:
+    """Where `/budget` answers through Slack's response_url, the command line prints."""
+    from bot.messages.terminal import render
+
+    print(render({"text": text, "blocks": blocks}))
+
+
+async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
+    """The workspace the command is about: `--workspace`; in single-workspace mode, the
+    one SLACK_BOT_TOKEN is for (Slack says), else the only one in the database."""
+    import aiohttp
+    from slack_sdk.errors import SlackApiError
+
+    from bot.store.workspaces import list_workspaces
+
+    if given is not None:
+        if not _WORKSPACE_ID.fullmatch(given):
+            raise UsageFailure(f"{given!r} isn't a Slack workspace ID (like T0123ABCD)")
+        return given
+    known = [w.team_id for w in list_workspaces(runtime.db)]
+    if runtime.multi_workspace:
+        listed = f" (this database knows {', '.join(known)})" if known else ""
+        raise UsageFailure(f"multi-workspace mode: say which workspace, --workspace T…{listed}")
+    if runtime.settings.slack_bot_token is not None:
+        try:
+            answer = await runtime.slack.auth_test()
+        except SlackApiError as exc:
+            raise UsageFailure(
+                f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); give the"
+                " workspace with --workspace T…"
+            ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            raise UsageFailure(
+                "Slack could not be reached to learn SLACK_BOT_TOKEN's workspace; give it"
+                " with --workspace T…"
+            ) from None
+        return str(answer["team_id"])
+    if len(known) > 1:
+        raise UsageFailure(f"say which workspace, --workspace T… (one of {', '.join(known)})")
+    if known:
+        return known[0]
+    print(
+        f"budget-bot: no SLACK_BOT_TOKEN and no workspace yet: using {LOCAL_WORKSPACE}"
+        " (--workspace T… picks your Slack workspace instead)",
+        file=sys.stderr,
+    )
+    return LOCAL_WORKSPACE
+
+
+async def _cli_slack(runtime: Runtime, team_id: str) -> AsyncWebClient | None:
+    """The workspace's Slack client for the channel check, or None without a token."""
+    from bot.store.installations import NotInstalled
+
+    if not runtime.multi_workspace and runtime.settings.slack_bot_token is None:
+        return None
+    try:
+        return await runtime.slack_for(team_id)
+    except NotInstalled as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+def _cli_channel(deps: Deps, team_id: str, request: BudgetRequest) -> str:
+    """The channel a request without one is about: in Slack, the one it was typed in; here,
+    the watch's own (a new sensitivity) or none (refused: say which)."""
+    from bot.commands.requests import BudgetAdd, BudgetDigest, BudgetWatch
+    from bot.store.watch import get_watch
+
+    channel = getattr(request, "channel", None)
+    if channel is not None and channel.id is None:
+        raise UsageFailure(
+            f"give channels by ID here (like C0123ABCD): #{channel.name} is a name, and only"
+            " Slack knows which channel it is"
+        )
+    if channel is not None or (isinstance(request, BudgetWatch) and request.off):
+        return ""
+    if isinstance(request, BudgetWatch) and (watch := get_watch(deps.db, team_id)):
+        return watch.channel_id
+    if isinstance(request, BudgetAdd | BudgetDigest | BudgetWatch):
+        raise UsageFailure(
+            "say which channel, by ID (like C0123ABCD): here there is no channel the command"
+            " was typed in"
+        )
+    return ""
+
+
+def _cli_remove(deps: Deps, team_id: str, budget_id: int, yes: bool) -> None:
+    """Removing has no buttons here: `--yes` is the answer to the question."""
+    from bot.messages import budgets as budget_messages
+    from bot.messages.terminal import mrkdwn_to_text, render
+    from bot.store.budgets import delete_budget, get_budget
+
+    budget = get_budget(deps.db, team_id, budget_id)
+    if not yes:
+        print(mrkdwn_to_text(budget_messages.removal_question(budget)))
+        raise UsageFailure(f"nothing removed: `budget-bot budget remove {budget_id} --yes` does it")
+    removed = delete_budget(deps.db, team_id, budget_id, actor=CLI_ACTOR, now=deps.clock())
+    print(render(budget_messages.removed(removed, CLI_ACTOR)))
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -350,6 +592,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
     migrate_cmd.set_defaults(run=_migrate)
+
+    budget = commands.add_parser(
+        "budget",
+        help="the /budget subcommands, from here",
+        description="The /budget subcommands that need no Slack form or button (list, add,"
+        " edit, remove, snooze, unsnooze, digest, watch, timezone, history), with the same"
+        " words; channels by ID (C0123ABCD). Changes are audited as `cli`.",
+    )
+    _budget_flags(budget)
+    budget.add_argument(
+        "words",
+        nargs=argparse.REMAINDER,
+        metavar="SUBCOMMAND …",
+        help="as after /budget, e.g. `add 5k monthly C0123ABCD`, `list`, `remove 3 --yes`",
+    )
+    budget.set_defaults(run=_budget)
 
     keygen = commands.add_parser("keygen", help="print a new random BUDGET_BOT_SECRET_KEY")
     # Reads no settings: it is what fixes a missing or unusable key.

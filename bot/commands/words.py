@@ -29,7 +29,7 @@ from bot.scenario.errors import MAX_RANGE_DAYS
 from bot.timezones import UnknownTimezone, validate_timezone
 
 # Slack turns straight quotes into curly ones unless the user disabled smart quotes.
-_QUOTES = '"“”'
+QUOTES = '"“”'
 
 
 class Problem(Exception):
@@ -61,8 +61,8 @@ def tokenize(text: str) -> list[Token]:
         start, parts = i, []
         while i < n and not text[i].isspace():
             ch = text[i]
-            if ch in _QUOTES:
-                end = next((j for j in range(i + 1, n) if text[j] in _QUOTES), -1)
+            if ch in QUOTES:
+                end = next((j for j in range(i + 1, n) if text[j] in QUOTES), -1)
                 if end < 0:
                     raise Problem(
                         f"The quote in {quoted(text[start:])} is never closed — "

@@ -29,6 +29,7 @@ from bot.messages.mrkdwn import (
     reply,
     section,
     slack_date,
+    who,
 )
 
 ACTION_SNOOZE = "budget_snooze_24h"
@@ -120,18 +121,18 @@ def alert_message(view: AlertView) -> Json:
     if view.attribution.partial:
         blocks.append(context("Job list based on the most recent activity only."))
     if view.snoozed is not None:
-        who, until = view.snoozed
-        line = context(f"💤 Snoozed by <@{who}> until {slack_date(until, view.tz)}")
+        snoozer, until = view.snoozed
+        line = context(f"💤 Snoozed by {who(snoozer)} until {slack_date(until, view.tz)}")
         blocks.append(line | {"block_id": STATUS_SNOOZE})
     if view.acknowledged is not None:
-        who, at = view.acknowledged
-        line = context(f"✅ Acknowledged by <@{who}> · {slack_date(at, view.tz)}")
+        acknowledger, at = view.acknowledged
+        line = context(f"✅ Acknowledged by {who(acknowledger)} · {slack_date(at, view.tz)}")
         blocks.append(line | {"block_id": STATUS_ACK})
     if (change := view.limit_changed) is not None:
         verb = "raised" if change.after_cu > change.before_cu else "lowered"
         line = context(
             f"✏️ Limit {verb} to {cu(change.after_cu)} (from {cu(change.before_cu)}) by "
-            f"<@{change.actor}> · {slack_date(change.at, view.tz)}"
+            f"{who(change.actor)} · {slack_date(change.at, view.tz)}"
         )
         blocks.append(line | {"block_id": STATUS_LIMIT})
     buttons = [
@@ -198,16 +199,16 @@ def edited_reply(
     else:
         what = f"changed the budget: limit {cu(limit)}, alerts at {levels}"
     return reply(
-        f"✏️ <@{actor}> {what}. Levels above the {cu(spend)} spent so far will alert again."
+        f"✏️ {who(actor)} {what}. Levels above the {cu(spend)} spent so far will alert again."
     )
 
 
 def snoozed_reply(actor: str, until: datetime, tz: str, *, subject: str = "this budget") -> Json:
-    return reply(f"💤 <@{actor}> snoozed {subject} until {slack_date(until, tz)}.")
+    return reply(f"💤 {who(actor)} snoozed {subject} until {slack_date(until, tz)}.")
 
 
 def unsnoozed_reply(actor: str, *, subject: str = "this budget") -> Json:
-    return reply(f"🔔 <@{actor}> ended the snooze: {subject} alerts again.")
+    return reply(f"🔔 {who(actor)} ended the snooze: {subject} alerts again.")
 
 
 def acknowledged_reply(actor: str) -> Json:

@@ -34,6 +34,7 @@ from bot.messages.mrkdwn import (
     percent,
     progress_bar,
     section,
+    who,
 )
 from bot.reports.status import BudgetStatus
 from bot.store.budgets import Budget
@@ -386,12 +387,17 @@ _FIELDS: tuple[tuple[str, str, Any], ...] = (
 # ---------------------------------------------------------------------------------------------
 
 
-def remove_confirmation(budget: Budget) -> Json:
-    """The question itself is the confirmation: no extra dialog behind the Remove button."""
-    text = (
+def removal_question(budget: Budget) -> str:
+    """What removing a budget takes with it (mrkdwn), asked before it is removed."""
+    return (
         f"Remove budget *{mrkdwn_label(budget)}*? ({summary(budget)})\n"
         "Its alerts and snooze go with it; the audit trail keeps a record."
     )
+
+
+def remove_confirmation(budget: Budget) -> Json:
+    """The question itself is the confirmation: no extra dialog behind the Remove button."""
+    text = removal_question(budget)
     remove = button("Remove", ACTION_REMOVE_CONFIRM, value=str(budget.id))
     remove["style"] = "danger"
     keep = button("Keep it", ACTION_REMOVE_CANCEL, value=str(budget.id))
@@ -418,7 +424,9 @@ def form_refused(error: str | None, budget_id: int | None) -> Json:
 
 
 def removed(budget: Budget, actor: str) -> Json:
-    return notice(f"🗑️ Removed budget *{mrkdwn_label(budget)}* ({summary(budget)}) — by <@{actor}>.")
+    return notice(
+        f"🗑️ Removed budget *{mrkdwn_label(budget)}* ({summary(budget)}) — by {who(actor)}."
+    )
 
 
 def already_removed(budget_id: int) -> Json:

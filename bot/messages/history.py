@@ -3,7 +3,6 @@ audit log. Pure."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from bot.messages.budgets import (
     thresholds_words,
 )
 from bot.messages.digest import schedule_words
-from bot.messages.mrkdwn import Json, clip, context, cu, escape, header, local_time
+from bot.messages.mrkdwn import Json, clip, context, cu, escape, header, local_time, who
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 
@@ -72,13 +71,8 @@ def _alert_line(row: AlertRow, labels: Mapping[int, str], tz: str) -> str:
     return clip(line, MAX_HISTORY_LINE)
 
 
-def _who(actor: str) -> str:
-    # Slack user IDs start with U or W; anything else (the bot itself, a script) is a name.
-    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9_]{2,}", actor) else escape(actor)
-
-
 def _entry_line(entry: AuditEntry, labels: Mapping[int, str], tz: str) -> str:
-    line = f"• {local_time(entry.at, tz)} — {_who(entry.actor)} {_entry_what(entry, labels, tz)}"
+    line = f"• {local_time(entry.at, tz)} — {who(entry.actor)} {_entry_what(entry, labels, tz)}"
     return clip(line, MAX_HISTORY_LINE)
 
 

@@ -3,6 +3,7 @@ within Slack's limits. Pure."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,6 +60,12 @@ def clip(text: str, limit: int = SECTION_LIMIT) -> str:
 def escape(text: str) -> str:
     """Text from Scenario as plain text in mrkdwn: a member called `<!channel>` pings nobody."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def who(actor: str) -> str:
+    """Who made a change: a Slack user as a mention; anything else (`slack` itself, `cli`,
+    the command line) as a name."""
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9_]{2,}", actor) else escape(actor)
 
 
 def link(url: str | None, label: str) -> str:

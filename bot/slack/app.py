@@ -15,9 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings
 from bot.jobs.runtime import Runtime
-from bot.scenario.names import DirectoryCache
 from bot.slack import actions, commands, events, views
-from bot.slack.admins import AdminCheck
 from bot.slack.deps import Deps, utc_now
 from bot.slack.oauth import NOT_INSTALLED, install_flow
 
@@ -71,12 +69,7 @@ def create_app(
             signing_secret=signing_secret,
             request_verification_enabled=not socket_mode,
         )
-    deps = Deps(
-        runtime=runtime,
-        clock=clock,
-        admins=AdminCheck(settings.admin_ids, clock),
-        directory=DirectoryCache(clock),
-    )
+    deps = Deps.of(runtime, clock)
     for listeners in (commands, actions, views, events):
         listeners.register(app, deps)
     return app, deps

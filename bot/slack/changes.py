@@ -1,4 +1,4 @@
-"""Adding and changing budgets from Slack: the `/budget add|edit` text and the modal share
+"""Adding and changing budgets: `/budget add|edit`, the modal and `budget-bot budget` share
 this — resolving what people typed to Scenario IDs, validating, saving with the audit."""
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ class ChannelRefusal(Refusal):
     """The bot cannot post to the chosen channel (the form shows it next to that field)."""
 
 
-async def check_channel(slack: AsyncWebClient, channel_id: str) -> None:
+async def check_channel(slack: AsyncWebClient | None, channel_id: str) -> None:
+    """Refuse a channel the bot cannot post to. Without Slack (the command line with no
+    token) there is no one to ask: the channel is not checked."""
+    if slack is None:
+        return
     if problem := await channel_problem(slack, channel_id):
         raise ChannelRefusal(f"{problem} Nothing was saved.")
 
@@ -69,7 +73,7 @@ _WHAT = {
 
 
 async def resolve_scope(
-    deps: Deps, team_id: str, ref: ScopeRef, slack: AsyncWebClient
+    deps: Deps, team_id: str, ref: ScopeRef, slack: AsyncWebClient | None
 ) -> tuple[Scope, str | None]:
     """The Scenario scope and its display name for what was typed; Refusal if unknown."""
     if ref.kind is ScopeKind.TEAM:
@@ -95,7 +99,12 @@ async def resolve_scope(
     return Scope(ref.kind, found.entry.id), found.entry.name
 
 
-async def _email_of(slack: AsyncWebClient, user_id: str) -> str:
+async def _email_of(slack: AsyncWebClient | None, user_id: str) -> str:
+    if slack is None:
+        raise Refusal(
+            f"<@{user_id}> is a Slack member and I can't ask Slack who that is here. "
+            "Use their Scenario email instead: `user:name@example.com`."
+        )
     try:
         response = await slack.users_info(user=user_id)
     except SlackApiError:
@@ -141,7 +150,7 @@ def channel_id_of(channel: ChannelRef | None, default: str) -> str:
 
 async def add_budget(
     deps: Deps,
-    slack: AsyncWebClient,
+    slack: AsyncWebClient | None,
     *,
     team_id: str,
     user_id: str,
@@ -170,7 +179,7 @@ async def add_budget(
 
 async def edit_budget(
     deps: Deps,
-    slack: AsyncWebClient,
+    slack: AsyncWebClient | None,
     *,
     team_id: str,
     user_id: str,

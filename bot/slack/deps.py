@@ -31,6 +31,18 @@ class Deps:
     clock: Callable[[], datetime]
     admins: AdminCheck
     directory: DirectoryCache
+    # False on the command line without Slack: what a change edits waits for the next delivery.
+    can_post: bool = True
+
+    @classmethod
+    def of(cls, runtime: Runtime, clock: Callable[[], datetime], *, can_post: bool = True) -> Deps:
+        return cls(
+            runtime=runtime,
+            clock=clock,
+            admins=AdminCheck(runtime.settings.admin_ids, clock),
+            directory=DirectoryCache(clock),
+            can_post=can_post,
+        )
 
     @property
     def db(self) -> Database:
@@ -51,6 +63,8 @@ class Deps:
     async def deliver_now(self, team_id: str) -> None:
         """After a change that an alert message shows (a snooze, an acknowledgement, an
         edit): edit it now, while the person looks, rather than at the next delivery."""
+        if not self.can_post:
+            return
         try:
             await self.runtime.deliver(self.clock, workspace_id=team_id)
         except Exception:  # the scheduler delivers it soon anyway; the change is recorded

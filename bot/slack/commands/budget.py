@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,11 +106,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
 @dataclass(frozen=True, slots=True)
 class BudgetCommand:
-    """One `/budget` request and where to answer it."""
+    """One `/budget` request and where to answer it (also one `budget-bot budget` run)."""
 
     deps: Deps
-    client: AsyncWebClient
-    respond: AsyncRespond
+    # None on the command line without a Slack token: channels are not checked then.
+    client: AsyncWebClient | None
+    respond: Callable[..., Awaitable[Any]]
     team_id: str
     user_id: str
     channel_id: str
@@ -125,6 +127,14 @@ class BudgetCommand:
         await self.respond(
             text=message["text"], blocks=message["blocks"], response_type=response_type
         )
+
+    @property
+    def slack(self) -> AsyncWebClient:
+        """The client for what only Slack can do (forms, posts), which the command line
+        refuses before it gets here."""
+        if self.client is None:
+            raise Refusal("That needs Slack: run it as `/budget` in Slack.")
+        return self.client
 
     async def privately(self, message: Json) -> None:
         """Mistakes and refusals are only shown to the person who asked, even with `public`."""
@@ -154,30 +164,38 @@ async def handle_command(
             client, asked.team_id, asked.user_id
         ):
             await asked.privately(budget_messages.notice(REFUSAL))
-        elif not isinstance(parsed, _WITHOUT_SCENARIO) and not _connected(deps, asked.team_id):
+        elif not_connected(deps, asked.team_id, parsed):
             await asked.privately(connect_messages.not_connected())
         else:
-            await _dispatch(asked, parsed)
+            await dispatch(asked, parsed)
     except Refusal as refusal:
         await asked.privately(budget_messages.notice(str(refusal)))
     except BudgetNotFound as missing:
-        await asked.privately(budget_messages.notice(_not_found(missing)))
+        await asked.privately(budget_messages.notice(not_found(missing)))
     except Exception:
         # Never a stack trace, never silence: the person hears something went wrong.
         log.exception("/budget %r failed", command.get("text"))
         await asked.privately(budget_messages.notice(budget_messages.OOPS))
 
 
-def _connected(deps: Deps, team_id: str) -> bool:
+def needs_scenario(request: BudgetRequest) -> bool:
+    return not isinstance(request, _WITHOUT_SCENARIO)
+
+
+def not_connected(deps: Deps, team_id: str, request: BudgetRequest) -> bool:
+    """Multi-workspace mode: the request needs Scenario and the workspace has not connected."""
+    if not needs_scenario(request):
+        return False
     runtime = deps.runtime
-    return not runtime.multi_workspace or runtime.connected_team(team_id) is not None
+    return runtime.multi_workspace and runtime.connected_team(team_id) is None
 
 
-def _not_found(missing: BudgetNotFound) -> str:
+def not_found(missing: BudgetNotFound) -> str:
     return f"There is no budget #{missing.budget_id} in this workspace — `/budget list` shows them."
 
 
-async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
+async def dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
+    """Answer a parsed request (the admin and connection checks are the caller's)."""
     deps, now = asked.deps, asked.deps.clock()
     match request:
         case BudgetList():
@@ -190,7 +208,7 @@ async def _dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
             budget = None if budget_id is None else get_budget(deps.db, asked.team_id, budget_id)
             try:
                 await open_budget_modal(
-                    asked.client, asked.trigger_id, deps, asked.team_id, asked.channel_id, budget
+                    asked.slack, asked.trigger_id, deps, asked.team_id, asked.channel_id, budget
                 )
             except SlackApiError as exc:  # e.g. the trigger expired: say so, and the way around
                 await asked.privately(
@@ -254,7 +272,7 @@ async def _connect(asked: BudgetCommand) -> None:
         await asked.privately(connect_messages.from_environment())
         return
     try:
-        await open_connect_modal(asked.client, asked.trigger_id, asked.deps, asked.team_id)
+        await open_connect_modal(asked.slack, asked.trigger_id, asked.deps, asked.team_id)
     except SlackApiError as exc:  # e.g. the trigger expired
         error = exc.response.get("error") or "unknown error"
         await asked.privately(
@@ -438,7 +456,7 @@ async def _test(asked: BudgetCommand, budget: Budget, now: datetime) -> None:
     except SampleUnavailable as exc:
         raise Refusal(f"I can't measure this budget now: {escape(str(exc))}.") from None
     try:
-        await asked.client.chat_postMessage(
+        await asked.slack.chat_postMessage(
             channel=budget.channel_id, text=message["text"], blocks=message["blocks"]
         )
     except SlackApiError as exc:
