@@ -112,7 +112,8 @@ def raise_suggestion(limit: float, spend: float, projection: Forecast | None) ->
         target = max(projection.high_cu, spend)
     else:
         target = max(limit, spend) * RAISE_WITHOUT_FORECAST
-    return float(round_up(target))
+    # The form takes at most two decimals.
+    return float(round_up(target).quantize(Decimal("0.01"), ROUND_CEILING))
 
 
 def round_up(value: float) -> Decimal:

@@ -182,9 +182,12 @@ def test_the_raise_proposal_covers_the_need_in_two_figures(
     need = max(high, spend) if over and high is not None else max(limit, spend) * 1.25
     assert proposed >= need * (1 - 1e-12)
     # No more than the next two-figure number: within 10 % above what is needed.
-    assert proposed <= need * 1.1 * (1 + 1e-12)
-    digits = f"{Decimal(repr(proposed)).normalize():e}".split("e")[0].replace(".", "")
-    assert len(digits.lstrip("-")) <= 2
+    # No more than the next two-figure number (or the next cent, the form's finest step).
+    assert proposed <= max(need * 1.1 * (1 + 1e-12), need + 0.01)
+    assert Decimal(repr(proposed)) == Decimal(repr(proposed)).quantize(Decimal("0.01"))
+    if need >= 1:
+        digits = f"{Decimal(repr(proposed)).normalize():e}".split("e")[0].replace(".", "")
+        assert len(digits.lstrip("-")) <= 2
     assert proposed >= limit and proposed >= spend
 
 

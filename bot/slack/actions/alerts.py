@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from bot.budgets.forecast import raise_suggestion
+from bot.commands.requests import MAX_LIMIT
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
 from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
@@ -120,7 +121,7 @@ async def raise_pressed(
     projection = alert.projection if budget.forecast else None
     from_forecast = projection is not None and projection.high_cu > budget.limit_cu
     proposal = RaiseTo(
-        raise_suggestion(budget.limit_cu, alert.spend_cu, projection),
+        min(raise_suggestion(budget.limit_cu, alert.spend_cu, projection), float(MAX_LIMIT)),
         "the forecast's high end, rounded up"
         if from_forecast
         else "25 % more than the limit or the spend so far, rounded up",

@@ -334,6 +334,9 @@ async def _saved(
     )
 
 
+LOOK_BACK_WITHIN = 8.0  # seconds
+
+
 def _rule_of(budget: Budget) -> tuple[object, ...]:
     return (budget.scope, budget.period, budget.limit_cu, budget.thresholds, budget.forecast)
 
@@ -349,9 +352,17 @@ async def _looking_back(
     rule = BudgetRule(budget.limit_cu, budget.thresholds, budget.forecast)
     try:
         client = await asked.deps.scenario_for(asked.team_id)
-        found = await backtest(client, budget.scope, rule, budget.period, asked.tz, now)
+        # Bounded: the saved budget's confirmation must not wait on a slow Scenario.
+        found = await asyncio.wait_for(
+            backtest(client, budget.scope, rule, budget.period, asked.tz, now), LOOK_BACK_WITHIN
+        )
     except ScenarioError as exc:
         return no_backtest(f"I couldn't look back at the last 30 days: {escape(exc.message)}")
+    except TimeoutError:
+        return no_backtest("Scenario is slow, so I skipped the look back at the last 30 days.")
+    except Exception:  # the budget is saved: its confirmation must still arrive
+        log.exception("backtest of budget %s failed", budget.id)
+        return no_backtest("I couldn't look back at the last 30 days.")
     return backtest_blocks(found, budget.limit_cu, budget.period, asked.tz)
 
 
