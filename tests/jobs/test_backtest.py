@@ -23,6 +23,7 @@ from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db
 from bot.store.workspaces import Workspace, set_timezone
 from tests.jobs.test_check import ANCHOR, SETTINGS, TEAM
+from tests.jobs.test_watch_check import client_of
 
 NOW = ANCHOR + timedelta(hours=5, minutes=37)  # not on the hour, like any real answer
 HORIZON = timedelta(days=4)
@@ -40,19 +41,6 @@ class Counting(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.usages += request.url.path.endswith("/usages")
         return await self.inner.handle_async_request(request)
-
-
-def client_of(transport: httpx.AsyncBaseTransport) -> ScenarioClient:
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    return ScenarioClient(
-        base_url="http://simulator/v1",
-        api_key="test-key",
-        api_secret="test-secret",
-        transport=transport,
-        sleep=no_wait,
-    )
 
 
 def spent(scope: Scope, start: datetime, end: datetime) -> float:
