@@ -5,8 +5,8 @@ thread. One transaction per call: an event is published together with its outbox
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -39,11 +39,9 @@ from bot.store import alerts, outbox, snoozes
 from bot.store import watch as watch_store
 from bot.store.alerts import Alert, AlertEvent
 from bot.store.budgets import Budget, find_budget
-from bot.store.db import from_text, immediate
+from bot.store.db import from_text, immediate, in_savepoint
 from bot.store.outbox import OutboxAction, OutboxStatus
 from bot.store.workspaces import get_workspace
-
-log = logging.getLogger(__name__)
 
 # What a check finds; the others are people's actions on a message that already exists.
 CHECK_EVENTS = frozenset(
@@ -81,44 +79,22 @@ def announce_pending(
         alert = alerts.alert_by_id(db, event.alert_id)
         budget = find_budget(db, alert.budget_id) if alert else None
         if alert is not None and budget is not None:
+            publish = partial(
+                _publish, db, budget, alert, event, app_url, default_tz, now, posted, written
+            )
             if alert.finding is None:
-                _publish(db, budget, alert, event, app_url, default_tz, now, posted, written)
-            elif not _publish_episode(
-                db, budget, alert, event, app_url, default_tz, now, posted, written
-            ):
-                continue  # unpublished: tried again by the next call
+                publish()
+            else:
+                # A bug in a watch message must not hold back the budgets' alerts published
+                # in the same transaction: its own savepoint, and left unpublished (tried
+                # again by the next call) when it fails.
+                kept, seen = len(written), set(posted)
+                if not in_savepoint(db, "episode", publish, what=f"watch episode {alert.id}"):
+                    del written[kept:]
+                    posted.intersection_update(seen)
+                    continue
         alerts.mark_published(db, event.id)
     return written
-
-
-def _publish_episode(
-    db: Database,
-    watch: Budget,
-    alert: Alert,
-    event: AlertEvent,
-    app_url: str,
-    default_tz: str,
-    now: datetime,
-    posted: set[str],
-    written: list[Json],
-) -> bool:
-    """`_publish` in a savepoint of its own: a bug in a watch message must not hold back
-    the budgets' alerts published in the same transaction. False when it failed."""
-    kept, seen = len(written), set(posted)
-    db.execute("SAVEPOINT episode")
-    try:
-        _publish(db, watch, alert, event, app_url, default_tz, now, posted, written)
-    except Exception:
-        if not db.conn.in_transaction:
-            raise
-        log.exception("watch episode %s not published", alert.id)
-        db.execute("ROLLBACK TO episode")
-        db.execute("RELEASE episode")
-        del written[kept:]
-        posted.intersection_update(seen)
-        return False
-    db.execute("RELEASE episode")
-    return True
 
 
 def _publish(

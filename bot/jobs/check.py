@@ -43,7 +43,7 @@ from bot.store import alerts, health, outbox, snoozes
 from bot.store import watch as watch_store
 from bot.store.alerts import Alert
 from bot.store.budgets import Budget, find_budget, list_budgets
-from bot.store.db import immediate
+from bot.store.db import immediate, in_savepoint
 from bot.store.outbox import OutboxAction
 from bot.store.snapshots import record_snapshot
 from bot.store.watch import get_watch
@@ -218,9 +218,10 @@ async def check_workspace(
             current_watch = get_watch(db, workspace.team_id)
             if current_watch is not None and current_watch.id == watch.id:
                 # Its own savepoint: a bug in the watch undoes the watch's writes only.
-                db.execute("SAVEPOINT watch")
-                try:
-                    watching.record(
+                in_savepoint(
+                    db,
+                    "watch",
+                    lambda: watching.record(
                         db,
                         current_watch,
                         recent,
@@ -230,13 +231,9 @@ async def check_workspace(
                         names=names,
                         app_url=settings.app_url,
                         interval=settings.interval,
-                    )
-                except Exception:
-                    if not db.conn.in_transaction:
-                        raise  # SQLite ended the transaction itself: the check is retried
-                    log.exception("watch of workspace %s failed", workspace.team_id)
-                    db.execute("ROLLBACK TO watch")
-                db.execute("RELEASE watch")
+                    ),
+                    what=f"watch of workspace {workspace.team_id}",
+                )
         result.enqueued += announce_pending(
             db,
             app_url=settings.app_url,

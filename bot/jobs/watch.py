@@ -30,6 +30,7 @@ from bot.budgets.watch_history import (
     merge,
     quarter_start,
 )
+from bot.reports.reads import HOURLY_SPAN, split_range
 from bot.scenario.client import ScenarioClient
 from bot.scenario.models import (
     CU_SERIES_NAME,
@@ -37,6 +38,7 @@ from bot.scenario.models import (
     Entities,
     UsagesResponse,
     UsageType,
+    granularity_of,
     totals_per_user,
 )
 from bot.scenario.names import Directory
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 
 CHECK_TYPES = (UsageType.CONSUMPTION, UsageType.MODEL_USAGES)
 # Chunks the server answers at hourly points (it picks the granularity from the length).
-BACKFILL_CHUNK = timedelta(days=3)
 # Reads one back-fill may make: the team and its models, then keys and people by spend.
 BACKFILL_READS = 240
 BACKFILL_CONCURRENCY = 4
@@ -133,7 +134,7 @@ async def backfill(
     (so that a key is not taken for new when it spends again, and a person's usual follows
     the team's rhythm — what the detector assumes of anyone without a history of their own
     — rather than a flat line any afternoon's work would tower over)."""
-    chunks = _chunks(start, end)
+    chunks = split_range(start, end, HOURLY_SPAN)
     limit = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
     async def read(
@@ -155,7 +156,7 @@ async def backfill(
                 continue
             points = [(p.time, p.cost) for p in usage.points]
             parts.append(
-                _spread(points, _granularity(answer), f"{ScopeKind.MODEL.value}:{usage.model_id}")
+                _spread(points, granularity_of(answer), f"{ScopeKind.MODEL.value}:{usage.model_id}")
             )
     members = _members_by_priority(totals)
     per_member = max(1, len(chunks))
@@ -177,16 +178,6 @@ async def backfill(
     return merge(*parts), reads
 
 
-def _chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    chunks = []
-    hi = end
-    while hi > start:
-        lo = max(start, hi - BACKFILL_CHUNK)
-        chunks.append((lo, hi))
-        hi = lo
-    return chunks
-
-
 def _members_by_priority(totals: UsagesResponse) -> list[tuple[str, float]]:
     """Keys first (runaways and leaks are theirs), each group by spend."""
     members = []
@@ -200,24 +191,6 @@ def _members_by_priority(totals: UsagesResponse) -> list[tuple[str, float]]:
     return sorted(members, key=lambda m: (not m[0].startswith("key:"), -m[1]))
 
 
-_GRANULARITY = {
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "30m": timedelta(minutes=30),
-    "1h": timedelta(hours=1),
-    "1d": timedelta(days=1),
-    "7d": timedelta(days=7),
-}
-
-
-def _granularity(answer: UsagesResponse) -> timedelta:
-    for usage in answer.usages:
-        if usage.granularity in _GRANULARITY:
-            return _GRANULARITY[usage.granularity]
-    return timedelta(hours=1)
-
-
 def _series_buckets(answer: UsagesResponse, entity: str) -> Buckets:
     points = [
         (p.time, p.value)
@@ -225,7 +198,7 @@ def _series_buckets(answer: UsagesResponse, entity: str) -> Buckets:
         if usage.usage_name == CU_SERIES_NAME
         for p in usage.points
     ]
-    return _spread(points, _granularity(answer), entity)
+    return _spread(points, granularity_of(answer), entity)
 
 
 def _spread(points: Iterable[tuple[datetime, float]], step: timedelta, entity: str) -> Buckets:

@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from bot.budgets.backtest import HORIZON, Backtest, history_start, replay
 from bot.budgets.evaluate import BudgetRule
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
+from bot.reports.reads import HOURLY_SPAN, split_range
 from bot.scenario.client import ScenarioClient
-from bot.scenario.models import UsagesResponse, UsageType, cu_series
+from bot.scenario.models import UsagesResponse, UsageType, cu_series, granularity_of
 
-CHUNK = timedelta(days=3)
 CONCURRENCY = 6
-_GRANULARITY = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "1d": 1440, "7d": 10080}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ async def read_history(
     start = (now - horizon).replace(minute=0, second=0, microsecond=0)  # checks on the hour
     lead = history_start(kind, start, tz)
     hourly_from = lead if kind.is_rolling else start
-    pieces = _chunks(hourly_from, now)
+    pieces = split_range(hourly_from, now, HOURLY_SPAN)
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def read(lo: datetime, hi: datetime) -> list[tuple[datetime, datetime, float]]:
@@ -99,16 +98,6 @@ async def backtest(
     return replay_history(history, rule, kind, tz)
 
 
-def _chunks(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    found = []
-    lo = start
-    while lo < end:
-        hi = min(end, lo + CHUNK)
-        found.append((lo, hi))
-        lo = hi
-    return found
-
-
 def _buckets(
     scope: Scope, answer: UsagesResponse, lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime, float]]:
@@ -123,7 +112,5 @@ def _buckets(
         ]
     else:
         points = cu_series(answer)
-    names = {usage.granularity for usage in answer.usages}
-    minutes = min((_GRANULARITY[n] for n in names if n in _GRANULARITY), default=60)
-    width = timedelta(minutes=minutes)
+    width = granularity_of(answer)
     return [(max(at, lo), min(at + width, hi), cu) for at, cu in points]

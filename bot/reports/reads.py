@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.budgets.periods import Period, period_at
 from bot.budgets.spend import Window, plan_windows, scope_spend, types_needed, window_for
@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 # team with hundreds of projects neither floods Scenario nor makes `/usage` wait for ever.
 PROJECT_READS_AT_ONCE = 10
 MAX_PROJECT_READS = 30
+
+
+# The widest range Scenario answers hour by hour (a longer one comes back by the day).
+HOURLY_SPAN = timedelta(days=3)
+
+
+def split_range(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
+    """[start, end) as ranges of at most `size`, newest first."""
+    found = []
+    hi = end
+    while hi > start:
+        lo = max(start, hi - size)
+        found.append((lo, hi))
+        hi = lo
+    return found
 
 
 async def periods_for(

@@ -959,6 +959,26 @@ def cu_per_model(response: UsagesResponse) -> dict[str, float]:
     return dict(result)
 
 
+_GRANULARITIES = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+}
+
+
+def granularity_of(response: UsagesResponse) -> timedelta:
+    """The length of the answer's time-series points (the server chooses it from the range
+    read); an hour when the answer does not say."""
+    for usage in response.usages:
+        if usage.granularity in _GRANULARITIES:
+            return _GRANULARITIES[usage.granularity]
+    return timedelta(hours=1)
+
+
 def cu_series(
     response: UsagesResponse, usage_name: str = CU_SERIES_NAME
 ) -> list[tuple[datetime, float]]:

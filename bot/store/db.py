@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ from sqlite_utils import Database
 
 from bot.budgets.periods import calendar_period_of_key
 from migrations.migrations import migrations
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5_000
 
@@ -83,6 +86,24 @@ def immediate(db: Database) -> Iterator[Database]:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
+
+
+def in_savepoint(db: Database, name: str, work: Callable[[], object], *, what: str) -> bool:
+    """`work` inside the caller's transaction, in a savepoint of its own: when it fails its
+    writes alone are undone (and the failure logged), the rest of the transaction goes on,
+    and False is returned — unless SQLite ended the transaction itself, which is raised."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        work()
+    except Exception:
+        if not db.conn.in_transaction:
+            raise
+        log.exception("%s failed", what)
+        db.execute(f"ROLLBACK TO {name}")
+        db.execute(f"RELEASE {name}")
+        return False
+    db.execute(f"RELEASE {name}")
+    return True
 
 
 def to_text(instant: datetime) -> str:
