@@ -6,6 +6,11 @@ window touches, from that period's start. At every step (an hour by default) the
 does what a check at that instant does: the period the budget counts, its spend so far
 from the complete buckets, the projection, and the decision from the alert state the
 earlier steps left — calendar periods one state each, rolling windows a run of episodes.
+
+A calendar period is also judged once more just before it ends, with all its buckets: the
+check cycle's last check of a day sees that day's last hour, which the next hourly step
+would count in the next day. A bucket a period boundary cuts (an hour across midnight in
+Kolkata) is shared between the two periods in proportion to time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bot.budgets.types import PeriodKind
 
 HORIZON = timedelta(days=30)
 STEP = timedelta(hours=1)
+LAST_CHECK = timedelta(milliseconds=1)  # how long before its end a period is judged whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +79,19 @@ def replay(
     *,
     step: timedelta = STEP,
 ) -> Backtest:
-    """Every step in (start, end]: what a check then would have decided and announced.
-    A step counts the buckets that lie wholly in its period so far."""
+    """Every step in (start, end], and the last instant of every calendar period ending
+    there: what a check then would have decided and announced. A step counts the buckets
+    that lie wholly in its period so far."""
     if kind is PeriodKind.BILLING:
         raise ValueError("past billing periods are not known")
-    series = sorted((lo, hi, cu) for lo, hi, cu in buckets if cu)
+    series = sorted(_split_at_boundaries(kind, tz, [b for b in buckets if b[2]]))
     calendar: dict[str, AlertState] = {}
     episodes: list[AlertState] = []
     announced: list[Announced] = []
     worst, worst_at = 0.0, None
-    at = start
-    while at < end:
-        at = min(at + step, end)
+    for at, seen_until in _instants(kind, tz, start, end, step):
         period = period_at(kind, at, tz)
-        seen = [(lo, cu) for lo, hi, cu in series if period.start <= lo and hi <= at]
+        seen = [(lo, cu) for lo, hi, cu in series if period.start <= lo and hi <= seen_until]
         spend = math.fsum(cu for _, cu in seen)
         if spend > worst:
             worst, worst_at = spend, at
@@ -118,6 +123,44 @@ def replay(
                 for event in change.events
             ]
     return Backtest(start, end, tuple(announced), worst, worst_at)
+
+
+def _instants(
+    kind: PeriodKind, tz: str, start: datetime, end: datetime, step: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """When the replay judges, and up to when the buckets it counts may reach: the steps,
+    and for calendar periods each one's last instant, counting up to its end."""
+    instants = []
+    at = start
+    while at < end:
+        at = min(at + step, end)
+        instants.append((at, at))
+    if not kind.is_rolling:
+        boundary = period_at(kind, start, tz).end
+        while boundary <= end:
+            instants.append((boundary - LAST_CHECK, boundary))
+            boundary = period_at(kind, boundary, tz).end
+    return sorted(instants)
+
+
+def _split_at_boundaries(
+    kind: PeriodKind, tz: str, buckets: Sequence[tuple[datetime, datetime, float]]
+) -> list[tuple[datetime, datetime, float]]:
+    """Buckets cut where calendar periods begin, each piece with its share of the CU."""
+    if kind.is_rolling:
+        return list(buckets)
+    pieces = []
+    for lo, hi, cu in buckets:
+        if hi <= lo:
+            pieces.append((lo, hi, cu))
+            continue
+        width = (hi - lo).total_seconds()
+        at = lo
+        while at < hi:
+            cut = min(period_at(kind, at, tz).end, hi)
+            pieces.append((at, cut, cu * (cut - at).total_seconds() / width))
+            at = cut
+    return pieces
 
 
 def _current(

@@ -5,8 +5,9 @@ same things at the same instants, in zones whose days are not UTC's."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from bot.store.workspaces import Workspace, set_timezone
 from tests.jobs.test_check import ANCHOR, SETTINGS, TEAM
 from tests.jobs.test_watch_check import client_of
 
+HOUR = timedelta(hours=1)
 NOW = ANCHOR + timedelta(hours=5, minutes=37)  # not on the hour, like any real answer
 HORIZON = timedelta(days=4)
 KEY = TEAM.spike.user_id
@@ -87,7 +89,33 @@ def budgets(tz: str) -> list[tuple[Scope, PeriodKind, BudgetRule]]:
     ]
 
 
-@pytest.mark.parametrize("tz", ["Europe/Paris", "America/New_York", "Pacific/Auckland"])
+ANNOUNCED = (EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER)
+LAST_CHECK = timedelta(milliseconds=1)  # the cycle's last check of a period, as told
+
+
+def checks(kind: PeriodKind, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """Every hour after `start`, `end`, and for a calendar budget the last instant of each
+    of its periods that ends in between (found by walking local dates, not by the code)."""
+    hourly = [start + timedelta(hours=i) for i in range(1, int((end - start) / HOUR) + 1)]
+    instants = set(hourly) | {end}
+    if not kind.is_rolling:
+        zone = ZoneInfo(tz)
+        day = start.astimezone(zone).date()
+        while (midnight := datetime.combine(day, time(), zone).astimezone(UTC)) <= end:
+            starts = {
+                PeriodKind.DAILY: True,
+                PeriodKind.WEEKLY: day.isoweekday() == 1,
+                PeriodKind.MONTHLY: day.day == 1,
+            }[kind]
+            if starts and midnight > start:
+                instants.add(midnight - LAST_CHECK)
+            day += timedelta(days=1)
+    return sorted(instants)
+
+
+@pytest.mark.parametrize(
+    "tz", ["Europe/Paris", "America/New_York", "Pacific/Auckland", "Asia/Kolkata"]
+)
 async def test_the_backtest_announces_what_the_check_cycle_announces(
     tmp_path: Path, tz: str
 ) -> None:
@@ -102,13 +130,15 @@ async def test_the_backtest_announces_what_the_check_cycle_announces(
         assert found.reads == transport.usages - before  # it says how many reads it made
         replayed.append(found)
 
-    # The cycle itself, an hour at a time over the same window, then at NOW.
-    db: Database = open_db(tmp_path / "bot.db")
-    migrate(db)
+    # The cycle itself, for each budget alone: a check every hour over the same window,
+    # one just before each of its periods ends, and one at NOW.
     start = replayed[0].start
-    set_timezone(db, "T1", tz, actor="U1", now=start)
-    ids = [
-        create_budget(
+    total = 0
+    for found, (scope, kind, rule) in zip(replayed, wanted, strict=True):
+        db: Database = open_db(tmp_path / f"{kind.value}-{scope.kind.value}.db")
+        migrate(db)
+        set_timezone(db, "T1", tz, actor="U1", now=start)
+        budget = create_budget(
             db,
             NewBudget(
                 "T1",
@@ -121,36 +151,28 @@ async def test_the_backtest_announces_what_the_check_cycle_announces(
                 forecast=rule.forecast,
             ),
             now=start,
-        ).id
-        for scope, kind, rule in wanted
-    ]
+        )
 
-    async def scenario_for(workspace: Workspace) -> ScenarioClient:
-        return client
+        async def scenario_for(workspace: Workspace) -> ScenarioClient:
+            return client
 
-    at = start
-    while at < NOW:
-        at = min(at + timedelta(hours=1), NOW)
-        [result] = await run_check(db, scenario_for, SETTINGS, at)
-        assert result.error is None, result.error
-
-    kinds = (EventKind.LEVEL, EventKind.FORECAST, EventKind.BACK_UNDER)
-    total = 0
-    for budget_id, found, (scope, kind, _) in zip(ids, replayed, wanted, strict=True):
+        for at in checks(kind, tz, start, NOW):
+            [result] = await run_check(db, scenario_for, SETTINGS, at)
+            assert result.error is None, result.error
         lived = [
             (row["at"], EventKind(row["kind"]), row["level"])
             for row in db.query(
                 "SELECT e.* FROM alert_events e JOIN alerts a ON a.id = e.alert_id"
                 " WHERE a.budget_id = ? ORDER BY e.id",
-                [budget_id],
+                [budget.id],
             )
-            if EventKind(row["kind"]) in kinds
+            if EventKind(row["kind"]) in ANNOUNCED
         ]
         told = [(a.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), a.kind, a.level) for a in found.announced]
         assert told == lived, (scope, kind)
         total += len(told)
+        db.close()
     assert total >= 5  # the limits make something happen: the comparison is not empty
-    db.close()
 
 
 async def test_a_monthly_budget_takes_twelve_reads_and_a_rolling_30d_one_at_most_21() -> None:
