@@ -9,6 +9,7 @@ the answer" (the crash window between posting and recording it).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -61,6 +62,8 @@ class Fault:
     retry_after: int | None = None
     # Carry out the call, then answer 500: the caller cannot know it succeeded.
     after_effect: bool = False
+    # Answer this many seconds late; with no error or status given, answer normally then.
+    slow: float = 0.0
 
 
 @dataclass
@@ -179,6 +182,10 @@ def create_app(slack: FakeSlack) -> Starlette:
             # Another workspace's channel: to this token, it does not exist.
             return JSONResponse({"ok": False, "error": "channel_not_found"})
         fault = slack.faults[method].popleft() if slack.faults[method] else None
+        if fault and fault.slow:
+            await asyncio.sleep(fault.slow)
+            if fault.error is None and fault.status == 200:
+                fault = None
         if fault and not fault.after_effect:
             return _fault_response(fault)
         handler = _HANDLERS.get(method)

@@ -2,10 +2,10 @@
 (SPEC §4), so that the person hears it at once rather than from a delivery problem later.
 
 `conversations.info` tells archived and not-a-member apart; a private channel the bot was
-never invited to looks, to it, like no channel at all. Anything else Slack answers (a
-workspace that installed the app before it asked for `channels:read`, a rate limit, a slow
-answer) means "can't tell": the budget is saved and the delivery path reports problems as
-it always did — this check may only refuse what it knows cannot work.
+never invited to looks, to it, like no channel at all. Anything else (a workspace that
+installed the app before it asked for `channels:read`, a rate limit, a slow answer, a
+network error) means "can't tell": the budget is saved and the delivery path reports
+problems as it always did — this check may only refuse what it knows cannot work.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
         return None
     except TimeoutError:
         log.info("channel check of %s: Slack took over %s s", channel_id, ASK_WITHIN)
+        return None
+    except Exception as exc:
+        # A network error or an answer that isn't JSON tells nothing about the channel;
+        # the save must not fail on it.
+        log.info("channel check of %s not possible: %s", channel_id, type(exc).__name__)
         return None
     channel = answer.get("channel") or {}
     if channel.get("is_archived"):

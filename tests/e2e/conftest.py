@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +185,14 @@ async def wait_for(
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    async with running_bot(tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_bot(tmp_path: Path, **settings: Any) -> AsyncIterator[Bot]:
+    """The app over HTTP against fake Slack and Scenario servers; ``settings`` override
+    the defaults (e.g. ``scenario_sdk_api_key=None`` for a bot without credentials)."""
     slack = slack_api.FakeSlack(team_id=TEAM_ID)
     slack.users.update(
         {
@@ -199,8 +208,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
         serve_app(slack_api.create_app(slack)) as slack_origin,
     ):
         slack.origin = slack_origin
-        settings = load_settings(
-            _env_file=None,
+        defaults: dict[str, Any] = dict(
             slack_bot_token="xoxb-test",
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=f"{slack_origin}/api/",
@@ -213,7 +221,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
             budget_bot_admins=CONFIGURED_ADMIN,
             budget_bot_timezone="Europe/Paris",
         )
-        runtime = Runtime.open(settings)
+        runtime = Runtime.open(load_settings(_env_file=None, **(defaults | settings)))
         app, deps = create_app(runtime, clock=clock)
         async with (
             serve_app(create_server(app, runtime)) as url,

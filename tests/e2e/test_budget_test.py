@@ -5,6 +5,7 @@ alert still comes when the check finds the level crossed."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
@@ -12,7 +13,7 @@ from bot.jobs.delivery import drain
 from bot.messages.alerts import ACTION_OPEN
 from bot.sim.slack_api import Fault
 from bot.store.budgets import Budget, NewBudget, create_budget
-from tests.e2e.conftest import ADMIN, ANCHOR, MEMBER, TEAM, TEAM_ID, Bot
+from tests.e2e.conftest import ADMIN, ANCHOR, MEMBER, TEAM, TEAM_ID, Bot, running_bot
 from tests.e2e.test_actions import CHANNEL
 from tests.e2e.test_budget import ask, everything
 
@@ -47,6 +48,8 @@ async def test_a_test_alert_shows_todays_figures_and_changes_nothing(bot: Bot) -
     [actions] = [b for b in sample.blocks if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == [ACTION_OPEN]
     assert sample.metadata is None  # never taken for a real alert's message
+    [posted] = bot.slack.calls_to("chat.postMessage")
+    assert (posted.args["unfurl_links"], posted.args["unfurl_media"]) == (False, False)
     assert counts(bot) == before
 
     # The real alert still comes, as its own message.
@@ -87,3 +90,15 @@ async def test_a_channel_the_bot_cannot_post_to_is_said_with_the_fix(bot: Bot) -
 async def test_an_unknown_budget_is_said(bot: Bot) -> None:
     answer = everything(await ask(bot, "test 9"))
     assert "There is no budget #9" in answer
+
+
+async def test_without_scenario_credentials_the_test_is_refused_politely(tmp_path: Path) -> None:
+    async with running_bot(
+        tmp_path, scenario_sdk_api_key=None, scenario_sdk_api_secret=None
+    ) as bot:
+        budget = key_budget(bot)
+        before = counts(bot)
+        answer = everything(await ask(bot, f"test {budget.id}"))
+        assert "I can't read Scenario for the test" in answer and "SCENARIO" in answer
+        assert bot.slack.top_level(CHANNEL) == []
+        assert counts(bot) == before

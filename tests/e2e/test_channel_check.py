@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.messages.modals import BLOCK_CHANNEL
+from bot.messages import modals
+from bot.messages.modals import BLOCK_CHANNEL, FIRST_BLOCK
 from bot.sim.slack_api import Fault
+from bot.slack.views import budget_modal
 from bot.store.budgets import list_budgets
 from tests.e2e.conftest import TEAM_ID, Bot
 from tests.e2e.test_budget import ask, audit_rows, everything
@@ -74,5 +76,22 @@ async def test_when_slack_does_not_say_the_budget_is_saved(bot: Bot, refusal: st
     bot.slack.fail_next("conversations.info", Fault(status=200, error=refusal))
     answer = everything(await ask(bot, "add 5k monthly <#CSPEND1|spend>"))
     assert "added" in answer
+    [budget] = list_budgets(bot.db, TEAM_ID)
+    assert budget.channel_id == "CSPEND1"
+
+
+async def test_a_slow_channel_check_in_the_form_does_not_blame_scenario(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget_modal, "SUBMIT_WITHIN", 0.3)
+    bot.slack.fail_next("conversations.info", Fault(slow=0.8))
+    view = modals.budget_modal_view(team_id=TEAM_ID, channel_id="C_GENERAL", budget=None)
+    answer = await submit(bot, view, limit="5k", period="monthly", channel="CSPEND1")
+    assert answer == {"response_action": "errors", "errors": {FIRST_BLOCK: budget_modal.SAVE_SLOW}}
+    assert "Scenario" not in budget_modal.SAVE_SLOW
+    assert list_budgets(bot.db, TEAM_ID) == []
+
+    answer = await submit(bot, view, limit="5k", period="monthly", channel="CSPEND1")
+    assert answer["response_action"] == "update"
     [budget] = list_budgets(bot.db, TEAM_ID)
     assert budget.channel_id == "CSPEND1"

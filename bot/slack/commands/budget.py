@@ -464,11 +464,19 @@ async def _test(asked: BudgetCommand, budget: Budget, now: datetime) -> None:
         )
     except ScenarioError as exc:
         raise Refusal(f"I couldn't read Scenario for the test: {escape(exc.message)}") from None
+    except ConfigError as exc:  # e.g. no Scenario credentials in the environment
+        raise Refusal(f"I can't read Scenario for the test: {escape(str(exc))}") from None
     except SampleUnavailable as exc:
         raise Refusal(f"I can't measure this budget now: {escape(str(exc))}.") from None
     try:
         await asked.slack.chat_postMessage(
-            channel=budget.channel_id, text=message["text"], blocks=message["blocks"]
+            channel=budget.channel_id,
+            text=message["text"],
+            blocks=message["blocks"],
+            # As the real alert is posted (bot.jobs.delivery): its Scenario links unfolded
+            # into previews would bury the figures.
+            unfurl_links=False,
+            unfurl_media=False,
         )
     except SlackApiError as exc:
         error = exc.response.get("error")

@@ -95,6 +95,10 @@ NOT_ADMIN = (
 SCENARIO_SLOW = (
     "Scenario is slow to answer, so I couldn't check this name yet. Press Save again in a moment."
 )
+SAVE_SLOW = (
+    "Checking this took longer than Slack waits, so nothing was saved. Press Save again in a "
+    "moment."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +345,9 @@ async def submit_budget_modal(
     try:
         saved = await asyncio.wait_for(save, max(left(), 0.2))
     except TimeoutError:
-        return await refuse({BLOCK_SCOPE_NAME: SCENARIO_SLOW})
+        # The name is known by now (from the cache): what was slow is Slack's channel check
+        # or the rights check before it, not Scenario.
+        return await refuse({FIRST_BLOCK: SAVE_SLOW})
     except ChannelRefusal as refusal:
         return await refuse({BLOCK_CHANNEL: field_error(str(refusal))})
     except Refusal as refusal:

@@ -1,0 +1,52 @@
+"""The channel check refuses only what Slack says cannot work: a network error or an answer
+that is not Slack's JSON (a proxy's error page) means "can't tell", never a failed save."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.channels import channel_problem
+
+
+def client(origin: str) -> AsyncWebClient:
+    return AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
+
+
+@pytest.fixture
+async def proxy_error_page() -> AsyncIterator[str]:
+    """A loopback server answering every request as a failing proxy would: HTML, 502."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b"<html><body>502 Bad Gateway</body></html>"
+        writer.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}"
+
+
+def closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there once the socket is closed
+
+
+async def test_a_network_error_is_cant_tell() -> None:
+    assert await channel_problem(client(closed_port()), "CSPEND1") is None
+
+
+async def test_an_answer_that_is_not_slacks_is_cant_tell(proxy_error_page: str) -> None:
+    assert await channel_problem(client(proxy_error_page), "CSPEND1") is None
