@@ -128,8 +128,8 @@ def _input(block_id: str, label: str, element: Json, *, hint: str | None = None)
 class RaiseTo:
     """The edit form opened by an alert's Raise budget button: the limit it proposes."""
 
-    limit_cu: float
-    why: str  # e.g. "the forecast's high end, rounded up"
+    limit_cu: float | None  # None: none proposed, the budget's own limit is shown
+    why: str  # e.g. "the forecast's high end, rounded up"; with no limit, why not
 
 
 def budget_modal_view(
@@ -175,8 +175,9 @@ def budget_modal_view(
         "placeholder": plain_text("e.g. 12k, 12.5k or 1,500"),
     }
     if budget:
+        proposed = raise_to.limit_cu if raise_to else None
         limit_element["initial_value"] = _limit_text(
-            raise_to.limit_cu if raise_to else budget.limit_cu
+            budget.limit_cu if proposed is None else proposed
         )
 
     forecast_option = _option(
@@ -205,7 +206,14 @@ def budget_modal_view(
         channel_element["default_to_current_conversation"] = True
 
     form: list[Json] = []
-    if budget and raise_to:
+    if budget and raise_to and raise_to.limit_cu is None:
+        form.append(
+            context(
+                f"{raise_to.why} Editing *{escape(budget.label)}* as it is now, at"
+                f" {cu(budget.limit_cu)}. Changes go to the audit trail."
+            )
+        )
+    elif budget and raise_to:
         form.append(
             context(
                 f"Raising *{escape(budget.label)}* from {cu(budget.limit_cu)}: the limit below"

@@ -20,14 +20,31 @@ class AdminCheck:
         self._configured = configured
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[datetime, bool]] = {}
+        # Questions on their way to Slack. A caller that stops waiting (a form's deadline)
+        # leaves its question running, so that the answer is cached for the next press.
+        self._asking: dict[tuple[str, str], asyncio.Task[bool]] = {}
 
     async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
         if user_id in self._configured:
             return True
-        now = self._clock()
-        cached = self._cache.get((team_id, user_id))
-        if cached is not None and now - cached[0] < CACHE_FOR:
+        key = (team_id, user_id)
+        cached = self._cache.get(key)
+        if cached is not None and self._clock() - cached[0] < CACHE_FOR:
             return cached[1]
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = asyncio.get_running_loop().create_task(self._ask(client, team_id, user_id))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda done: self._asked(key, done))
+        return await asyncio.shield(asking)
+
+    def _asked(self, key: tuple[str, str], done: asyncio.Task[bool]) -> None:
+        self._asking.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # raised to whoever still waited; nobody else needs it
+
+    async def _ask(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+        now = self._clock()
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError:
@@ -72,6 +89,22 @@ async def form_admin_problem(
     except TimeoutError:
         return ADMIN_CHECK_SLOW
     return None if admin else refused
+
+
+# A trigger ID lasts 3 s: past this, opening the form is likelier to fail than to succeed.
+OPEN_WITHIN = 1.5
+
+
+async def may_open_form(
+    admins: AdminCheck, client: AsyncWebClient, team_id: str, user_id: str
+) -> bool:
+    """Whether to open an admins' form: not for someone Slack says is no admin. When Slack
+    is too slow to say before the trigger expires, the form opens anyway — its Save checks
+    again (`form_admin_problem`), and the answer is cached by then."""
+    try:
+        return await asyncio.wait_for(admins.is_admin(client, team_id, user_id), OPEN_WITHIN)
+    except TimeoutError:
+        return True
 
 
 REFUSAL = (

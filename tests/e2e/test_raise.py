@@ -6,15 +6,22 @@ same thread, never as a second message)."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.jobs.check import run_check
 from bot.messages.alerts import ACTION_RAISE, STATUS_LIMIT
 from bot.messages.modals import BLOCK_LIMIT
+from bot.messages.mrkdwn import Json
+from bot.sim.slack_api import Fault, Message
+from bot.slack import admins
+from bot.slack.actions.alerts import STALE_ALERT
 from bot.store.budgets import NewBudget, create_budget, get_budget
 from tests.e2e.conftest import ADMIN, ANCHOR, MEMBER, TEAM, TEAM_ID, Bot
 from tests.e2e.test_actions import CHANNEL, changes, fire_alert, press, status_lines
+from tests.e2e.test_budget import ask, everything
 from tests.e2e.test_modal import field, submit
 
 
@@ -100,3 +107,63 @@ async def test_raise_on_a_removed_budget_says_so(bot: Bot) -> None:
     await bot.interact(payload)
     assert "no longer exists" in (await bot.response(hook))["text"]
     assert bot.slack.calls_to("views.open") == []
+
+
+def form_note(view: Json) -> str:
+    return view["blocks"][0]["elements"][0]["text"]
+
+
+async def raise_form(bot: Bot, message: Message, user: str = ADMIN) -> Json:
+    payload, _ = press(bot, message, ACTION_RAISE, user)
+    await bot.interact(payload)
+    [opened] = await bot.wait_for(lambda: bot.slack.calls_to("views.open"), what="views.open")
+    return opened.args["view"]
+
+
+async def test_raise_after_the_period_changed_proposes_nothing_from_old_figures(
+    bot: Bot,
+) -> None:
+    budget, message = await fire_alert(bot)
+    assert "updated" in everything(await ask(bot, f"edit {budget.id} weekly"))
+    before = message.text
+    view = await raise_form(bot, message)
+    assert float(field(view, BLOCK_LIMIT)["initial_value"]) == 100  # the limit it has now
+    assert form_note(view).startswith(STALE_ALERT)
+    answer = await submit(bot, view, limit="5k")
+    assert answer["response_action"] == "update"
+    assert get_budget(bot.db, TEAM_ID, budget.id).limit_cu == 5_000
+    await bot.deps.runtime.deliver(bot.deps.clock)
+    # The old alert is another story: its message is left as it was, with no reply.
+    assert message.text == before and bot.slack.replies(CHANNEL, message.ts) == []
+
+
+async def test_raise_after_the_period_ended_proposes_nothing_from_old_figures(bot: Bot) -> None:
+    month_start = datetime(ANCHOR.year, ANCHOR.month, 1, tzinfo=UTC)
+    budget = create_budget(
+        bot.db,
+        NewBudget(TEAM_ID, PeriodKind.MONTHLY, 100, CHANNEL, ADMIN),
+        now=month_start,
+    )
+    await check_and_deliver(bot, ANCHOR)
+    [message] = bot.slack.top_level(CHANNEL)
+    bot.clock.set(ANCHOR + timedelta(days=40))  # next month, whatever ANCHOR's day
+    view = await raise_form(bot, message)
+    assert float(field(view, BLOCK_LIMIT)["initial_value"]) == budget.limit_cu
+    assert form_note(view).startswith(STALE_ALERT)
+
+
+async def test_a_slow_admin_check_still_opens_the_form_and_its_save_checks_rights(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budget, message = await fire_alert(bot)
+    monkeypatch.setattr(admins, "OPEN_WITHIN", 0.1)
+    bot.slack.fail_next("users.info", Fault(slow=1.0))
+    # Opened before Slack answers whether the member is an admin (the trigger lasts 3 s) …
+    view = await raise_form(bot, message, user=MEMBER)
+    assert bot.slack.calls_to("views.open")
+    # … and the Save waits for the same answer (asked once) and refuses.
+    answer = await submit(bot, view, user=MEMBER)
+    assert answer["response_action"] == "errors"
+    assert "Only workspace admins" in next(iter(answer["errors"].values()))
+    assert len(bot.slack.calls_to("users.info")) == 1
+    assert get_budget(bot.db, TEAM_ID, budget.id).limit_cu == 100

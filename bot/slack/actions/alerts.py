@@ -16,7 +16,7 @@ ordinary edit, which re-arms the levels above the spend and edits the alert in p
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
@@ -26,10 +26,12 @@ from bot.commands.requests import MAX_LIMIT
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
 from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
+from bot.slack.admins import may_open_form
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, snoozes
-from bot.store.budgets import BudgetNotFound, find_budget, get_budget
+from bot.store.alerts import Alert
+from bot.store.budgets import Budget, BudgetNotFound, find_budget, get_budget
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -99,10 +101,30 @@ async def acknowledge_pressed(
     await deps.deliver_now(team_id)
 
 
+STALE_ALERT = (
+    "This alert is about a period that is over (or the budget's period or scope changed "
+    "since), so nothing is proposed from its figures."
+)
 RAISE_REFUSAL = (
     "Sorry — only workspace admins and owners (or people listed in `BUDGET_BOT_ADMINS`) can "
     "raise a budget. Nothing was changed."
 )
+
+
+def raise_proposal(alert: Alert, budget: Budget, now: datetime) -> RaiseTo:
+    """The limit the form proposes, from what the alert saw — only while that is the
+    budget's current story: once its period (or episode) is over, or its period or scope
+    was edited, those figures say nothing about the limit it needs now."""
+    if not alert.is_current(now):
+        return RaiseTo(None, STALE_ALERT)
+    projection = alert.projection if budget.forecast else None
+    from_forecast = projection is not None and projection.high_cu > budget.limit_cu
+    return RaiseTo(
+        min(raise_suggestion(budget.limit_cu, alert.spend_cu, projection), float(MAX_LIMIT)),
+        "the forecast's high end, rounded up"
+        if from_forecast
+        else "25 % more than the limit or the spend so far, rounded up",
+    )
 
 
 async def raise_pressed(
@@ -111,21 +133,13 @@ async def raise_pressed(
     """Open the budget's edit form with the proposed limit (the trigger lasts 3 s)."""
     pressed = interaction(body)
     team_id, user_id, alert_id = pressed.team_id, pressed.user_id, pressed.id_value
-    if not await deps.admins.is_admin(client, team_id, user_id):
+    if not await may_open_form(deps.admins, client, team_id, user_id):
         return await tell(respond, RAISE_REFUSAL)
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
     # get_alert checked that the alert's budget is this workspace's.
     budget = find_budget(deps.db, alert.budget_id) if alert and alert.finding is None else None
     if alert is None or budget is None:
         return await tell(respond, "This budget no longer exists, so there is nothing to raise.")
-    projection = alert.projection if budget.forecast else None
-    from_forecast = projection is not None and projection.high_cu > budget.limit_cu
-    proposal = RaiseTo(
-        min(raise_suggestion(budget.limit_cu, alert.spend_cu, projection), float(MAX_LIMIT)),
-        "the forecast's high end, rounded up"
-        if from_forecast
-        else "25 % more than the limit or the spend so far, rounded up",
-    )
     try:
         await open_budget_modal(
             client,
@@ -134,7 +148,7 @@ async def raise_pressed(
             team_id,
             budget.channel_id,
             budget,
-            raise_to=proposal,
+            raise_to=raise_proposal(alert, budget, deps.clock()),
         )
     except SlackApiError as exc:
         log.warning("raise form not opened: %s", exc.response.get("error"))

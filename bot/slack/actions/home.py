@@ -15,7 +15,7 @@ from bot.messages.home import (
 )
 from bot.messages.modals import message_view
 from bot.messages.mrkdwn import Json
-from bot.slack.admins import REFUSAL
+from bot.slack.admins import REFUSAL, may_open_form
 from bot.slack.events.home import publish_home
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import open_budget_modal
@@ -59,7 +59,7 @@ async def _refuse(client: AsyncWebClient, trigger_id: str, text: str = REFUSAL) 
 async def add_pressed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
     pressed = interaction(body)
     team_id, user_id, trigger_id = pressed.team_id, pressed.user_id, pressed.trigger_id
-    if not await deps.admins.is_admin(client, team_id, user_id):
+    if not await may_open_form(deps.admins, client, team_id, user_id):
         return await _refuse(client, trigger_id)
     await open_budget_modal(client, trigger_id, deps, team_id, "", None, from_home=True)
 
@@ -67,7 +67,7 @@ async def add_pressed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
 async def edit_pressed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
     pressed = interaction(body)
     team_id, user_id, trigger_id = pressed.team_id, pressed.user_id, pressed.trigger_id
-    if not await deps.admins.is_admin(client, team_id, user_id):
+    if not await may_open_form(deps.admins, client, team_id, user_id):
         return await _refuse(client, trigger_id)
     try:
         if pressed.id_value is None:
@@ -88,6 +88,6 @@ async def digest_pressed(body: Json, client: AsyncWebClient, deps: Deps) -> None
     team_id, user_id, trigger_id = pressed.team_id, pressed.user_id, pressed.trigger_id
     tz = deps.timezone_of(team_id)
     digests = list_digests(deps.db, team_id)
-    if not await deps.admins.is_admin(client, team_id, user_id):
+    if not await may_open_form(deps.admins, client, team_id, user_id):
         return await _refuse(client, trigger_id, f"{REFUSAL}\n\n{digest_lines(digests, tz)}")
     await client.views_open(trigger_id=trigger_id, view=digest_modal_view(digests, tz))
