@@ -971,12 +971,15 @@ def _with_extra_keys(value: Any) -> Any:
 class Faults:
     """Failure knobs; change the attributes at any time, the next request sees them.
 
-    Order of evaluation for each request: ``latency`` → authentication (401) → ``outage``
+    Order of evaluation for each request: ``hold`` → ``latency`` → authentication (401) → ``outage``
     → ``rate_limit_next`` (429) → ``server_error_next`` (500) → ``failure_rate`` (500) →
     the real answer, then ``unknown_enums`` / ``extra_keys`` / ``malformed_next``.
     """
 
     latency: float = 0.0  # seconds awaited before answering
+    # Requests wait until it is set (Simulator.held counts those waiting): a test can keep
+    # a read in flight for as long as it needs, without guessing a latency.
+    hold: asyncio.Event | None = None
     failure_rate: float = 0.0  # probability of a random 500 (seeded, see Simulator)
     rate_limit_next: int = 0  # the next N requests get 429 + retry-after
     retry_after: float = 1.0  # seconds, sent in the `retry-after` header
@@ -1033,6 +1036,7 @@ class Simulator:
         # API keys revoked through DELETE /projects/{id}/api-keys/{key}: member ID → when.
         self.revoked: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
+        self.held = 0  # requests waiting for faults.hold
         self._fault_rng = random.Random(fault_seed)
         self._index = _index_for(self.team)
 
@@ -1073,6 +1077,12 @@ class Simulator:
         inject_unknown: Callable[[Json], None] | None = None,
     ) -> Response:
         faults = self.faults
+        if faults.hold is not None:
+            self.held += 1
+            try:
+                await faults.hold.wait()
+            finally:
+                self.held -= 1
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         if not self._authorized(request.headers.get("authorization")):

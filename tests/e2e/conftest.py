@@ -27,6 +27,7 @@ from bot.sim.scenario import ManualClock, Simulator, serve_simulator
 from bot.sim.team import SyntheticTeam
 from bot.slack.app import create_app
 from bot.slack.deps import Deps
+from bot.slack.views import budget_modal
 from bot.web import create_server
 
 SIGNING_SECRET = "test-signing-secret"
@@ -181,6 +182,16 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def fresh_form_previews(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form's preview caches are module-wide, as in a server: each test's app starts
+    with them empty, so that no test counts on (or is miscounted by) another's reads. The
+    pause before a preview is none, but for the tests about it, which set it themselves."""
+    monkeypatch.setattr(budget_modal, "_histories", {})
+    monkeypatch.setattr(budget_modal, "_previews", {})
+    monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 0.0)
 
 
 @pytest.fixture

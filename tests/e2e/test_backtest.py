@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.messages.modals import BLOCK_LIMIT, BLOCK_PERIOD, BLOCK_PREVIEW
+from bot.slack.views import budget_modal
 from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot
 from tests.e2e.test_budget import ask, everything
 from tests.e2e.test_modal import opened_view, state_of
@@ -69,12 +73,10 @@ async def test_billing_budgets_say_why_they_are_not_looked_back_at(bot: Bot) -> 
     assert "added" in answer and "No look back for `billing` budgets" in answer
 
 
-async def change_in_form(
+async def send_change(
     bot: Bot, view: dict, block_id: str, action_id: str, **values: object
-) -> dict:
-    """Slack's block_actions for a dispatching input of the open form; the view it shows
-    after the bot's views.update."""
-    before = len(bot.slack.calls_to("views.update"))
+) -> None:
+    """Slack's block_actions for a dispatching input of the open form (acknowledged)."""
     payload = {
         "type": "block_actions",
         "team": {"id": TEAM_ID, "domain": "fake"},
@@ -93,6 +95,15 @@ async def change_in_form(
     }
     answer = await bot.interact(payload)
     assert answer.status_code == 200
+
+
+async def change_in_form(
+    bot: Bot, view: dict, block_id: str, action_id: str, **values: object
+) -> dict:
+    """A change of a dispatching input of the open form; the view it shows after the bot's
+    views.update."""
+    before = len(bot.slack.calls_to("views.update"))
+    await send_change(bot, view, block_id, action_id, **values)
     calls = await bot.wait_for(
         lambda: bot.slack.calls_to("views.update")[before:], what="views.update"
     )
@@ -135,3 +146,112 @@ async def test_the_preview_says_what_it_still_needs(bot: Bot) -> None:
         bot, view, BLOCK_LIMIT, "limit", limit="5k", kind="project", name="Nope"
     )
     assert "Nope" in preview_of(shown)
+
+
+async def settled(bot: Bot) -> None:
+    """Until the form's background work is done: previews, history reads, name lookups."""
+    await bot.wait_for(lambda: not budget_modal._background, what="the background work")
+
+
+def reads_of(text: str) -> int:
+    """The Scenario reads a preview says it replayed."""
+    found = re.search(r"from (\d+) Scenario reads", text)
+    assert found, text
+    return int(found[1])
+
+
+async def test_a_limit_typed_key_by_key_is_previewed_once_from_one_read(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = await opened_view(bot, "add")
+    await settled(bot)  # the names loaded as the form opens
+    usages = bot.simulator.count("/v1/usages")
+    updates = len(bot.slack.calls_to("views.update"))
+    # Typed faster than the pause a preview waits for: each key supersedes the one before.
+    monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 600.0)
+    for typed in ("1", "12", "120", "1200"):
+        await send_change(bot, view, BLOCK_LIMIT, "limit", limit=typed)
+    # The pause after the last key (none here, so that the test need not wait for it).
+    monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 0.0)
+    await send_change(bot, view, BLOCK_LIMIT, "limit", limit="12000")
+    await settled(bot)
+    [shown] = [c.args["view"] for c in bot.slack.calls_to("views.update")[updates:]]
+    text = preview_of(shown)
+    assert text.startswith("📊 *12,000 CU monthly, the whole team* — over the last 30 days it")
+    # Only the history of the last value was read: none for the keys typed past.
+    assert bot.simulator.count("/v1/usages") - usages == reads_of(text) > 0
+
+
+async def test_a_newer_change_shares_the_history_read_already_under_way(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    await settled(bot)
+    usages = bot.simulator.count("/v1/usages")
+    updates = len(bot.slack.calls_to("views.update"))
+    gate = asyncio.Event()
+    bot.simulator.faults.hold = gate
+    await send_change(bot, view, BLOCK_LIMIT, "limit", limit="12000")
+    await bot.wait_for(lambda: bot.simulator.held, what="the history read under way")
+    # Typed on while Scenario answers: this preview cancels the first, not its read.
+    await send_change(bot, view, BLOCK_LIMIT, "limit", limit="100m")
+    gate.set()
+    await settled(bot)
+    [shown] = [c.args["view"] for c in bot.slack.calls_to("views.update")[updates:]]
+    text = preview_of(shown)
+    assert text.startswith("📊 *100,000,000 CU monthly, the whole team* —"), text
+    assert "would not have alerted" in text
+    assert bot.simulator.count("/v1/usages") - usages == reads_of(text) > 0
+
+
+async def test_a_failed_read_is_not_kept_and_the_next_preview_reads_again(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    await settled(bot)
+    bot.simulator.faults.outage, bot.simulator.faults.outage_status = True, 403  # no retries
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12000")
+    assert "I couldn't look back at the last 30 days" in preview_of(shown)
+    await settled(bot)
+    bot.simulator.faults.outage = False
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12000")
+    assert "— over the last 30 days it would" in preview_of(shown)
+
+
+async def test_the_preview_names_the_scope_and_period_it_replayed(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    shown = await change_in_form(
+        bot,
+        view,
+        BLOCK_PERIOD,
+        "period",
+        limit="12.5k",
+        period="weekly",
+        kind="project",
+        name="marketing",
+    )
+    assert preview_of(shown).startswith("📊 *12,500 CU weekly, project Marketing* —")
+
+
+async def test_a_member_named_with_an_at_sign_is_previewed_as_without(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    member = TEAM.humans[0].email
+    bare = await change_in_form(
+        bot, view, BLOCK_LIMIT, "limit", limit="500", kind="user", name=member
+    )
+    assert preview_of(bare).startswith(f"📊 *500 CU monthly, user {member}* —")
+    at = await change_in_form(
+        bot, view, BLOCK_LIMIT, "limit", limit="500", kind="user", name=f"@{member}"
+    )
+    assert preview_of(at) == preview_of(bare)
+
+
+async def test_a_history_serves_for_five_minutes_then_is_read_again(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    await change_in_form(bot, view, BLOCK_PERIOD, "period", limit="12000", period="weekly")
+    await change_in_form(bot, view, BLOCK_PERIOD, "period", limit="12000", period="monthly")
+    await settled(bot)
+    usages = bot.simulator.count("/v1/usages")
+    await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="15000")
+    assert bot.simulator.count("/v1/usages") == usages
+    bot.clock.advance(budget_modal.HISTORY_FOR + timedelta(seconds=1))
+    shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="16000")
+    assert bot.simulator.count("/v1/usages") - usages == reads_of(preview_of(shown))
+    # The weekly history went stale too, and is gone rather than kept.
+    assert len(budget_modal._histories) == 1

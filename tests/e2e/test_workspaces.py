@@ -26,6 +26,7 @@ from bot.jobs.runtime import Runtime
 from bot.jobs.scheduler import Scheduler
 from bot.messages.alerts import ACTION_SNOOZE
 from bot.messages.connect import BLOCK_KEY, BLOCK_SECRET, BLOCK_TEAM, CONNECT_CALLBACK
+from bot.messages.modals import BLOCK_LIMIT
 from bot.messages.mrkdwn import cu
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator, serve_simulators
@@ -34,11 +35,14 @@ from bot.slack.app import create_app
 from bot.slack.deps import Deps
 from bot.slack.events.home import build_home
 from bot.slack.oauth import BOT_SCOPES
+from bot.slack.views import budget_modal
 from bot.store import audit, snoozes
 from bot.store.budgets import Budget, NewBudget, create_budget, list_budgets
 from bot.store.snapshots import snapshots_of
 from bot.web import create_server
 from tests.e2e.conftest import SIGNING_SECRET, signed_post, wait_for
+from tests.e2e.test_backtest import preview_of, reads_of
+from tests.e2e.test_modal import state_of
 
 ANCHOR = datetime(2026, 11, 26, 12, tzinfo=UTC)
 TEAMS = {
@@ -491,6 +495,47 @@ async def test_a_connection_form_from_another_workspace_changes_nothing(fleet: F
     answer = await fleet.submit_connect("T2", view, "key-one", "secret-one")
     assert answer["response_action"] == "errors"
     assert fleet.runtime.connection_for("T2").api_key == "key-two"
+
+
+async def test_after_a_new_key_the_forms_preview_reads_the_history_again(fleet: Fleet) -> None:
+    await installed_and_connected(fleet)
+    opened = len(fleet.slack.calls_to("views.open"))
+    await fleet.post_command("T1", "/budget", "add")
+    form = (await fleet.wait_call("views.open", after=opened)).args["view"]
+    scenario = fleet.simulators["T1"]
+
+    async def preview() -> str:
+        """The limit typed in T1's form; the preview the form then shows."""
+        updates = len(fleet.slack.calls_to("views.update"))
+        view = {**form, "id": "V_FORM", "state": {"values": state_of(form, limit="12000")}}
+        answer = await fleet.interact(
+            {
+                "type": "block_actions",
+                "team": {"id": "T1", "domain": "t1"},
+                "user": {"id": ADMINS["T1"], "team_id": "T1"},
+                "api_app_id": "A_BOT",
+                "container": {"type": "view", "view_id": "V_FORM"},
+                "view": view,
+                "actions": [
+                    {"type": "plain_text_input", "block_id": BLOCK_LIMIT, "action_id": "limit"}
+                ],
+            }
+        )
+        assert answer.status_code == 200
+        shown = (await fleet.wait_call("views.update", after=updates)).args["view"]
+        await wait_for(lambda: not budget_modal._background, what="the preview's reads")
+        return preview_of(shown)
+
+    first = await preview()
+    usages = scenario.count("/v1/usages")
+    assert await preview() == first and scenario.count("/v1/usages") == usages  # one history
+    # The key is replaced (rotated, say): what the old key read is not shown again.
+    scenario.api_key = "key-one-rotated"
+    await fleet.connect("T1", ("key-one-rotated", "secret-one"))
+    usages = scenario.count("/v1/usages")
+    again = await preview()
+    assert scenario.count("/v1/usages") - usages == reads_of(again) > 0
+    assert again == first  # the same team's spend, read afresh
 
 
 async def test_secrets_are_never_in_the_database_file_in_clear(fleet: Fleet) -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.budgets.backtest import Announced, Backtest
 from bot.budgets.evaluate import EventKind
-from bot.budgets.types import PeriodKind
-from bot.messages.backtest import backtest_text
+from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
+from bot.messages.backtest import backtest_text, form_preview_text
 
 DAY = datetime(2026, 11, 4, 22, 30, tzinfo=UTC)  # 5 Nov in Auckland
 
@@ -54,3 +54,16 @@ def test_past_six_alerts_the_rest_are_counted() -> None:
     events = [level(DAY + timedelta(hours=h), 10 * h, f"m{h}") for h in range(1, 10)]
     text = backtest_text(found(*events), 1000, PeriodKind.MONTHLY, "UTC")
     assert text.count(" on ") == 6 and text.endswith("and 3 more.")
+
+
+def test_the_forms_preview_leads_with_the_limit_period_and_scope_it_replayed() -> None:
+    text = form_preview_text(found(level(DAY, 50)), 12_000, PeriodKind.MONTHLY, TEAM, None, "UTC")
+    assert text.startswith(
+        "📊 *12,000 CU monthly, the whole team* — over the last 30 days it would have alerted"
+        " once: 50 % on 4 Nov."
+    )
+    assert text.endswith("from 12 Scenario reads._")
+    member = Scope(ScopeKind.USER, "u_1")
+    text = form_preview_text(found(), 500, PeriodKind.ROLLING_7D, member, "a<b>@x.io", "UTC")
+    assert text.startswith("📊 *500 CU per rolling 7 days, user a&lt;b&gt;@x.io* — ")
+    assert "would not have alerted (at most 180 % on 4 Nov)." in text

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.budgets.backtest import Backtest
 from bot.budgets.culprits import Attribution, Culprit, JobCulprit
 from bot.budgets.evaluate import AlertKind
 from bot.budgets.periods import digest_span, period_at
@@ -25,6 +26,7 @@ from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.commands.requests import RangePreset
 from bot.messages import budgets as budget_views
 from bot.messages import home, modals, watch
+from bot.messages.backtest import form_preview_text
 from bot.messages.digest import digest_message
 from bot.messages.history import history_message
 from bot.messages.mrkdwn import escape
@@ -259,8 +261,19 @@ def home_tab(name: str) -> Json:
 
 def modal_views(name: str) -> list[Json]:
     budget = make_budget(name=name)
+    form = modals.budget_modal_view(team_id="T1", channel_id="C1", budget=budget)
+    # The form once its backtest preview is shown: it names the scope it replayed.
+    found = Backtest(NOW - timedelta(days=30), NOW, (), 6_000.0, NOW, reads=12)
+    preview = form_preview_text(found, 12_000.0, PeriodKind.MONTHLY, budget.scope, name, TZ)
     return [
-        modals.budget_modal_view(team_id="T1", channel_id="C1", budget=budget),
+        form,
+        form
+        | {
+            "blocks": [
+                modals.preview_block(preview) if b.get("block_id") == modals.BLOCK_PREVIEW else b
+                for b in form["blocks"]
+            ]
+        },
         modals.saved_view(budget, added=True),
         modals.saved_view(budget, added=False),
         modals.unchanged_view(budget),

@@ -30,6 +30,7 @@ from bot.slack.views.budget_modal import (
     check_form,
     draft_for,
     read_form,
+    typed_name,
 )
 from bot.store.budgets import Budget
 
@@ -196,6 +197,10 @@ def test_a_member_may_be_typed_with_an_at_sign() -> None:
     checked = check_form(read_form(state(kind="user", name="@ana", period="daily", limit="5")))
     assert isinstance(checked, Checked)
     assert checked.scope == ScopeRef(ScopeKind.USER, "ana")
+    # Only a member's name loses it (the preview reads it the same way): a project may be
+    # called "@ops".
+    assert typed_name(ScopeKind.USER, "@ana") == "ana"
+    assert typed_name(ScopeKind.PROJECT, "@ops") == "@ops"
 
 
 def test_an_empty_form_reads_without_errors_and_is_refused_field_by_field() -> None:

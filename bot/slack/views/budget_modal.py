@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +27,7 @@ from bot.budgets.evaluate import BudgetRule
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.commands.budget import parse_limit, parse_thresholds
 from bot.commands.requests import ChannelRef, GrammarError, ScopeRef
-from bot.messages.backtest import backtest_text
+from bot.messages.backtest import form_preview_text
 from bot.messages.modals import (
     BLOCK_CHANNEL,
     BLOCK_FORECAST,
@@ -142,6 +142,12 @@ def read_form(values: dict[str, dict[str, Json]]) -> Form:
     )
 
 
+def typed_name(kind: ScopeKind, name: str) -> str:
+    """The scope name as the budget reads it: "@ana" is a natural way to name someone. One
+    place for it, so that the preview replays the member the submission will save."""
+    return name.removeprefix("@") if kind is ScopeKind.USER else name
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A form whose every field is valid (the scope name is not looked up yet)."""
@@ -163,9 +169,7 @@ def check_form(form: Form) -> Checked | dict[str, str]:
     except ValueError:
         errors[BLOCK_SCOPE_KIND] = "Pick what the budget counts."
     else:
-        name = form.scope_name
-        if kind is ScopeKind.USER:
-            name = name.removeprefix("@")  # "@ana" is a natural way to name someone
+        name = typed_name(kind, form.scope_name)
         if kind is ScopeKind.TEAM and name:
             errors[BLOCK_SCOPE_NAME] = (
                 "The whole team needs no name: clear this field, or pick Project, Member, "
@@ -239,8 +243,9 @@ def _spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
 def _forget(task: asyncio.Task[Any]) -> None:
     _background.discard(task)
     if not task.cancelled() and (exc := task.exception()) is not None:
-        # Whoever awaited it has seen it; a lone warm-up failing is retried on submission.
-        log.debug("background lookup failed: %s", exc)
+        # Whoever awaited it has seen it; a lone warm-up failing is retried on submission, a
+        # history read by the next preview.
+        log.debug("background work failed: %s", exc)
 
 
 async def open_budget_modal(
@@ -363,14 +368,33 @@ async def submit_budget_modal(
 # The backtest under the form (SPEC §4), updated as the limit or the period changes
 # ---------------------------------------------------------------------------------------------
 
+# A person typing "12000" sends a change per character: only a change followed by this much
+# quiet is previewed. Module attribute, so that a test can change it.
+PREVIEW_AFTER = 0.8  # seconds
 HISTORY_FOR = timedelta(minutes=5)  # one history serves every limit tried meanwhile
-_histories: dict[tuple[str, Scope, PeriodKind, str], History] = {}
+
+# Whose spend a history is: the workspace, the Scenario credentials it was read with (after
+# `/budget connect` replaces them, figures read with the old key — maybe of another Scenario
+# team — are not shown), the scope, the period and the timezone.
+HistoryKey = tuple[str, str | None, str, Scope, PeriodKind, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A history read, in flight or done, shared by every preview of its key."""
+
+    started: datetime
+    task: asyncio.Task[History]
+
+
+_histories: dict[HistoryKey, _Read] = {}
 _previews: dict[str, asyncio.Task[None]] = {}  # view ID → its latest preview
 
 
 async def preview_changed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
-    """Start the preview of what the form says now; a newer change cancels an older one
-    (the person is still typing), so that only the latest reaches the form."""
+    """Start the preview of what the form says now. A newer change of the same form cancels
+    the older preview (the person is still typing): its wait, or its wait for the history,
+    or its views.update — never the history read, which the newer preview goes on with."""
     view = body.get("view") or {}
     view_id = str(view.get("id") or "")
     if not view_id:
@@ -385,6 +409,9 @@ async def preview_changed(body: Json, client: AsyncWebClient, deps: Deps) -> Non
 
 
 async def _preview(body: Json, client: AsyncWebClient, deps: Deps) -> None:
+    # Wait for a pause in the typing: a newer change cancels this wait, and nothing is read
+    # or replayed for a value that was typed past.
+    await asyncio.sleep(PREVIEW_AFTER)
     view = body.get("view") or {}
     meta = Metadata.load(view.get("private_metadata"))
     team_id = interaction(body).team_id or meta.team_id
@@ -426,30 +453,49 @@ async def preview_text(deps: Deps, client: AsyncWebClient, team_id: str, form: F
     except ValueError:
         return PREVIEW_HINT
     scope: Scope = TEAM
+    name: str | None = None
     try:
         if kind is not ScopeKind.TEAM:
-            if not form.scope_name:
+            typed = typed_name(kind, form.scope_name)
+            if not typed:
                 return f"📊 Name the {_SCOPE_WHAT[kind]} to see how the budget would have done."
-            scope, _ = await resolve_scope(deps, team_id, ScopeRef(kind, form.scope_name), client)
+            # Shielded: a newer change cancelling this preview leaves the directory loading
+            # for the preview that replaces it.
+            lookup = _spawn(resolve_scope(deps, team_id, ScopeRef(kind, typed), client))
+            scope, name = await asyncio.shield(lookup)
         tz = deps.timezone_of(team_id)
-        now = deps.clock()
-        key = (team_id, scope, period, tz)
-        history = _histories.get(key)
-        if history is None or now - history.end > HISTORY_FOR:
-            client_for = await deps.scenario_for(team_id)
-            history = await read_history(client_for, scope, period, tz, now)
-            for old in [k for k, h in _histories.items() if now - h.end > HISTORY_FOR]:
-                del _histories[old]
-            _histories[key] = history
+        history = await _history(deps, team_id, scope, period, tz)
     except Refusal as refusal:
         return f"📊 {refusal}"
     except ScenarioError as exc:
         return f"📊 I couldn't look back at the last 30 days: {escape(exc.message)}"
     found = replay_history(history, BudgetRule(float(limit), thresholds, form.forecast), period, tz)
-    return (
-        f"{backtest_text(found, float(limit), period, tz)}\n_Replayed with the checks' own rules"
-        f" from {found.reads} Scenario reads._"
-    )
+    return form_preview_text(found, float(limit), period, scope, name, tz)
+
+
+async def _history(deps: Deps, team_id: str, scope: Scope, period: PeriodKind, tz: str) -> History:
+    """The history of this key, read once for every preview within HISTORY_FOR: the first
+    starts the read as a task of its own, and every preview — that one included — awaits
+    it shielded, so that a preview cancelled by a newer change leaves it going."""
+    scenario = await deps.scenario_for(team_id)
+    now = deps.clock()
+    for old in [k for k, r in _histories.items() if now - r.started > HISTORY_FOR]:
+        del _histories[old]
+    key: HistoryKey = (team_id, scenario.team_id, scenario.key_fingerprint, scope, period, tz)
+    read = _histories.get(key)
+    if read is None:
+        task = _spawn(read_history(scenario, scope, period, tz, now))
+        read = _histories[key] = _Read(now, task)
+        task.add_done_callback(lambda done: _drop_failed(key, done))
+    return await asyncio.shield(read.task)
+
+
+def _drop_failed(key: HistoryKey, task: asyncio.Task[History]) -> None:
+    """A failed read is not kept: the next preview reads again (Scenario may be back)."""
+    if not task.cancelled() and task.exception() is None:
+        return
+    if (read := _histories.get(key)) is not None and read.task is task:
+        del _histories[key]
 
 
 SOMETHING_WRONG = "Something went wrong on our side and nothing was saved. Please try again."
