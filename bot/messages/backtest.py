@@ -6,9 +6,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.budgets.backtest import HORIZON, Announced, Backtest
-from bot.budgets.evaluate import EventKind
+from bot.budgets.evaluate import BudgetRule, EventKind
 from bot.budgets.types import PeriodKind, Scope
-from bot.messages.budgets import period_words, scope_words
+from bot.messages.budgets import period_words, scope_words, thresholds_words
 from bot.messages.mrkdwn import Json, context, cu, section
 
 LISTED = 6  # events named one by one; past that, counted
@@ -34,14 +34,17 @@ def backtest_text(found: Backtest, limit: float, kind: PeriodKind, tz: str) -> s
 
 
 def form_preview_text(
-    found: Backtest, limit: float, kind: PeriodKind, scope: Scope, name: str | None, tz: str
+    found: Backtest, rule: BudgetRule, kind: PeriodKind, scope: Scope, name: str | None, tz: str
 ) -> str:
-    """The backtest under the budget form, led by the limit, period and scope it replayed:
-    the form may have been typed on since, and this says whether it still shows that. mrkdwn;
-    the scope's name (Scenario's) is escaped."""
+    """The backtest under the budget form, led by what it replayed — limit, period, scope and
+    levels: the form may have been typed on since, and this says whether it still shows that.
+    mrkdwn; the scope's name (Scenario's) is escaped."""
+    limit = rule.limit_cu
     what = f"{cu(limit)} {period_words(kind.value)}, {scope_words(str(scope), name)}"
+    levels = thresholds_words(rule.thresholds, rule.forecast)
     return (
-        f"📊 *{what}* — over the last {_days()} days it {_verdict(found, limit, kind, tz)}\n"
+        f"📊 *{what}* ({levels}) — over the last {_days()} days it"
+        f" {_verdict(found, limit, kind, tz)}\n"
         f"_Replayed with the checks' own rules from {found.reads} Scenario reads._"
     )
 

@@ -44,10 +44,9 @@ BLOCK_CHANNEL = "budget_channel"
 
 
 BLOCK_PREVIEW = "budget_backtest"
-PREVIEW_HINT = (
-    "📊 Type a limit and press Enter, or pick a period, to see how this budget would have done"
-    " over the last 30 days."
-)
+# Each change of a field the backtest depends on shows it again under the form (SPEC §4).
+TYPED = ["on_enter_pressed", "on_character_entered"]
+PREVIEW_HINT = "📊 Type a limit to see how this budget would have done over the last 30 days."
 
 
 FIRST_BLOCK = BLOCK_SCOPE_KIND
@@ -150,6 +149,7 @@ def budget_modal_view(
     name_element: Json = {
         "type": "plain_text_input",
         "action_id": "name",
+        "dispatch_action_config": {"trigger_actions_on": TYPED},
         "max_length": 200,
         "placeholder": plain_text("e.g. Marketing, ana@example.com, CI pipeline"),
     }
@@ -167,10 +167,7 @@ def budget_modal_view(
     limit_element: Json = {
         "type": "plain_text_input",
         "action_id": "limit",
-        # Each change of the limit shows its backtest (SPEC §4) under the form.
-        "dispatch_action_config": {
-            "trigger_actions_on": ["on_enter_pressed", "on_character_entered"]
-        },
+        "dispatch_action_config": {"trigger_actions_on": TYPED},
         "max_length": 30,
         "placeholder": plain_text("e.g. 12k, 12.5k or 1,500"),
     }
@@ -191,7 +188,7 @@ def budget_modal_view(
     if budget and budget.forecast:
         forecast_element["initial_options"] = [forecast_option]
     forecast_block = _input(BLOCK_FORECAST, "Forecast", forecast_element)
-    forecast_block["optional"] = True
+    forecast_block |= {"optional": True, "dispatch_action": True}
 
     channel_element: Json = {
         "type": "conversations_select",
@@ -232,8 +229,9 @@ def budget_modal_view(
                 "options": scope_options,
                 "initial_option": _option(SCOPE_LABELS[scope_kind], scope_kind.value),
             },
-        ),
-        name_block,
+        )
+        | {"dispatch_action": True},
+        name_block | {"dispatch_action": True},
         _input(
             BLOCK_PERIOD,
             "Period",
@@ -253,13 +251,15 @@ def budget_modal_view(
             {
                 "type": "plain_text_input",
                 "action_id": "thresholds",
+                "dispatch_action_config": {"trigger_actions_on": TYPED},
                 "max_length": 100,
                 "initial_value": ",".join(
                     str(t) for t in (budget.thresholds if budget else DEFAULT_THRESHOLDS)
                 ),
             },
             hint="Whole percentages from 1 to 1000, separated by commas.",
-        ),
+        )
+        | {"dispatch_action": True},
         forecast_block,
         _input(BLOCK_CHANNEL, "Alerts go to", channel_element),
         preview_block(PREVIEW_HINT),

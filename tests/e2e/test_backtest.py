@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.messages.modals import BLOCK_LIMIT, BLOCK_PERIOD, BLOCK_PREVIEW
+from bot.messages.modals import (
+    BLOCK_FORECAST,
+    BLOCK_LIMIT,
+    BLOCK_PERIOD,
+    BLOCK_PREVIEW,
+    BLOCK_SCOPE_KIND,
+    BLOCK_SCOPE_NAME,
+    BLOCK_THRESHOLDS,
+)
 from bot.slack.views import budget_modal
 from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot
 from tests.e2e.test_budget import ask, everything
@@ -177,7 +185,9 @@ async def test_a_limit_typed_key_by_key_is_previewed_once_from_one_read(
     await settled(bot)
     [shown] = [c.args["view"] for c in bot.slack.calls_to("views.update")[updates:]]
     text = preview_of(shown)
-    assert text.startswith("📊 *12,000 CU monthly, the whole team* — over the last 30 days it")
+    assert text.startswith(
+        "📊 *12,000 CU monthly, the whole team* (alerts at 50, 80, 100 %) — over"
+    )
     # Only the history of the last value was read: none for the keys typed past.
     assert bot.simulator.count("/v1/usages") - usages == reads_of(text) > 0
 
@@ -197,7 +207,7 @@ async def test_a_newer_change_shares_the_history_read_already_under_way(bot: Bot
     await settled(bot)
     [shown] = [c.args["view"] for c in bot.slack.calls_to("views.update")[updates:]]
     text = preview_of(shown)
-    assert text.startswith("📊 *100,000,000 CU monthly, the whole team* —"), text
+    assert text.startswith("📊 *100,000,000 CU monthly, the whole team* (alerts at"), text
     assert "would not have alerted" in text
     assert bot.simulator.count("/v1/usages") - usages == reads_of(text) > 0
 
@@ -226,7 +236,7 @@ async def test_the_preview_names_the_scope_and_period_it_replayed(bot: Bot) -> N
         kind="project",
         name="marketing",
     )
-    assert preview_of(shown).startswith("📊 *12,500 CU weekly, project Marketing* —")
+    assert preview_of(shown).startswith("📊 *12,500 CU weekly, project Marketing* (alerts at")
 
 
 async def test_a_member_named_with_an_at_sign_is_previewed_as_without(bot: Bot) -> None:
@@ -235,7 +245,7 @@ async def test_a_member_named_with_an_at_sign_is_previewed_as_without(bot: Bot) 
     bare = await change_in_form(
         bot, view, BLOCK_LIMIT, "limit", limit="500", kind="user", name=member
     )
-    assert preview_of(bare).startswith(f"📊 *500 CU monthly, user {member}* —")
+    assert preview_of(bare).startswith(f"📊 *500 CU monthly, user {member}* (alerts at")
     at = await change_in_form(
         bot, view, BLOCK_LIMIT, "limit", limit="500", kind="user", name=f"@{member}"
     )
@@ -255,3 +265,28 @@ async def test_a_history_serves_for_five_minutes_then_is_read_again(bot: Bot) ->
     assert bot.simulator.count("/v1/usages") - usages == reads_of(preview_of(shown))
     # The weekly history went stale too, and is gone rather than kept.
     assert len(budget_modal._histories) == 1
+
+
+async def test_every_field_the_replay_depends_on_previews_again(bot: Bot) -> None:
+    view = await opened_view(bot, "add")
+    dispatching = {b["block_id"] for b in view["blocks"] if b.get("dispatch_action")}
+    assert dispatching == {
+        BLOCK_SCOPE_KIND,
+        BLOCK_SCOPE_NAME,
+        BLOCK_PERIOD,
+        BLOCK_LIMIT,
+        BLOCK_THRESHOLDS,
+        BLOCK_FORECAST,
+    }
+    values = {"limit": "12k", "at": "50,100", "forecast": False}
+    levels = await change_in_form(bot, view, BLOCK_THRESHOLDS, "thresholds", **values)
+    assert "(alerts at 50, 100 %)" in preview_of(levels)
+    values["forecast"] = True
+    forecast = await change_in_form(bot, view, BLOCK_FORECAST, "forecast", **values)
+    assert "(alerts at 50, 100 % + forecast)" in preview_of(forecast)
+    values |= {"kind": "project", "name": "marketing"}
+    scope = await change_in_form(bot, view, BLOCK_SCOPE_NAME, "name", **values)
+    assert preview_of(scope).startswith("📊 *12,000 CU monthly, project Marketing*")
+    values |= {"kind": "team", "name": ""}
+    team = await change_in_form(bot, view, BLOCK_SCOPE_KIND, "kind", **values)
+    assert preview_of(team).startswith("📊 *12,000 CU monthly, the whole team*")

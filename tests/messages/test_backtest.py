@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.budgets.backtest import Announced, Backtest
-from bot.budgets.evaluate import EventKind
+from bot.budgets.evaluate import BudgetRule, EventKind
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.messages.backtest import backtest_text, form_preview_text
 
@@ -57,13 +57,17 @@ def test_past_six_alerts_the_rest_are_counted() -> None:
 
 
 def test_the_forms_preview_leads_with_the_limit_period_and_scope_it_replayed() -> None:
-    text = form_preview_text(found(level(DAY, 50)), 12_000, PeriodKind.MONTHLY, TEAM, None, "UTC")
+    rule = BudgetRule(12_000, (50, 100), forecast=True)
+    text = form_preview_text(found(level(DAY, 50)), rule, PeriodKind.MONTHLY, TEAM, None, "UTC")
     assert text.startswith(
-        "📊 *12,000 CU monthly, the whole team* — over the last 30 days it would have alerted"
-        " once: 50 % on 4 Nov."
+        "📊 *12,000 CU monthly, the whole team* (alerts at 50, 100 % + forecast) — over the last"
+        " 30 days it would have alerted once: 50 % on 4 Nov."
     )
     assert text.endswith("from 12 Scenario reads._")
     member = Scope(ScopeKind.USER, "u_1")
-    text = form_preview_text(found(), 500, PeriodKind.ROLLING_7D, member, "a<b>@x.io", "UTC")
-    assert text.startswith("📊 *500 CU per rolling 7 days, user a&lt;b&gt;@x.io* — ")
+    rule = BudgetRule(500, (80,))
+    text = form_preview_text(found(), rule, PeriodKind.ROLLING_7D, member, "a<b>@x.io", "UTC")
+    assert text.startswith(
+        "📊 *500 CU per rolling 7 days, user a&lt;b&gt;@x.io* (alerts at 80 %) — "
+    )
     assert "would not have alerted (at most 180 % on 4 Nov)." in text

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot.budgets.backtest import Backtest
 from bot.budgets.culprits import Attribution, Culprit, JobCulprit
-from bot.budgets.evaluate import AlertKind
+from bot.budgets.evaluate import AlertKind, BudgetRule
 from bot.budgets.periods import digest_span, period_at
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.commands.requests import RangePreset
@@ -264,7 +264,9 @@ def modal_views(name: str) -> list[Json]:
     form = modals.budget_modal_view(team_id="T1", channel_id="C1", budget=budget)
     # The form once its backtest preview is shown: it names the scope it replayed.
     found = Backtest(NOW - timedelta(days=30), NOW, (), 6_000.0, NOW, reads=12)
-    preview = form_preview_text(found, 12_000.0, PeriodKind.MONTHLY, budget.scope, name, TZ)
+    preview = form_preview_text(
+        found, BudgetRule(12_000.0, (50,)), PeriodKind.MONTHLY, budget.scope, name, TZ
+    )
     return [
         form,
         form

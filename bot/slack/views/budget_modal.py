@@ -469,8 +469,9 @@ async def preview_text(deps: Deps, client: AsyncWebClient, team_id: str, form: F
         return f"📊 {refusal}"
     except ScenarioError as exc:
         return f"📊 I couldn't look back at the last 30 days: {escape(exc.message)}"
-    found = replay_history(history, BudgetRule(float(limit), thresholds, form.forecast), period, tz)
-    return form_preview_text(found, float(limit), period, scope, name, tz)
+    rule = BudgetRule(float(limit), thresholds, form.forecast)
+    found = replay_history(history, rule, period, tz)
+    return form_preview_text(found, rule, period, scope, name, tz)
 
 
 async def _history(deps: Deps, team_id: str, scope: Scope, period: PeriodKind, tz: str) -> History:
@@ -502,8 +503,13 @@ SOMETHING_WRONG = "Something went wrong on our side and nothing was saved. Pleas
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    @app.action({"block_id": BLOCK_LIMIT, "action_id": "limit"})
+    # Every field the replay depends on; the channel is not one.
+    @app.action({"block_id": BLOCK_SCOPE_KIND, "action_id": "kind"})
+    @app.action({"block_id": BLOCK_SCOPE_NAME, "action_id": "name"})
     @app.action({"block_id": BLOCK_PERIOD, "action_id": "period"})
+    @app.action({"block_id": BLOCK_LIMIT, "action_id": "limit"})
+    @app.action({"block_id": BLOCK_THRESHOLDS, "action_id": "thresholds"})
+    @app.action({"block_id": BLOCK_FORECAST, "action_id": "forecast"})
     async def on_preview(ack: AsyncAck, body: Json, client: AsyncWebClient) -> None:
         await ack()
         await preview_changed(body, client, deps)
