@@ -10,9 +10,15 @@ _BARE_LINK = re.compile(r"<(https?://[^>]+)>")
 
 
 def mrkdwn_to_text(text: str) -> str:
-    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    text = _LINK.sub(_link_text, text)
     text = _BARE_LINK.sub(lambda m: m.group(1), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _link_text(link: re.Match[str]) -> str:
+    target, label = link.group(1), link.group(2)
+    # `<!date^…|fallback>` is Slack formatting a time for the reader: its fallback is the text.
+    return label if target.startswith("!") else f"{label} ({target})"
 
 
 def render(message: dict[str, Any]) -> str:
