@@ -283,7 +283,10 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"{digest.channel_id}: skipped, {exc}")
                     continue
                 if not queued:
-                    print(f"{digest.channel_id}: the latest digest was already sent")
+                    print(
+                        f"{digest.channel_id}: the latest digest was already sent"
+                        " (or the channel already had a digest today)"
+                    )
                 for message in queued:
                     if "blocks" in message:
                         verb = "would post" if args.dry_run else "posting"

@@ -6,6 +6,12 @@ sending goes through the outbox with the key `digest:<id>:<span key>` (the local
 goes out for a daily digest, the ISO week or the month it covers otherwise) — written in
 the same transaction as the digest's `last_sent_day` — so a digest goes out once per span,
 across restarts and racing processes.
+
+And a channel gets at most one digest per local day, whatever its cadence: the day it last
+got one (`digest_channels`, written in that same transaction) outlives `digest off` and a
+change of cadence or weekday, so turning a digest off and on again, or making a daily one
+weekly on the morning the daily went, sends nothing more that day; the digest goes out on
+its next due day instead.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from bot.reports.digest import DigestData, gather
 from bot.scenario.client import ScenarioClient
 from bot.store import outbox
 from bot.store.db import immediate
-from bot.store.digests import Digest
+from bot.store.digests import Digest, channel_sent_on, mark_channel_sent
 from bot.store.outbox import OutboxAction
 
 log = logging.getLogger(__name__)
@@ -49,15 +55,39 @@ def due_at(digest: Digest, day: date, tz: str) -> datetime:
 
 
 def is_due(digest: Digest, tz: str, now: datetime) -> bool:
-    """Due today (every day, on its weekday, on the 1st), not sent for this span, and not
-    missed by more than its catch-up (a bot that was down all morning does not post the
-    news at noon)."""
+    """Due today (every day, on its weekday, on the 1st), not sent for this span, the
+    channel given no digest yet today, and not missed by more than its catch-up (a bot that
+    was down all morning does not post the news at noon)."""
     today = now.astimezone(ZoneInfo(tz)).date()
     if not sends_on(digest.cadence, digest.weekday, today):
         return False
     at = due_at(digest, today, tz)
+    return not _done_today(digest, today) and at <= now < at + catch_up(digest.cadence)
+
+
+def _done_today(digest: Digest, today: date) -> bool:
+    """This span's digest was sent (or quietly skipped), or the channel got one today."""
     span = digest_span(digest.cadence, digest.weekday, today)
-    return digest.last_sent_day != span.key and at <= now < at + catch_up(digest.cadence)
+    return digest.last_sent_day == span.key or digest.channel_sent_on == today.isoformat()
+
+
+def held_until(digest: Digest, tz: str, now: datetime) -> date | None:
+    """The local day of the next digest when, by its schedule alone, it would still go out
+    today (its time is ahead, or within the catch-up) but will not, because one went out
+    today (this span's, or another digest's in the channel); None otherwise."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    if not sends_on(digest.cadence, digest.weekday, today):
+        return None
+    if now >= due_at(digest, today, tz) + catch_up(digest.cadence) or not _done_today(
+        digest, today
+    ):
+        return None
+    # A weekly digest goes out within 7 days, a monthly one within 31.
+    return next(
+        day
+        for day in (today + timedelta(days=n) for n in range(1, 32))
+        if sends_on(digest.cadence, digest.weekday, day)
+    )
 
 
 def digest_key(digest: Digest, span: DigestSpan) -> str:
@@ -83,6 +113,9 @@ def enqueue_digest(
             cadence=span.cadence,
             limit=data.limit,
         )
+    # The local day the channel gets it: the day it goes out, not the span's (a weekly one
+    # run by hand on a Wednesday sends the span its Monday digest covered).
+    today = now.astimezone(ZoneInfo(data.tz)).date().isoformat()
     queued: list[dict[str, Any]] = []
     with immediate(db):
         current = db.execute(
@@ -90,9 +123,17 @@ def enqueue_digest(
         ).fetchone()
         if current is None or current[0] == span.key:
             return queued  # turned off meanwhile, or another process sent it
+        if channel_sent_on(db, digest.workspace_id, digest.channel_id) == today:
+            # The channel got a digest today — maybe from the one it had before an off/on
+            # or a change of cadence. The span stays unsent: a weekly or monthly digest held
+            # back today is a new span on its next day anyway.
+            return queued
         db.execute("UPDATE digests SET last_sent_day = ? WHERE id = ?", [span.key, digest.id])
         if message is None:
-            return queued  # nothing spent, and this digest says nothing then
+            # Nothing spent, and this digest says nothing then: the channel got nothing,
+            # so the day stays free (a weekly digest set after a quiet daily one may go).
+            return queued
+        mark_channel_sent(db, digest.workspace_id, digest.channel_id, today)
         if outbox.enqueue(
             db,
             dedup_key=key,

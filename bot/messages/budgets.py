@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.budgets.types import PeriodKind, ScopeKind
@@ -459,7 +459,11 @@ def unsnoozed(budget: Budget, *, was_snoozed: bool) -> Json:
     )
 
 
-def digest_set(after: Digest, tz: str, *, before: Digest | None) -> Json:
+def digest_set(
+    after: Digest, tz: str, *, before: Digest | None, next_day: date | None = None
+) -> Json:
+    """`next_day`: the day of the next digest when, by the new schedule, one would go out
+    later today but will not, because the channel already had today's."""
     channel, kind = after.channel_id, after.cadence.value
     quiet = after.when_empty == "skip"
     when = schedule_words(after.cadence, after.weekday, f"*{after.at}*", quiet=quiet)
@@ -475,7 +479,17 @@ def digest_set(after: Digest, tz: str, *, before: Digest | None) -> Json:
             else schedule_words(before.cadence, before.weekday, before.at)
         )
         text = f"📰 {kind.capitalize()} digest moved: {when} ({tz}) in <#{channel}> (was {was})."
+    if next_day is not None and not text.endswith("Nothing changed."):
+        text += " " + held_words(after, next_day)
     return notice(text + " `/budget timezone` changes the timezone.")
+
+
+def held_words(after: Digest, next_day: date) -> str:
+    """Why a digest set for later today waits for `next_day` (`jobs.digest.held_until`)."""
+    return (
+        f"Next digest: *{next_day:%a %d %b} at {after.at}* (<#{after.channel_id}> already had"
+        " today's: a channel gets at most one digest a day)."
+    )
 
 
 def _schedule(digest: Digest) -> tuple[object, ...]:

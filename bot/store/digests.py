@@ -2,7 +2,9 @@
 weekly (on a weekday) or monthly (on the 1st).
 
 Each change is audited in the transaction that makes it (SPEC §8). The scheduler that sends
-digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per span".
+digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per span",
+and the table `digest_channels` (:func:`mark_channel_sent`) its record of "at most one
+digest per channel and local day", which outlives `digest off` and a change of cadence.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class Digest:
     last_sent_day: str | None
     cadence: PeriodKind = PeriodKind.DAILY  # daily, weekly or monthly
     weekday: int | None = None  # a weekly digest's day, 0 = Monday; None for the others
+    # The local day (YYYY-MM-DD) the channel last got a digest — from this digest or one it
+    # had before (turned off since, or of another cadence): none goes out on that day again.
+    channel_sent_on: str | None = None
 
     @property
     def at(self) -> str:
@@ -104,11 +109,37 @@ def turn_off(
     return before
 
 
+def mark_channel_sent(db: Database, workspace_id: str, channel_id: str, day: str) -> None:
+    """Record that the channel got a digest on the local `day` (inside the caller's
+    transaction: the one that queues the digest)."""
+    db.execute(
+        "INSERT INTO digest_channels (workspace_id, channel_id, last_sent_on) VALUES (?, ?, ?)"
+        " ON CONFLICT (workspace_id, channel_id)"
+        " DO UPDATE SET last_sent_on = excluded.last_sent_on",
+        [workspace_id, channel_id, day],
+    )
+
+
+def channel_sent_on(db: Database, workspace_id: str, channel_id: str) -> str | None:
+    """The local day the channel last got a digest, None if it never did."""
+    row = db.execute(
+        "SELECT last_sent_on FROM digest_channels WHERE workspace_id = ? AND channel_id = ?",
+        [workspace_id, channel_id],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+# The digest with its channel's day: a digest and its channel are one to one (UNIQUE).
+_SELECT = (
+    "SELECT d.*, c.last_sent_on AS channel_sent_on FROM digests d LEFT JOIN digest_channels c"
+    " ON c.workspace_id = d.workspace_id AND c.channel_id = d.channel_id"
+)
+
+
 def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | None:
     rows = list(
         db.query(
-            "SELECT * FROM digests WHERE workspace_id = ? AND channel_id = ?",
-            [workspace_id, channel_id],
+            f"{_SELECT} WHERE d.workspace_id = ? AND d.channel_id = ?", [workspace_id, channel_id]
         )
     )
     return _digest(rows[0]) if rows else None
@@ -117,10 +148,10 @@ def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | Non
 def list_digests(db: Database, workspace_id: str | None = None) -> list[Digest]:
     """One workspace's digests, or (None) every workspace's — what a scheduler needs."""
     if workspace_id is None:
-        rows = db.query("SELECT * FROM digests ORDER BY workspace_id, local_time, channel_id")
+        rows = db.query(f"{_SELECT} ORDER BY d.workspace_id, d.local_time, d.channel_id")
     else:
         rows = db.query(
-            "SELECT * FROM digests WHERE workspace_id = ? ORDER BY local_time, channel_id",
+            f"{_SELECT} WHERE d.workspace_id = ? ORDER BY d.local_time, d.channel_id",
             [workspace_id],
         )
     return [_digest(row) for row in rows]
@@ -148,4 +179,5 @@ def _digest(row: dict[str, Any]) -> Digest:
         last_sent_day=row["last_sent_day"],
         cadence=PeriodKind(row["cadence"]),
         weekday=row["weekday"],
+        channel_sent_on=row["channel_sent_on"],
     )

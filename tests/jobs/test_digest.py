@@ -22,6 +22,7 @@ from bot.jobs.digest import (
     DigestData,
     enqueue_digest,
     gather,
+    held_until,
     is_due,
     run_digest,
 )
@@ -33,7 +34,7 @@ from bot.sim.scenario import ManualClock, Simulator, create_app
 from bot.sim.team import SyntheticTeam
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db, to_text
-from bot.store.digests import Digest, list_digests, set_digest
+from bot.store.digests import Digest, list_digests, set_digest, turn_off
 
 TZ = "Europe/Paris"
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 in Paris
@@ -367,3 +368,160 @@ async def test_a_monthly_digest_goes_out_once_with_a_twelve_month_chart(
     assert "monthly digest for November 2026" in message.text
     [upload] = [c.args for c in fake.calls_to("files.getUploadURLExternal")]
     assert "per month from Dec 2025 to Nov 2026" in upload.get("alt_txt", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# At most one digest per channel and local day, across `off`/on and changes of cadence
+# ---------------------------------------------------------------------------------------------
+
+
+def data_for(digest: Digest, now: datetime, tz: str = TZ, spend: float = 1200.0) -> DigestData:
+    """What `gather` hands over, without Scenario: the digest's span on the local day."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return sample(span=digest_span(digest.cadence, digest.weekday, today), tz=tz, spend=spend)
+
+
+def tick(db: Database, tz: str, now: datetime) -> list[str]:
+    """What the scheduler does at `now`: each due digest queued; the keys queued."""
+    keys: list[str] = []
+    for digest in list_digests(db):
+        if is_due(digest, tz, now):
+            keys += [
+                row["key"] for row in enqueue_digest(db, digest, data_for(digest, now, tz), now)
+            ]
+    return keys
+
+
+def posts(db: Database) -> list[str]:
+    return [r["dedup_key"] for r in db.query("SELECT dedup_key FROM outbox WHERE action = 'post'")]
+
+
+def paris(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(TZ)).astimezone(UTC)
+
+
+THURSDAY = date(2026, 11, 26)  # NOW's day
+
+
+def test_off_and_on_within_the_catch_up_sends_nothing_more_that_day(db: Database) -> None:
+    first = make_digest(db)
+    assert tick(db, TZ, paris(THURSDAY, 9)) == ["digest:1:2026-11-26"]
+    turn_off(db, "T1", "C_DIGEST", actor="U1", now=paris(THURSDAY, 9, 5))
+    again = make_digest(db)
+    assert again.id != first.id  # a new row: a new dedup key, which used to post again
+    assert held_until(again, TZ, paris(THURSDAY, 9, 10)) == date(2026, 11, 27)
+    assert tick(db, TZ, paris(THURSDAY, 9, 20)) == []
+    # A process that saw it due before the off (or raced this one) is refused in the
+    # transaction too.
+    assert enqueue_digest(db, again, data_for(again, paris(THURSDAY, 9, 25)), NOW) == []
+    assert posts(db) == ["digest:1:2026-11-26"]
+    assert tick(db, TZ, paris(THURSDAY + timedelta(days=1), 9)) == ["digest:2:2026-11-27"]
+
+
+def test_daily_made_weekly_after_the_daily_went_waits_for_its_next_day(db: Database) -> None:
+    """Finding (b): `weekly thu` on the Thursday morning the daily went: no weekly that
+    day (it would repeat the day just reported), the weekly a week later."""
+    make_digest(db)
+    assert tick(db, TZ, paris(THURSDAY, 9)) == ["digest:1:2026-11-26"]
+    _, weekly = set_digest(
+        db,
+        "T1",
+        "C_DIGEST",
+        time(9),
+        actor="U1",
+        now=paris(THURSDAY, 9, 10),
+        cadence=PeriodKind.WEEKLY,
+        weekday=3,
+    )
+    assert held_until(weekly, TZ, paris(THURSDAY, 9, 10)) == date(2026, 12, 3)
+    for day in range(7):  # this Thursday's catch-up and each morning until Wednesday
+        for minute in (15, 45):
+            assert tick(db, TZ, paris(THURSDAY + timedelta(days=day), 9, minute)) == []
+    next_thursday = paris(date(2026, 12, 3), 9)
+    assert tick(db, TZ, next_thursday)[0] == "digest:1:2026-W48-4"
+    assert len(posts(db)) == 2
+
+
+def test_a_weekly_moved_to_later_on_the_day_it_went_waits_a_week(db: Database) -> None:
+    set_digest(
+        db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=PeriodKind.WEEKLY, weekday=3
+    )
+    assert tick(db, TZ, paris(THURSDAY, 9)) == ["digest:1:2026-W47-4"]
+    _, later = set_digest(
+        db,
+        "T1",
+        "C_DIGEST",
+        time(17),
+        actor="U1",
+        now=NOW,
+        cadence=PeriodKind.WEEKLY,
+        weekday=3,
+    )
+    assert held_until(later, TZ, paris(THURSDAY, 10)) == date(2026, 12, 3)
+    assert tick(db, TZ, paris(THURSDAY, 17)) == []
+
+
+def test_a_quiet_digest_that_said_nothing_leaves_the_day_free(db: Database) -> None:
+    """Nothing spent and `quiet`: the channel got nothing, so a weekly digest set that
+    morning may still go (the rule is about what the channel sees)."""
+    _, quiet = set_digest(db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, when_empty="skip")
+    at = paris(THURSDAY, 9)
+    assert enqueue_digest(db, quiet, data_for(quiet, at, spend=0.0), at) == []
+    assert list_digests(db)[0].last_sent_day == "2026-11-26"  # the span is done, though
+    _, weekly = set_digest(
+        db, "T1", "C_DIGEST", time(9, 30), actor="U1", now=at, cadence=PeriodKind.WEEKLY, weekday=3
+    )
+    assert weekly.channel_sent_on is None
+    assert tick(db, TZ, paris(THURSDAY, 9, 30)) == ["digest:1:2026-W47-4"]
+
+
+def test_daily_made_monthly_on_new_years_day_waits_for_the_first_of_february(
+    db: Database,
+) -> None:
+    new_year = date(2027, 1, 1)
+    set_digest(db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW)
+    assert tick(db, TZ, paris(new_year, 9)) == ["digest:1:2027-01-01"]
+    _, monthly = set_digest(
+        db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=PeriodKind.MONTHLY
+    )
+    assert held_until(monthly, TZ, paris(new_year, 9, 5)) == date(2027, 2, 1)
+    assert tick(db, TZ, paris(new_year, 9, 30)) == []
+    assert tick(db, TZ, paris(date(2027, 2, 1), 9))[0] == "digest:1:2027-01"
+
+
+@pytest.mark.parametrize(
+    ("tz", "day", "at", "sent_utc"),
+    [
+        # Auckland is a day ahead of UTC: its Thursday 08:00 is Wednesday 19:00 UTC, and the
+        # day recorded is Auckland's.
+        ("Pacific/Auckland", date(2026, 11, 26), time(8), datetime(2026, 11, 25, 19, tzinfo=UTC)),
+        # Spring forward in Auckland (27 September 2026): 02:30 does not exist; the digest
+        # goes when the clocks jump over it (03:30 NZDT), 14:30 UTC the day before.
+        (
+            "Pacific/Auckland",
+            date(2026, 9, 27),
+            time(2, 30),
+            datetime(2026, 9, 26, 14, 30, tzinfo=UTC),
+        ),
+        # Fall back in Paris (25 October 2026): 02:30 happens twice; one digest.
+        (
+            "Europe/Paris",
+            date(2026, 10, 25),
+            time(2, 30),
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        ),
+    ],
+)
+def test_one_digest_per_local_day_in_zones_far_from_utc_and_across_dst(
+    db: Database, tz: str, day: date, at: time, sent_utc: datetime
+) -> None:
+    set_digest(db, "T1", "C_DIGEST", at, actor="U1", now=NOW)
+    assert tick(db, tz, sent_utc - timedelta(minutes=1)) == []
+    assert tick(db, tz, sent_utc) == [f"digest:1:{day.isoformat()}"]
+    assert list_digests(db)[0].channel_sent_on == day.isoformat()
+    turn_off(db, "T1", "C_DIGEST", actor="U1", now=sent_utc)
+    set_digest(db, "T1", "C_DIGEST", at, actor="U1", now=sent_utc)
+    for minutes in (10, 30, 59, 61):  # 61: the second 02:30 of a fall-back night, in Paris
+        assert tick(db, tz, sent_utc + timedelta(minutes=minutes)) == []
+    tomorrow = datetime.combine(day + timedelta(days=1), at, tzinfo=ZoneInfo(tz))
+    assert tick(db, tz, tomorrow.astimezone(UTC)) == [f"digest:2:{day + timedelta(days=1)}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -351,6 +351,20 @@ def test_digest_and_timezone_answers() -> None:
         budget_messages.digest_set(digest(time(8), PeriodKind.MONTHLY), TZ, before=None)
     )
     assert "Monthly digest set: on the 1st of every month at *08:00*" in monthly
+    # One already went to the channel today: the answer names the day of the next.
+    held = assert_valid(
+        budget_messages.digest_set(
+            digest(time(9), PeriodKind.WEEKLY, 3),
+            TZ,
+            before=digest(time(9)),
+            next_day=date(2026, 12, 10),
+        )
+    )
+    assert "Next digest: *Thu 10 Dec at 09:00* (<#C1> already had today's" in held
+    unchanged = budget_messages.digest_set(
+        digest(time(9)), TZ, before=digest(time(9)), next_day=date(2026, 12, 4)
+    )
+    assert "Next digest" not in assert_valid(unchanged)
     assert "turned off (it went out every day at 09:00 Europe/Paris)" in assert_valid(
         budget_messages.digest_off("C1", before=digest(time(9)), tz=TZ)
     )

@@ -115,7 +115,7 @@ def test_an_earlier_database_keeps_its_digests_as_daily_ones(tmp_path: Path) -> 
         " VALUES (?, 'C1', '09:00', 'skip', '2026-11-26')",
         [WS],
     )
-    assert migrate(old) == ["m005_digest_span", "m006_budget_snapshot"]
+    assert migrate(old) == ["m005_digest_span", "m006_budget_snapshot", "m007_digest_channels"]
     [digest] = digests.list_digests(old, WS)
     assert (digest.cadence, digest.weekday) == (PeriodKind.DAILY, None)
     assert (digest.at, digest.when_empty, digest.last_sent_day) == ("09:00", "skip", "2026-11-26")
@@ -166,3 +166,48 @@ def test_a_weekday_goes_with_a_weekly_digest_only(
             db, WS, "C1", time(9), actor="U1", now=T0, cadence=cadence, weekday=weekday
         )
     assert digests.list_digests(db) == [] and audit.history(db, WS) == []
+
+
+def test_the_day_a_channel_got_a_digest_outlives_off_and_on(db: Database) -> None:
+    """Finding (a): `off` deletes the digest's row, and with it `last_sent_day`; the channel's
+    day is kept apart, so the digest set again that morning is not due again that day."""
+    digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    digests.mark_channel_sent(db, WS, "C1", "2026-11-26")
+    removed = digests.turn_off(db, WS, "C1", actor="U1", now=T0)
+    assert removed is not None and removed.channel_sent_on == "2026-11-26"
+    _, again = digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
+    assert again.id != removed.id and again.last_sent_day is None
+    assert again.channel_sent_on == "2026-11-26"
+    assert not is_due(again, "UTC", datetime(2026, 11, 26, 9, 20, tzinfo=UTC))
+    assert is_due(again, "UTC", datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+    # Per channel and workspace: the same channel ID elsewhere is free.
+    _, elsewhere = digests.set_digest(db, OTHER_WS, "C1", time(9, 0), actor="U9", now=T0)
+    assert elsewhere.channel_sent_on is None
+    assert [d.channel_sent_on for d in digests.list_digests(db)] == ["2026-11-26", None]
+
+
+def test_an_earlier_database_learns_the_day_each_channel_last_got_its_digest(
+    tmp_path: Path,
+) -> None:
+    old = open_db(tmp_path / "old.db")
+    migrations.apply(old, stop_before="m007_digest_channels")
+    old["workspaces"].insert({"team_id": WS, "created_at": "2026-11-01T00:00:00.000000Z"})
+    sent = {  # the key of the span last sent, and the local day it went out
+        "C_DAY": ("daily", None, "2026-11-26", "2026-11-26"),
+        "C_MON": ("weekly", 0, "2026-W48", "2026-11-30"),  # 23–29 Nov, sent Monday 30th
+        "C_FRI": ("weekly", 4, "2026-W48-5", "2026-12-04"),  # Fri 27 Nov – Thu 3 Dec
+        "C_YEAR": ("weekly", 0, "2026-W53", "2027-01-04"),  # 2026 has an ISO week 53
+        "C_NOV": ("monthly", None, "2026-11", "2026-12-01"),
+        "C_DEC": ("monthly", None, "2026-12", "2027-01-01"),  # across the year end
+        "C_ODD": ("daily", None, "not a key", None),
+        "C_NEVER": ("daily", None, None, None),
+    }
+    for channel, (cadence, weekday, key, _) in sent.items():
+        old.execute(
+            "INSERT INTO digests (workspace_id, channel_id, local_time, cadence, weekday,"
+            " last_sent_day) VALUES (?, ?, '09:00', ?, ?, ?)",
+            [WS, channel, cadence, weekday, key],
+        )
+    assert migrate(old) == ["m007_digest_channels"]
+    learnt = {d.channel_id: d.channel_sent_on for d in digests.list_digests(old, WS)}
+    assert learnt == {channel: day for channel, (*_, day) in sent.items()}

@@ -45,6 +45,7 @@ from bot.commands.requests import (
     OpenBudgetModal,
 )
 from bot.config import ConfigError
+from bot.jobs.digest import held_until
 from bot.jobs.sample import SampleUnavailable, sample_alert
 from bot.messages import budgets as budget_messages
 from bot.messages import connect as connect_messages
@@ -424,7 +425,8 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
         weekday=request.weekday,
     )
     deps.runtime.digests_changed()
-    await asked.answer(budget_messages.digest_set(new, asked.tz, before=old))
+    next_day = held_until(new, asked.tz, now)
+    await asked.answer(budget_messages.digest_set(new, asked.tz, before=old, next_day=next_day))
 
 
 async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> None:

@@ -6,6 +6,8 @@ from datetime import time
 from typing import TYPE_CHECKING
 
 from bot.budgets.types import PeriodKind
+from bot.jobs.digest import held_until
+from bot.messages.budgets import held_words
 from bot.messages.digest import schedule_words
 from bot.messages.home import (
     BLOCK_DIGEST_CHANNEL,
@@ -100,10 +102,11 @@ async def submit_digest(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
             weekday=current.weekday if current else None,
         )
         when = schedule_words(saved.cadence, saved.weekday, saved.at)
-        text = (
-            f"✅ The {saved.cadence.value} digest goes to <#{channel}> {when} ({tz} time)."
-            " Invite me there if I'm not in it yet (`/invite @Budget Bot`)."
-        )
+        text = f"✅ The {saved.cadence.value} digest goes to <#{channel}> {when} ({tz} time)."
+        next_day = held_until(saved, tz, deps.clock())
+        if next_day is not None:
+            text += " " + held_words(saved, next_day)
+        text += " Invite me there if I'm not in it yet (`/invite @Budget Bot`)."
     deps.runtime.digests_changed()
     await ack(response_action="update", view=message_view("Daily digest", text))
     await publish_home(client, deps, team_id, user_id)
