@@ -266,7 +266,7 @@ def budget_modal_view(
     ]
     title = "New budget"
     if budget:
-        verb = "Raise" if raise_to else "Edit"
+        verb = "Raise" if raise_to and raise_to.limit_cu is not None else "Edit"
         title = f"{verb} budget #{budget.id}"
         if len(title) > 24:
             title = f"{verb} budget"

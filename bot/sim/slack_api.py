@@ -93,6 +93,9 @@ class FakeSlack:
     files: dict[str, Json] = field(default_factory=dict)
     responses: list[tuple[str, Json]] = field(default_factory=list)
     views: list[Json] = field(default_factory=list)
+    # The hash of each view as views.update last left it: an update sent with another is
+    # refused (`hash_conflict`), as Slack does for a view changed since its sender saw it.
+    view_hashes: dict[str, str] = field(default_factory=dict)
     origin: str = ""  # set once served, for upload URLs
     # Multi-workspace mode: the workspaces the app can be installed into, the OAuth app's
     # credentials, the live tokens (token → team) and refresh tokens, and the codes issued.
@@ -392,6 +395,17 @@ def _views(slack: FakeSlack, args: Json) -> Json:
     return {"ok": True, "view": {"id": f"V{len(slack.views):05d}", **(args.get("view") or {})}}
 
 
+def _views_update(slack: FakeSlack, args: Json) -> Json:
+    view_id = str(args.get("view_id") or "")
+    current, sent = slack.view_hashes.get(view_id), args.get("hash")
+    if current is not None and sent is not None and sent != current:
+        return {"ok": False, "error": "hash_conflict"}
+    answer = _views(slack, args)
+    answer["view"] |= {"id": view_id, "hash": f"{len(slack.views)}.fakehash"}
+    slack.view_hashes[view_id] = answer["view"]["hash"]
+    return answer
+
+
 def _get_upload_url(slack: FakeSlack, args: Json) -> Json:
     file_id = f"F{len(slack.files) + 1:05d}"
     slack.files[file_id] = {
@@ -438,7 +452,7 @@ _HANDLERS = {
     "auth.test": _auth_test,
     "views.open": _views,
     "views.publish": _views,
-    "views.update": _views,
+    "views.update": _views_update,
     "files.getUploadURLExternal": _get_upload_url,
     "files.completeUploadExternal": _complete_upload,
 }

@@ -99,11 +99,11 @@ async def may_open_form(
     admins: AdminCheck, client: AsyncWebClient, team_id: str, user_id: str
 ) -> bool:
     """Whether to open an admins' form: not for someone Slack says is no admin. When Slack
-    is too slow to say before the trigger expires, the form opens anyway — its Save checks
-    again (`form_admin_problem`), and the answer is cached by then."""
+    is too slow to say before the trigger expires (or cannot be reached), the form opens
+    anyway — its Save checks again (`form_admin_problem`), and the answer is cached by then."""
     try:
         return await asyncio.wait_for(admins.is_admin(client, team_id, user_id), OPEN_WITHIN)
-    except TimeoutError:
+    except Exception:  # too slow, or a network error: unknown, and the Save asks again
         return True
 
 

@@ -209,5 +209,6 @@ async def edit_budget(
         )
     except BudgetNotFound as exc:
         raise Refusal(f"{exc} — `/budget list` shows their numbers.") from None
-    await deps.deliver_now(team_id)  # the alert's message shows the new limit at once
+    # The caller delivers (`deps.deliver_now`) once it has answered: the alert's message
+    # shows the new limit at once, and a slow Slack cannot make a saved edit look unsaved.
     return budget

@@ -2,10 +2,11 @@
 (SPEC §4), so that the person hears it at once rather than from a delivery problem later.
 
 `conversations.info` tells archived and not-a-member apart; a private channel the bot was
-never invited to looks, to it, like no channel at all. Anything else (a workspace that
-installed the app before it asked for `channels:read`, a rate limit, a slow answer, a
-network error) means "can't tell": the budget is saved and the delivery path reports
-problems as it always did — this check may only refuse what it knows cannot work.
+never invited to looks, to it, like no channel at all. Anything else Slack answers (a
+workspace that installed the app before it asked for `channels:read`, a rate limit, a slow
+answer, an answer that isn't Slack's) means "can't tell": the budget is saved and the
+delivery path reports problems as it always did — this check may only refuse what it knows
+cannot work. Slack out of reach altogether is said, and nothing is saved: try again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -57,11 +59,13 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
     except TimeoutError:
         log.info("channel check of %s: Slack took over %s s", channel_id, ASK_WITHIN)
         return None
-    except Exception as exc:
-        # A network error or an answer that isn't JSON tells nothing about the channel;
-        # the save must not fail on it.
-        log.info("channel check of %s not possible: %s", channel_id, type(exc).__name__)
-        return None
+    except (aiohttp.ClientError, OSError):
+        # Not "can't tell": Slack itself is out of reach (or SLACK_API_URL is wrong) — say so
+        # rather than save a budget whose alerts may have nowhere to go.
+        return (
+            f"Slack could not be reached to check that I can post in <#{channel_id}>. Try"
+            " again in a moment."
+        )
     channel = answer.get("channel") or {}
     if channel.get("is_archived"):
         return post_problem("is_archived", channel_id)

@@ -191,6 +191,7 @@ def fresh_form_previews(monkeypatch: pytest.MonkeyPatch) -> None:
     pause before a preview is none, but for the tests about it, which set it themselves."""
     monkeypatch.setattr(budget_modal, "_histories", {})
     monkeypatch.setattr(budget_modal, "_previews", {})
+    monkeypatch.setattr(budget_modal, "_updated", {})
     monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 0.0)
 
 

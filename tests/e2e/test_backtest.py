@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +21,7 @@ from bot.messages.modals import (
     BLOCK_THRESHOLDS,
 )
 from bot.slack.views import budget_modal
-from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot
+from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot, running_bot
 from tests.e2e.test_budget import ask, everything
 from tests.e2e.test_modal import opened_view, state_of
 
@@ -81,10 +82,21 @@ async def test_billing_budgets_say_why_they_are_not_looked_back_at(bot: Bot) -> 
     assert "added" in answer and "No look back for `billing` budgets" in answer
 
 
+OPENED_HASH = "1700000000.abc"  # the form's hash until the bot first updates it
+
+
 async def send_change(
-    bot: Bot, view: dict, block_id: str, action_id: str, **values: object
-) -> None:
-    """Slack's block_actions for a dispatching input of the open form (acknowledged)."""
+    bot: Bot,
+    view: dict,
+    block_id: str,
+    action_id: str,
+    *,
+    seen: str | None = None,
+    **values: object,
+) -> str:
+    """Slack's block_actions for a dispatching input of the open form (acknowledged), with
+    the hash of the form as it is now — or as ``seen`` before an update landed; that hash."""
+    seen = seen or bot.slack.view_hashes.get("V_FORM", OPENED_HASH)
     payload = {
         "type": "block_actions",
         "team": {"id": TEAM_ID, "domain": "fake"},
@@ -97,12 +109,13 @@ async def send_change(
             "id": "V_FORM",
             "team_id": TEAM_ID,
             "state": {"values": state_of(view, **values)},
-            "hash": "1700000000.abc",
+            "hash": seen,
         },
         "actions": [{"type": "plain_text_input", "block_id": block_id, "action_id": action_id}],
     }
     answer = await bot.interact(payload)
     assert answer.status_code == 200
+    return seen
 
 
 async def change_in_form(
@@ -111,11 +124,11 @@ async def change_in_form(
     """A change of a dispatching input of the open form; the view it shows after the bot's
     views.update."""
     before = len(bot.slack.calls_to("views.update"))
-    await send_change(bot, view, block_id, action_id, **values)
+    seen = await send_change(bot, view, block_id, action_id, **values)
     calls = await bot.wait_for(
         lambda: bot.slack.calls_to("views.update")[before:], what="views.update"
     )
-    assert calls[0].args["view_id"] == "V_FORM" and calls[0].args["hash"] == "1700000000.abc"
+    assert calls[0].args["view_id"] == "V_FORM" and calls[0].args["hash"] == seen
     return calls[0].args["view"]
 
 
@@ -290,3 +303,47 @@ async def test_every_field_the_replay_depends_on_previews_again(bot: Bot) -> Non
     values |= {"kind": "team", "name": ""}
     team = await change_in_form(bot, view, BLOCK_SCOPE_KIND, "kind", **values)
     assert preview_of(team).startswith("📊 *12,000 CU monthly, the whole team*")
+
+
+async def test_a_change_made_before_the_last_preview_landed_is_previewed_too(bot: Bot) -> None:
+    """The person typed on while the bot's update of the form was on its way: their change
+    carries the hash that update replaced, which Slack would refuse as it stands."""
+    view = await opened_view(bot, "add")
+    await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12k")
+    assert bot.slack.view_hashes["V_FORM"] != OPENED_HASH
+    shown = await change_in_form_seen_before(bot, view, limit="100m")
+    assert preview_of(shown).startswith("📊 *100,000,000 CU monthly")
+    assert bot.slack.views[-1]["view"]["blocks"] == shown["blocks"]  # Slack took it
+
+
+async def change_in_form_seen_before(bot: Bot, view: dict, **values: object) -> dict:
+    updates = len(bot.slack.views)
+    await send_change(bot, view, BLOCK_LIMIT, "limit", seen=OPENED_HASH, **values)
+    await bot.wait_for(lambda: len(bot.slack.views) > updates, what="the update Slack took")
+    return bot.slack.views[-1]["view"]
+
+
+async def test_saving_the_form_cancels_a_preview_still_to_come(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview landing after Save would re-render the form and wipe the errors shown."""
+    view = await opened_view(bot, "add")
+    await settled(bot)
+    monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 600.0)
+    await send_change(bot, view, BLOCK_LIMIT, "limit", limit="12k")
+    await bot.wait_for(lambda: budget_modal._previews, what="the preview waiting")
+    answer = await bot.submit_view(
+        view, state_of(view, limit="12k", kind="project", name="Nope"), view_id="V_FORM"
+    )
+    assert answer["response_action"] == "errors"
+    await settled(bot)  # the waiting preview is gone, not sleeping for 600 s
+    assert bot.slack.calls_to("views.update") == []
+
+
+async def test_without_scenario_credentials_the_preview_says_so(tmp_path: Path) -> None:
+    async with running_bot(
+        tmp_path, scenario_sdk_api_key=None, scenario_sdk_api_secret=None
+    ) as bot:
+        view = await opened_view(bot, "add")
+        shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12k")
+        assert preview_of(shown).startswith("📊 I can't look back without Scenario:")

@@ -129,6 +129,7 @@ async def test_raise_after_the_period_changed_proposes_nothing_from_old_figures(
     view = await raise_form(bot, message)
     assert float(field(view, BLOCK_LIMIT)["initial_value"]) == 100  # the limit it has now
     assert form_note(view).startswith(STALE_ALERT)
+    assert view["title"]["text"] == f"Edit budget #{budget.id}"
     answer = await submit(bot, view, limit="5k")
     assert answer["response_action"] == "update"
     assert get_budget(bot.db, TEAM_ID, budget.id).limit_cu == 5_000
@@ -167,3 +168,17 @@ async def test_a_slow_admin_check_still_opens_the_form_and_its_save_checks_right
     assert "Only workspace admins" in next(iter(answer["errors"].values()))
     assert len(bot.slack.calls_to("users.info")) == 1
     assert get_budget(bot.db, TEAM_ID, budget.id).limit_cu == 100
+
+
+async def test_a_raise_saved_while_slack_is_slow_to_edit_the_alert_says_saved(
+    bot: Bot,
+) -> None:
+    """Editing the alert's message comes after the answer: a slow Slack there cannot make
+    the form say "nothing was saved" of an edit that was."""
+    budget, message = await fire_alert(bot)
+    view = await raise_form(bot, message)
+    bot.slack.fail_next("chat.update", Fault(slow=3.0))
+    answer = await submit(bot, view, limit="5k")
+    assert answer["response_action"] == "update"
+    assert get_budget(bot.db, TEAM_ID, budget.id).limit_cu == 5_000
+    await bot.wait_for(lambda: status_lines(message, STATUS_LIMIT), within=15, what="the edit")

@@ -1,5 +1,5 @@
-"""The channel check refuses only what Slack says cannot work: a network error or an answer
-that is not Slack's JSON (a proxy's error page) means "can't tell", never a failed save."""
+"""The channel check refuses only what Slack says cannot work: an answer that is not Slack's
+JSON (a proxy's error page) means "can't tell"; Slack out of reach is said, with what to do."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def closed_port() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens there once the socket is closed
 
 
-async def test_a_network_error_is_cant_tell() -> None:
-    assert await channel_problem(client(closed_port()), "CSPEND1") is None
+async def test_slack_out_of_reach_is_said_not_raised() -> None:
+    problem = await channel_problem(client(closed_port()), "CSPEND1")
+    assert problem is not None and problem.startswith("Slack could not be reached")
+    assert "Try again" in problem
 
 
 async def test_an_answer_that_is_not_slacks_is_cant_tell(proxy_error_page: str) -> None:

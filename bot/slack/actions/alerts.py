@@ -102,8 +102,8 @@ async def acknowledge_pressed(
 
 
 STALE_ALERT = (
-    "This alert is about a period that is over (or the budget's period or scope changed "
-    "since), so nothing is proposed from its figures."
+    "This alert is closed — its period ended, its episode is over, or the budget's period or "
+    "scope changed since — so nothing is proposed from its figures."
 )
 RAISE_REFUSAL = (
     "Sorry — only workspace admins and owners (or people listed in `BUDGET_BOT_ADMINS`) can "

@@ -63,7 +63,7 @@ from bot.reports.status import (
 )
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes
-from bot.slack.admins import REFUSAL
+from bot.slack.admins import REFUSAL, may_open_form
 from bot.slack.changes import Draft, Refusal
 from bot.slack.channels import post_problem
 from bot.slack.deps import Deps
@@ -161,9 +161,7 @@ async def handle_command(
     try:
         if isinstance(parsed, GrammarError):
             await asked.privately(budget_messages.notice(parsed.text))
-        elif not isinstance(parsed, _READ_ONLY) and not await deps.admins.is_admin(
-            client, asked.team_id, asked.user_id
-        ):
+        elif not isinstance(parsed, _READ_ONLY) and not await _admin(asked, parsed):
             await asked.privately(budget_messages.notice(REFUSAL))
         elif not_connected(deps, asked.team_id, parsed):
             await asked.privately(connect_messages.not_connected())
@@ -177,6 +175,15 @@ async def handle_command(
         # Never a stack trace, never silence: the person hears something went wrong.
         log.exception("/budget %r failed", command.get("text"))
         await asked.privately(budget_messages.notice(budget_messages.OOPS))
+
+
+async def _admin(asked: BudgetCommand, request: BudgetRequest) -> bool:
+    """A request that opens a form must not outwait its trigger (3 s) on Slack's answer:
+    the form's Save checks the rights again."""
+    deps, team_id, user_id = asked.deps, asked.team_id, asked.user_id
+    if isinstance(request, OpenBudgetModal | BudgetConnect):
+        return await may_open_form(deps.admins, asked.client, team_id, user_id)
+    return await deps.admins.is_admin(asked.client, team_id, user_id)
 
 
 def needs_scenario(request: BudgetRequest) -> bool:
@@ -235,6 +242,7 @@ async def dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
                 budget_id=request.budget_id,
                 draft=Draft.of(request),
             )
+            await deps.deliver_now(asked.team_id)  # the alert's message shows the change
             await _saved(asked, budget, before, now)
         case BudgetRemove(budget_id=budget_id):
             budget = get_budget(deps.db, asked.team_id, budget_id)

@@ -27,6 +27,7 @@ from bot.budgets.evaluate import BudgetRule
 from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.commands.budget import parse_limit, parse_thresholds
 from bot.commands.requests import ChannelRef, GrammarError, ScopeRef
+from bot.config import ConfigError
 from bot.messages.backtest import form_preview_text
 from bot.messages.modals import (
     BLOCK_CHANNEL,
@@ -273,9 +274,10 @@ async def open_budget_modal(
         from_home=from_home,
         raise_to=raise_to,
     )
-    await client.views_open(trigger_id=trigger_id, view=view)
-    # Load Scenario's names while the person types, so that the lookup on Save is instant.
+    # Load Scenario's names while the person types, so that the lookup on Save is instant;
+    # started first, so that the form's background work is known from the moment it opens.
     _spawn(_warm_directory(deps, team_id))
+    await client.views_open(trigger_id=trigger_id, view=view)
 
 
 async def _warm_directory(deps: Deps, team_id: str) -> None:
@@ -296,6 +298,9 @@ async def submit_budget_modal(
         await ack(response_action="errors", errors=errors)
 
     view = body.get("view") or {}
+    # A preview still to come would re-render the form and wipe the errors this answer shows.
+    if (pending := _previews.pop(str(view.get("id") or ""), None)) is not None:
+        pending.cancel()
     meta = Metadata.load(view.get("private_metadata"))
     submitted = interaction(body)
     team_id, user_id = submitted.team_id or meta.team_id, submitted.user_id
@@ -332,8 +337,8 @@ async def submit_budget_modal(
         except Refusal as refusal:
             return await refuse({BLOCK_SCOPE_NAME: field_error(str(refusal))})
 
-    # The save looks the name up again (from the cache now) and writes synchronously: a
-    # timeout can only cancel it before the write, so "try again" never makes a duplicate.
+    # The save looks the name up again (from the cache now) and writes synchronously, last:
+    # a timeout can only cancel it before the write, so "try again" never makes a duplicate.
     if budget is None:
         save = add_budget(
             deps,
@@ -359,6 +364,8 @@ async def submit_budget_modal(
         return await refuse({FIRST_BLOCK: field_error(str(refusal))})
     await ack(response_action="update", view=saved_view(saved, added=budget is None))
     log.info("budget %s %s by %s", saved.id, "added" if budget is None else "edited", user_id)
+    if budget is not None:
+        await deps.deliver_now(team_id)  # its alert's message shows the change at once
 
     if meta.from_home:
         await publish_home(client, deps, team_id, user_id)
@@ -389,6 +396,9 @@ class _Read:
 
 _histories: dict[HistoryKey, _Read] = {}
 _previews: dict[str, asyncio.Task[None]] = {}  # view ID → its latest preview
+# View ID → (the hash our latest preview update replaced, the one it got), oldest first.
+_updated: dict[str, tuple[str, str]] = {}
+KEEP_UPDATED = 1000
 
 
 async def preview_changed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
@@ -422,16 +432,30 @@ async def _preview(body: Json, client: AsyncWebClient, deps: Deps) -> None:
         for block in view.get("blocks") or []
     ]
     kept = {k: view[k] for k in ("type", "callback_id", "title", "submit", "close") if k in view}
+    view_id = str(view["id"])
+    sent_hash = view.get("hash")
+    replaced = _updated.get(view_id)
+    if replaced is not None and replaced[0] == sent_hash:
+        # The change was made before our own last update of the form landed: its hash is
+        # the one that update replaced, and Slack would refuse this newer preview for it.
+        sent_hash = replaced[1]
     try:
         # The hash makes Slack refuse an update of a form changed since: a newer preview
         # follows that change.
-        await client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
+        answer = await client.views_update(
+            view_id=view_id,
+            hash=sent_hash,
             view={**kept, "private_metadata": view.get("private_metadata"), "blocks": blocks},
         )
     except SlackApiError as exc:
         log.info("backtest preview not shown: %s", exc.response.get("error"))
+        return
+    new_hash = (answer.get("view") or {}).get("hash")
+    if sent_hash and new_hash:
+        _updated.pop(view_id, None)
+        _updated[view_id] = (sent_hash, new_hash)
+        while len(_updated) > KEEP_UPDATED:  # forms closed long ago: the oldest go first
+            _updated.pop(next(iter(_updated)))
 
 
 async def preview_text(deps: Deps, client: AsyncWebClient, team_id: str, form: Form) -> str:
@@ -469,6 +493,8 @@ async def preview_text(deps: Deps, client: AsyncWebClient, team_id: str, form: F
         return f"📊 {refusal}"
     except ScenarioError as exc:
         return f"📊 I couldn't look back at the last 30 days: {escape(exc.message)}"
+    except ConfigError as exc:  # no Scenario credentials, or not connected yet
+        return f"📊 I can't look back without Scenario: {escape(str(exc))}"
     rule = BudgetRule(float(limit), thresholds, form.forecast)
     found = replay_history(history, rule, period, tz)
     return form_preview_text(found, rule, period, scope, name, tz)
