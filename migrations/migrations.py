@@ -6,9 +6,7 @@ on its own — so it imports nothing from `bot`.
 """
 
 import json
-import re
 import sqlite3
-from datetime import date, timedelta
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -445,48 +443,24 @@ def m007_digest_channels(db: Database) -> None:
     _run_script(
         db,
         """
-        -- The local day (YYYY-MM-DD, in the workspace timezone of the day) a channel last
-        -- got a digest, whichever digest it had then: a channel gets at most one digest a
-        -- day. Apart from `digests` so that it outlives `digest off` (which deletes the row)
-        -- and a change of cadence (which changes the span key in `last_sent_day`).
+        -- The last digest a channel was given, whichever digest it had then: a channel gets
+        -- at most one digest per local day. Apart from `digests` so that it outlives `digest
+        -- off` (which deletes the row) and a change of cadence (which changes the span key in
+        -- `last_sent_day`). The instant, not a local date, so that a change of timezone is
+        -- read right; the post's outbox key, so that a post that never got through (failed
+        -- for good, expired) does not count.
         CREATE TABLE digest_channels (
             workspace_id TEXT NOT NULL REFERENCES workspaces(team_id),
             channel_id TEXT NOT NULL,
-            last_sent_on TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
             PRIMARY KEY (workspace_id, channel_id)
         );
         """,
     )
-    # A digest that went out before the upgrade counts: the day it went out follows from the
-    # key of the span it sent (a digest goes out on the local day its span ends).
-    rows = db.execute(
-        "SELECT workspace_id, channel_id, last_sent_day FROM digests"
-        " WHERE last_sent_day IS NOT NULL"
-    ).fetchall()
-    for workspace_id, channel_id, key in rows:
-        day = _sent_on(key)
-        if day is not None:
-            db.execute(
-                "INSERT INTO digest_channels (workspace_id, channel_id, last_sent_on)"
-                " VALUES (?, ?, ?)",
-                [workspace_id, channel_id, day.isoformat()],
-            )
-
-
-def _sent_on(key: str) -> date | None:
-    """The local day a digest of span `key` went out (`DigestSpan.key`, repeated here
-    because this file imports nothing from `bot`); None for a key that does not parse."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
-            return date.fromisoformat(key)  # daily: the day it went out
-        week = re.fullmatch(r"(\d{4})-W(\d{2})(?:-([1-7]))?", key)
-        if week:  # weekly: the week from its first day; it went out 7 days later
-            year, number, first = int(week[1]), int(week[2]), int(week[3] or 1)
-            return date.fromisocalendar(year, number, first) + timedelta(days=7)
-        month = re.fullmatch(r"(\d{4})-(\d{2})", key)
-        if month:  # monthly: the month it covered; it went out on the 1st of the next
-            year, number = int(month[1]), int(month[2])
-            return date(year + number // 12, number % 12 + 1, 1)
-    except ValueError:
-        return None
-    return None
+    # A digest posted before the upgrade counts: its outbox row (kept two days) says when.
+    db.execute(
+        "INSERT INTO digest_channels (workspace_id, channel_id, sent_at, dedup_key)"
+        " SELECT d.workspace_id, d.channel_id, o.created_at, o.dedup_key FROM digests d"
+        " JOIN outbox o ON o.dedup_key = 'digest:' || d.id || ':' || d.last_sent_day"
+    )

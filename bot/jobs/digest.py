@@ -32,7 +32,7 @@ from bot.reports.digest import DigestData, gather
 from bot.scenario.client import ScenarioClient
 from bot.store import outbox
 from bot.store.db import immediate
-from bot.store.digests import Digest, channel_sent_on, mark_channel_sent
+from bot.store.digests import Digest, Held, last_channel_digest, mark_channel_given
 from bot.store.outbox import OutboxAction
 
 log = logging.getLogger(__name__)
@@ -62,32 +62,35 @@ def is_due(digest: Digest, tz: str, now: datetime) -> bool:
     if not sends_on(digest.cadence, digest.weekday, today):
         return False
     at = due_at(digest, today, tz)
-    return not _done_today(digest, today) and at <= now < at + catch_up(digest.cadence)
+    return _held(digest, tz, today) is None and at <= now < at + catch_up(digest.cadence)
 
 
-def _done_today(digest: Digest, today: date) -> bool:
-    """This span's digest was sent (or quietly skipped), or the channel got one today."""
-    span = digest_span(digest.cadence, digest.weekday, today)
-    return digest.last_sent_day == span.key or digest.channel_sent_on == today.isoformat()
+def _held(digest: Digest, tz: str, today: date) -> Held | None:
+    given = digest.channel_given_at
+    if given is not None and given.astimezone(ZoneInfo(tz)).date() == today:
+        return Held.CHANNEL_GIVEN
+    if digest.last_sent_day == digest_span(digest.cadence, digest.weekday, today).key:
+        return Held.SPAN_DONE
+    return None
 
 
-def held_until(digest: Digest, tz: str, now: datetime) -> date | None:
-    """The local day of the next digest when, by its schedule alone, it would still go out
-    today (its time is ahead, or within the catch-up) but will not, because one went out
-    today (this span's, or another digest's in the channel); None otherwise."""
+def held_until(digest: Digest, tz: str, now: datetime) -> tuple[date, Held] | None:
+    """The local day of the next digest, and why, when by its schedule alone it would
+    still go out today (its time is ahead, or within the catch-up) but will not; None
+    otherwise."""
     today = now.astimezone(ZoneInfo(tz)).date()
     if not sends_on(digest.cadence, digest.weekday, today):
         return None
-    if now >= due_at(digest, today, tz) + catch_up(digest.cadence) or not _done_today(
-        digest, today
-    ):
+    held = _held(digest, tz, today)
+    if held is None or now >= due_at(digest, today, tz) + catch_up(digest.cadence):
         return None
     # A weekly digest goes out within 7 days, a monthly one within 31.
-    return next(
+    following = next(
         day
         for day in (today + timedelta(days=n) for n in range(1, 32))
         if sends_on(digest.cadence, digest.weekday, day)
     )
+    return following, held
 
 
 def digest_key(digest: Digest, span: DigestSpan) -> str:
@@ -113,9 +116,7 @@ def enqueue_digest(
             cadence=span.cadence,
             limit=data.limit,
         )
-    # The local day the channel gets it: the day it goes out, not the span's (a weekly one
-    # run by hand on a Wednesday sends the span its Monday digest covered).
-    today = now.astimezone(ZoneInfo(data.tz)).date().isoformat()
+    zone = ZoneInfo(data.tz)
     queued: list[dict[str, Any]] = []
     with immediate(db):
         current = db.execute(
@@ -123,7 +124,11 @@ def enqueue_digest(
         ).fetchone()
         if current is None or current[0] == span.key:
             return queued  # turned off meanwhile, or another process sent it
-        if channel_sent_on(db, digest.workspace_id, digest.channel_id) == today:
+        last = last_channel_digest(db, digest.workspace_id, digest.channel_id)
+        given_today = last is not None and (
+            last.given_at.astimezone(zone).date() == now.astimezone(zone).date()
+        )
+        if last is not None and given_today and last.got_through:
             # The channel got a digest today — maybe from the one it had before an off/on
             # or a change of cadence. The span stays unsent: a weekly or monthly digest held
             # back today is a new span on its next day anyway.
@@ -133,7 +138,12 @@ def enqueue_digest(
             # Nothing spent, and this digest says nothing then: the channel got nothing,
             # so the day stays free (a weekly digest set after a quiet daily one may go).
             return queued
-        mark_channel_sent(db, digest.workspace_id, digest.channel_id, today)
+        if last is not None and not last.got_through:
+            # Today's that never got through (the bot was not in the channel): this one
+            # replaces it, and Slack's failures must not be retried into a second digest.
+            for old in (last.dedup_key, last.dedup_key + ":chart"):
+                outbox.drop_unsent(db, old, reason="replaced by a newer digest", now=now)
+        mark_channel_given(db, digest.workspace_id, digest.channel_id, key, now)
         if outbox.enqueue(
             db,
             dedup_key=key,

@@ -38,7 +38,7 @@ from bot.messages.mrkdwn import (
 )
 from bot.reports.status import BudgetStatus
 from bot.store.budgets import Budget
-from bot.store.digests import Digest
+from bot.store.digests import Digest, Held
 
 ACTION_REMOVE_CONFIRM = "budget_remove_confirm"
 ACTION_REMOVE_CANCEL = "budget_remove_cancel"
@@ -460,10 +460,10 @@ def unsnoozed(budget: Budget, *, was_snoozed: bool) -> Json:
 
 
 def digest_set(
-    after: Digest, tz: str, *, before: Digest | None, next_day: date | None = None
+    after: Digest, tz: str, *, before: Digest | None, held: tuple[date, Held] | None = None
 ) -> Json:
-    """`next_day`: the day of the next digest when, by the new schedule, one would go out
-    later today but will not, because the channel already had today's."""
+    """`held`: the day of the next digest, and why, when by the new schedule one would go
+    out later today but will not (`bot.jobs.digest.held_until`)."""
     channel, kind = after.channel_id, after.cadence.value
     quiet = after.when_empty == "skip"
     when = schedule_words(after.cadence, after.weekday, f"*{after.at}*", quiet=quiet)
@@ -479,17 +479,19 @@ def digest_set(
             else schedule_words(before.cadence, before.weekday, before.at)
         )
         text = f"📰 {kind.capitalize()} digest moved: {when} ({tz}) in <#{channel}> (was {was})."
-    if next_day is not None and not text.endswith("Nothing changed."):
-        text += " " + held_words(after, next_day)
+    if held is not None and not text.endswith("Nothing changed."):
+        text += " " + held_words(after, *held)
     return notice(text + " `/budget timezone` changes the timezone.")
 
 
-def held_words(after: Digest, next_day: date) -> str:
-    """Why a digest set for later today waits for `next_day` (`jobs.digest.held_until`)."""
-    return (
-        f"Next digest: *{next_day:%a %d %b} at {after.at}* (<#{after.channel_id}> already had"
-        " today's: a channel gets at most one digest a day)."
+def held_words(after: Digest, next_day: date, why: Held) -> str:
+    """Why a digest set for later today waits for `next_day`."""
+    because = (
+        f"<#{after.channel_id}> already had today's: a channel gets at most one digest a day"
+        if why is Held.CHANNEL_GIVEN
+        else "today's is done: it was sent, or nothing was spent"
     )
+    return f"Next digest: *{next_day:%a %d %b} at {after.at}* ({because})."
 
 
 def _schedule(digest: Digest) -> tuple[object, ...]:

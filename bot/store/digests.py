@@ -3,7 +3,7 @@ weekly (on a weekday) or monthly (on the 1st).
 
 Each change is audited in the transaction that makes it (SPEC §8). The scheduler that sends
 digests reads :func:`list_digests`; `last_sent_day` is its record of "sent once per span",
-and the table `digest_channels` (:func:`mark_channel_sent`) its record of "at most one
+and the table `digest_channels` (:func:`mark_channel_given`) its record of "at most one
 digest per channel and local day", which outlives `digest off` and a change of cadence.
 """
 
@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from enum import StrEnum
 from typing import Any
 
 from sqlite_utils import Database
 
 from bot.budgets.types import PeriodKind
 from bot.store.audit import record_change
-from bot.store.db import immediate
+from bot.store.db import from_text, immediate, to_text
+from bot.store.outbox import OutboxStatus
 from bot.store.workspaces import ensure_workspace
+
+
+class Held(StrEnum):
+    """Why a digest due today does not go out (`bot.jobs.digest.held_until`)."""
+
+    SPAN_DONE = "span done"  # this span's was sent, or said nothing (nothing was spent)
+    CHANNEL_GIVEN = "channel given"  # the channel got a digest today (maybe another's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +42,10 @@ class Digest:
     last_sent_day: str | None
     cadence: PeriodKind = PeriodKind.DAILY  # daily, weekly or monthly
     weekday: int | None = None  # a weekly digest's day, 0 = Monday; None for the others
-    # The local day (YYYY-MM-DD) the channel last got a digest — from this digest or one it
-    # had before (turned off since, or of another cadence): none goes out on that day again.
-    channel_sent_on: str | None = None
+    # When the channel was last given a digest that got (or is getting) through — by this
+    # digest or one it had before (turned off since, or of another cadence): none goes out
+    # again on that local day.
+    channel_given_at: datetime | None = None
 
     @property
     def at(self) -> str:
@@ -109,37 +119,59 @@ def turn_off(
     return before
 
 
-def mark_channel_sent(db: Database, workspace_id: str, channel_id: str, day: str) -> None:
-    """Record that the channel got a digest on the local `day` (inside the caller's
-    transaction: the one that queues the digest)."""
+def mark_channel_given(
+    db: Database, workspace_id: str, channel_id: str, dedup_key: str, now: datetime
+) -> None:
+    """Record that the channel is given the digest queued under `dedup_key` (inside the
+    caller's transaction: the one that queues it)."""
     db.execute(
-        "INSERT INTO digest_channels (workspace_id, channel_id, last_sent_on) VALUES (?, ?, ?)"
-        " ON CONFLICT (workspace_id, channel_id)"
-        " DO UPDATE SET last_sent_on = excluded.last_sent_on",
-        [workspace_id, channel_id, day],
+        "INSERT INTO digest_channels (workspace_id, channel_id, sent_at, dedup_key)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, channel_id)"
+        " DO UPDATE SET sent_at = excluded.sent_at, dedup_key = excluded.dedup_key",
+        [workspace_id, channel_id, to_text(now), dedup_key],
     )
 
 
-def channel_sent_on(db: Database, workspace_id: str, channel_id: str) -> str | None:
-    """The local day the channel last got a digest, None if it never did."""
+@dataclass(frozen=True, slots=True)
+class ChannelDigest:
+    """The last digest a channel was given: when it was queued, and its post's outbox key."""
+
+    given_at: datetime
+    dedup_key: str
+    got_through: bool  # sent or on its way; False once it failed for good or expired
+
+
+def last_channel_digest(db: Database, workspace_id: str, channel_id: str) -> ChannelDigest | None:
     row = db.execute(
-        "SELECT last_sent_on FROM digest_channels WHERE workspace_id = ? AND channel_id = ?",
+        "SELECT c.sent_at, c.dedup_key, o.status FROM digest_channels c"
+        " LEFT JOIN outbox o ON o.dedup_key = c.dedup_key"
+        " WHERE c.workspace_id = ? AND c.channel_id = ?",
         [workspace_id, channel_id],
     ).fetchone()
-    return None if row is None else str(row[0])
+    if row is None:
+        return None
+    given, key, status = row
+    # No status: its row was pruned, days after it was settled — only its day matters then.
+    return ChannelDigest(from_text(given), key, status not in _NOT_THROUGH)
 
 
-# The digest with its channel's day: a digest and its channel are one to one (UNIQUE).
+_NOT_THROUGH = (OutboxStatus.FAILED.value, OutboxStatus.DROPPED.value)
+
+# A digest with when its channel was last given one that got through (a digest and its
+# channel are one to one: UNIQUE).
 _SELECT = (
-    "SELECT d.*, c.last_sent_on AS channel_sent_on FROM digests d LEFT JOIN digest_channels c"
+    "SELECT d.*, CASE WHEN o.status IN (?, ?) THEN NULL ELSE c.sent_at END"
+    " AS channel_given_at FROM digests d LEFT JOIN digest_channels c"
     " ON c.workspace_id = d.workspace_id AND c.channel_id = d.channel_id"
+    " LEFT JOIN outbox o ON o.dedup_key = c.dedup_key"
 )
 
 
 def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | None:
     rows = list(
         db.query(
-            f"{_SELECT} WHERE d.workspace_id = ? AND d.channel_id = ?", [workspace_id, channel_id]
+            f"{_SELECT} WHERE d.workspace_id = ? AND d.channel_id = ?",
+            [*_NOT_THROUGH, workspace_id, channel_id],
         )
     )
     return _digest(rows[0]) if rows else None
@@ -148,11 +180,13 @@ def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | Non
 def list_digests(db: Database, workspace_id: str | None = None) -> list[Digest]:
     """One workspace's digests, or (None) every workspace's — what a scheduler needs."""
     if workspace_id is None:
-        rows = db.query(f"{_SELECT} ORDER BY d.workspace_id, d.local_time, d.channel_id")
+        rows = db.query(
+            f"{_SELECT} ORDER BY d.workspace_id, d.local_time, d.channel_id", _NOT_THROUGH
+        )
     else:
         rows = db.query(
             f"{_SELECT} WHERE d.workspace_id = ? ORDER BY d.local_time, d.channel_id",
-            [workspace_id],
+            [*_NOT_THROUGH, workspace_id],
         )
     return [_digest(row) for row in rows]
 
@@ -179,5 +213,5 @@ def _digest(row: dict[str, Any]) -> Digest:
         last_sent_day=row["last_sent_day"],
         cadence=PeriodKind(row["cadence"]),
         weekday=row["weekday"],
-        channel_sent_on=row["channel_sent_on"],
+        channel_given_at=(from_text(row["channel_given_at"]) if row["channel_given_at"] else None),
     )

@@ -173,6 +173,11 @@ def drop_for_workspace(db: Database, workspace_id: str, *, reason: str, now: dat
     return _drop_unsent(db, "workspace_id", workspace_id, reason=reason, now=now)
 
 
+def drop_unsent(db: Database, dedup_key: str, *, reason: str, now: datetime) -> int:
+    """This message, if not sent: it is superseded, and must never go out after all."""
+    return _drop_unsent(db, "dedup_key", dedup_key, reason=reason, now=now)
+
+
 def _drop_unsent(db: Database, column: str, value: object, *, reason: str, now: datetime) -> int:
     cursor = db.execute(
         f"UPDATE outbox SET status = ?, last_error = ?, done_at = ?"

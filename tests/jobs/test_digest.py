@@ -32,9 +32,10 @@ from bot.scenario.errors import MAX_RANGE_DAYS
 from bot.sim import slack_api
 from bot.sim.scenario import ManualClock, Simulator, create_app
 from bot.sim.team import SyntheticTeam
+from bot.store import outbox
 from bot.store.budgets import NewBudget, create_budget
 from bot.store.db import migrate, open_db, to_text
-from bot.store.digests import Digest, list_digests, set_digest, turn_off
+from bot.store.digests import Digest, Held, list_digests, set_digest, turn_off
 
 TZ = "Europe/Paris"
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 in Paris
@@ -409,7 +410,7 @@ def test_off_and_on_within_the_catch_up_sends_nothing_more_that_day(db: Database
     turn_off(db, "T1", "C_DIGEST", actor="U1", now=paris(THURSDAY, 9, 5))
     again = make_digest(db)
     assert again.id != first.id  # a new row: a new dedup key, which used to post again
-    assert held_until(again, TZ, paris(THURSDAY, 9, 10)) == date(2026, 11, 27)
+    assert held_until(again, TZ, paris(THURSDAY, 9, 10)) == (date(2026, 11, 27), Held.CHANNEL_GIVEN)
     assert tick(db, TZ, paris(THURSDAY, 9, 20)) == []
     # A process that saw it due before the off (or raced this one) is refused in the
     # transaction too.
@@ -433,7 +434,7 @@ def test_daily_made_weekly_after_the_daily_went_waits_for_its_next_day(db: Datab
         cadence=PeriodKind.WEEKLY,
         weekday=3,
     )
-    assert held_until(weekly, TZ, paris(THURSDAY, 9, 10)) == date(2026, 12, 3)
+    assert held_until(weekly, TZ, paris(THURSDAY, 9, 10)) == (date(2026, 12, 3), Held.CHANNEL_GIVEN)
     for day in range(7):  # this Thursday's catch-up and each morning until Wednesday
         for minute in (15, 45):
             assert tick(db, TZ, paris(THURSDAY + timedelta(days=day), 9, minute)) == []
@@ -457,7 +458,7 @@ def test_a_weekly_moved_to_later_on_the_day_it_went_waits_a_week(db: Database) -
         cadence=PeriodKind.WEEKLY,
         weekday=3,
     )
-    assert held_until(later, TZ, paris(THURSDAY, 10)) == date(2026, 12, 3)
+    assert held_until(later, TZ, paris(THURSDAY, 10)) == (date(2026, 12, 3), Held.CHANNEL_GIVEN)
     assert tick(db, TZ, paris(THURSDAY, 17)) == []
 
 
@@ -471,7 +472,7 @@ def test_a_quiet_digest_that_said_nothing_leaves_the_day_free(db: Database) -> N
     _, weekly = set_digest(
         db, "T1", "C_DIGEST", time(9, 30), actor="U1", now=at, cadence=PeriodKind.WEEKLY, weekday=3
     )
-    assert weekly.channel_sent_on is None
+    assert weekly.channel_given_at is None
     assert tick(db, TZ, paris(THURSDAY, 9, 30)) == ["digest:1:2026-W47-4"]
 
 
@@ -484,7 +485,7 @@ def test_daily_made_monthly_on_new_years_day_waits_for_the_first_of_february(
     _, monthly = set_digest(
         db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, cadence=PeriodKind.MONTHLY
     )
-    assert held_until(monthly, TZ, paris(new_year, 9, 5)) == date(2027, 2, 1)
+    assert held_until(monthly, TZ, paris(new_year, 9, 5)) == (date(2027, 2, 1), Held.CHANNEL_GIVEN)
     assert tick(db, TZ, paris(new_year, 9, 30)) == []
     assert tick(db, TZ, paris(date(2027, 2, 1), 9))[0] == "digest:1:2027-01"
 
@@ -518,10 +519,68 @@ def test_one_digest_per_local_day_in_zones_far_from_utc_and_across_dst(
     set_digest(db, "T1", "C_DIGEST", at, actor="U1", now=NOW)
     assert tick(db, tz, sent_utc - timedelta(minutes=1)) == []
     assert tick(db, tz, sent_utc) == [f"digest:1:{day.isoformat()}"]
-    assert list_digests(db)[0].channel_sent_on == day.isoformat()
+    assert list_digests(db)[0].channel_given_at == sent_utc
     turn_off(db, "T1", "C_DIGEST", actor="U1", now=sent_utc)
     set_digest(db, "T1", "C_DIGEST", at, actor="U1", now=sent_utc)
     for minutes in (10, 30, 59, 61):  # 61: the second 02:30 of a fall-back night, in Paris
         assert tick(db, tz, sent_utc + timedelta(minutes=minutes)) == []
     tomorrow = datetime.combine(day + timedelta(days=1), at, tzinfo=ZoneInfo(tz))
     assert tick(db, tz, tomorrow.astimezone(UTC)) == [f"digest:2:{day + timedelta(days=1)}"]
+
+
+def test_a_digest_that_never_got_through_does_not_hold_the_next_one(db: Database) -> None:
+    """The bot was not in the channel: today's post failed for good. Once invited, turning
+    the digest off and on sends today's after all — once: the failed post is dropped, so a
+    later message getting through cannot revive it into a second digest."""
+    make_digest(db)
+    assert tick(db, TZ, paris(THURSDAY, 9)) == ["digest:1:2026-11-26"]
+    for row in list(db.query("SELECT id FROM outbox")):  # the post, and its chart if any
+        outbox.mark_failed(db, row["id"], error="not_in_channel")
+    turn_off(db, "T1", "C_DIGEST", actor="U1", now=paris(THURSDAY, 9, 10))
+    again = make_digest(db)
+    assert again.channel_given_at is None and held_until(again, TZ, paris(THURSDAY, 9, 10)) is None
+    assert tick(db, TZ, paris(THURSDAY, 9, 20)) == ["digest:2:2026-11-26"]
+    assert (
+        outbox.requeue_failed(
+            db, workspace_id="T1", channel_id="C_DIGEST", keep_failed=frozenset(), now=NOW
+        )
+        == 0
+    )
+    pending = list(db.query("SELECT dedup_key FROM outbox WHERE status = 'pending'"))
+    assert [r["dedup_key"] for r in pending] == posts(db)[1:] == ["digest:2:2026-11-26"]
+
+
+def test_a_quiet_span_moved_later_is_held_for_what_it_is(db: Database) -> None:
+    _, quiet = set_digest(db, "T1", "C_DIGEST", time(9), actor="U1", now=NOW, when_empty="skip")
+    at = paris(THURSDAY, 9)
+    assert enqueue_digest(db, quiet, data_for(quiet, at, spend=0.0), at) == []
+    _, later = set_digest(db, "T1", "C_DIGEST", time(17), actor="U1", now=at, when_empty="skip")
+    assert held_until(later, TZ, paris(THURSDAY, 10)) == (date(2026, 11, 27), Held.SPAN_DONE)
+
+
+def test_held_until_says_nothing_on_a_day_the_digest_is_not_due(db: Database) -> None:
+    make_digest(db)
+    assert tick(db, TZ, paris(THURSDAY, 9)) == ["digest:1:2026-11-26"]
+    _, weekly = set_digest(
+        db, "T1", "C_DIGEST", time(17), actor="U1", now=NOW, cadence=PeriodKind.WEEKLY, weekday=0
+    )
+    assert held_until(weekly, TZ, paris(THURSDAY, 10)) is None  # Mondays only
+
+
+def test_a_timezone_change_does_not_give_a_channel_two_digests_in_its_new_day(
+    db: Database,
+) -> None:
+    """Auckland's Friday 09:00 digest is Thursday 12:00 in Los Angeles: moved there and to
+    13:00, the channel already had the Los Angeles Thursday's."""
+    friday_auckland = datetime(2026, 11, 27, 9, tzinfo=ZoneInfo("Pacific/Auckland"))
+    sent = friday_auckland.astimezone(UTC)
+    make_digest(db)
+    assert tick(db, "Pacific/Auckland", sent) == ["digest:1:2026-11-27"]
+    _, moved = set_digest(db, "T1", "C_DIGEST", time(13), actor="U1", now=sent)
+    one_pm = datetime(2026, 11, 26, 13, tzinfo=ZoneInfo("America/Los_Angeles")).astimezone(UTC)
+    assert one_pm - sent == timedelta(hours=1)
+    assert held_until(moved, "America/Los_Angeles", one_pm - timedelta(minutes=30)) == (
+        date(2026, 11, 27),
+        Held.CHANNEL_GIVEN,
+    )
+    assert tick(db, "America/Los_Angeles", one_pm) == []

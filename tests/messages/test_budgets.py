@@ -23,7 +23,7 @@ from bot.reports.status import BudgetStatus
 from bot.store.alerts import AlertRow
 from bot.store.audit import AuditEntry
 from bot.store.budgets import Budget
-from bot.store.digests import Digest
+from bot.store.digests import Digest, Held
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)  # 13:00 in Paris
 TZ = "Europe/Paris"
@@ -357,12 +357,22 @@ def test_digest_and_timezone_answers() -> None:
             digest(time(9), PeriodKind.WEEKLY, 3),
             TZ,
             before=digest(time(9)),
-            next_day=date(2026, 12, 10),
+            held=(date(2026, 12, 10), Held.CHANNEL_GIVEN),
         )
     )
     assert "Next digest: *Thu 10 Dec at 09:00* (<#C1> already had today's" in held
+    quiet = assert_valid(
+        budget_messages.digest_set(
+            digest(time(17)),
+            TZ,
+            before=digest(time(9)),
+            held=(date(2026, 11, 27), Held.SPAN_DONE),
+        )
+    )
+    assert "Next digest: *Fri 27 Nov at 17:00* (today's is done" in quiet
+    assert "already had" not in quiet
     unchanged = budget_messages.digest_set(
-        digest(time(9)), TZ, before=digest(time(9)), next_day=date(2026, 12, 4)
+        digest(time(9)), TZ, before=digest(time(9)), held=(date(2026, 12, 4), Held.CHANNEL_GIVEN)
     )
     assert "Next digest" not in assert_valid(unchanged)
     assert "turned off (it went out every day at 09:00 Europe/Paris)" in assert_valid(

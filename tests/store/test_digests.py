@@ -11,8 +11,8 @@ from sqlite_utils import Database
 
 from bot.budgets.types import PeriodKind
 from bot.jobs.digest import is_due
-from bot.store import audit, digests
-from bot.store.db import migrate, open_db
+from bot.store import audit, digests, outbox
+from bot.store.db import migrate, open_db, to_text
 from migrations.migrations import migrations
 
 T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -168,46 +168,71 @@ def test_a_weekday_goes_with_a_weekly_digest_only(
     assert digests.list_digests(db) == [] and audit.history(db, WS) == []
 
 
-def test_the_day_a_channel_got_a_digest_outlives_off_and_on(db: Database) -> None:
-    """Finding (a): `off` deletes the digest's row, and with it `last_sent_day`; the channel's
-    day is kept apart, so the digest set again that morning is not due again that day."""
+def test_the_digest_a_channel_got_outlives_off_and_on(db: Database) -> None:
+    """`off` deletes the digest's row, and with it `last_sent_day`; the channel's last digest
+    is kept apart, so the digest set again that morning is not due again that day."""
     digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
-    digests.mark_channel_sent(db, WS, "C1", "2026-11-26")
+    given = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    post(db, "digest:1:2026-11-26", given)
+    digests.mark_channel_given(db, WS, "C1", "digest:1:2026-11-26", given)
     removed = digests.turn_off(db, WS, "C1", actor="U1", now=T0)
-    assert removed is not None and removed.channel_sent_on == "2026-11-26"
+    assert removed is not None and removed.channel_given_at == given
     _, again = digests.set_digest(db, WS, "C1", time(9, 0), actor="U1", now=T0)
     assert again.id != removed.id and again.last_sent_day is None
-    assert again.channel_sent_on == "2026-11-26"
+    assert again.channel_given_at == given
     assert not is_due(again, "UTC", datetime(2026, 11, 26, 9, 20, tzinfo=UTC))
     assert is_due(again, "UTC", datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     # Per channel and workspace: the same channel ID elsewhere is free.
     _, elsewhere = digests.set_digest(db, OTHER_WS, "C1", time(9, 0), actor="U9", now=T0)
-    assert elsewhere.channel_sent_on is None
-    assert [d.channel_sent_on for d in digests.list_digests(db)] == ["2026-11-26", None]
+    assert elsewhere.channel_given_at is None
+    assert [d.channel_given_at for d in digests.list_digests(db)] == [given, None]
+    # A post that failed for good (the bot is not in the channel) gave the channel nothing.
+    item = outbox.get_item(db, "digest:1:2026-11-26")
+    assert item is not None
+    outbox.mark_failed(db, item.id, error="not_in_channel")
+    assert digests.get_digest(db, WS, "C1").channel_given_at is None
+    last = digests.last_channel_digest(db, WS, "C1")
+    assert last == digests.ChannelDigest(given, "digest:1:2026-11-26", got_through=False)
 
 
-def test_an_earlier_database_learns_the_day_each_channel_last_got_its_digest(
+def post(db: Database, key: str, at: datetime) -> None:
+    outbox.enqueue(
+        db,
+        dedup_key=key,
+        workspace_id=WS,
+        channel_id="C1",
+        action=outbox.OutboxAction.POST,
+        payload={"text": "digest"},
+        now=at,
+    )
+
+
+def test_an_earlier_database_learns_each_channels_last_digest_from_the_outbox(
     tmp_path: Path,
 ) -> None:
     old = open_db(tmp_path / "old.db")
     migrations.apply(old, stop_before="m007_digest_channels")
     old["workspaces"].insert({"team_id": WS, "created_at": "2026-11-01T00:00:00.000000Z"})
-    sent = {  # the key of the span last sent, and the local day it went out
-        "C_DAY": ("daily", None, "2026-11-26", "2026-11-26"),
-        "C_MON": ("weekly", 0, "2026-W48", "2026-11-30"),  # 23–29 Nov, sent Monday 30th
-        "C_FRI": ("weekly", 4, "2026-W48-5", "2026-12-04"),  # Fri 27 Nov – Thu 3 Dec
-        "C_YEAR": ("weekly", 0, "2026-W53", "2027-01-04"),  # 2026 has an ISO week 53
-        "C_NOV": ("monthly", None, "2026-11", "2026-12-01"),
-        "C_DEC": ("monthly", None, "2026-12", "2027-01-01"),  # across the year end
-        "C_ODD": ("daily", None, "not a key", None),
-        "C_NEVER": ("daily", None, None, None),
-    }
-    for channel, (cadence, weekday, key, _) in sent.items():
+    for channel, key in [
+        ("C_DAY", "2026-11-26"),
+        ("C_WEEK", "2026-W48"),
+        ("C_GONE", "2026-11-20"),
+        ("C_NEVER", None),
+    ]:
         old.execute(
-            "INSERT INTO digests (workspace_id, channel_id, local_time, cadence, weekday,"
-            " last_sent_day) VALUES (?, ?, '09:00', ?, ?, ?)",
-            [WS, channel, cadence, weekday, key],
+            "INSERT INTO digests (workspace_id, channel_id, local_time, last_sent_day)"
+            " VALUES (?, ?, '09:00', ?)",
+            [WS, channel, key],
         )
+    ids = {row["channel_id"]: row["id"] for row in old.query("SELECT id, channel_id FROM digests")}
+    given = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    for channel, key in [("C_DAY", "2026-11-26"), ("C_WEEK", "2026-W48")]:
+        old.execute(
+            "INSERT INTO outbox (dedup_key, workspace_id, channel_id, action, payload, status,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, 'post', '{}', 'sent', ?, ?)",
+            [f"digest:{ids[channel]}:{key}", WS, channel, to_text(given), to_text(given)],
+        )
+    # C_GONE's post was pruned long ago: only its day mattered, and that day is past.
     assert migrate(old) == ["m007_digest_channels"]
-    learnt = {d.channel_id: d.channel_sent_on for d in digests.list_digests(old, WS)}
-    assert learnt == {channel: day for channel, (*_, day) in sent.items()}
+    learnt = {d.channel_id: d.channel_given_at for d in digests.list_digests(old, WS)}
+    assert learnt == {"C_DAY": given, "C_WEEK": given, "C_GONE": None, "C_NEVER": None}

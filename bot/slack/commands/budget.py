@@ -433,8 +433,8 @@ async def _digest(asked: BudgetCommand, request: BudgetDigest, now: datetime) ->
         weekday=request.weekday,
     )
     deps.runtime.digests_changed()
-    next_day = held_until(new, asked.tz, now)
-    await asked.answer(budget_messages.digest_set(new, asked.tz, before=old, next_day=next_day))
+    held = held_until(new, asked.tz, now)
+    await asked.answer(budget_messages.digest_set(new, asked.tz, before=old, held=held))
 
 
 async def _watch(asked: BudgetCommand, request: BudgetWatch, now: datetime) -> None:

@@ -103,9 +103,9 @@ async def submit_digest(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
         )
         when = schedule_words(saved.cadence, saved.weekday, saved.at)
         text = f"✅ The {saved.cadence.value} digest goes to <#{channel}> {when} ({tz} time)."
-        next_day = held_until(saved, tz, deps.clock())
-        if next_day is not None:
-            text += " " + held_words(saved, next_day)
+        held = held_until(saved, tz, deps.clock())
+        if held is not None:
+            text += " " + held_words(saved, *held)
         text += " Invite me there if I'm not in it yet (`/invite @Budget Bot`)."
     deps.runtime.digests_changed()
     await ack(response_action="update", view=message_view("Daily digest", text))
