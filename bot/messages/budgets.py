@@ -489,7 +489,7 @@ def held_words(after: Digest, next_day: date, why: Held) -> str:
     because = (
         f"<#{after.channel_id}> already had today's: a channel gets at most one digest a day"
         if why is Held.CHANNEL_GIVEN
-        else "today's is done: it was sent, or nothing was spent"
+        else "today's was already handled"
     )
     return f"Next digest: *{next_day:%a %d %b} at {after.at}* ({because})."
 

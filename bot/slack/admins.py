@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -71,6 +72,10 @@ def _of_this_workspace(user: dict[str, Any], team_id: str) -> bool:
 # What a form may spend asking Slack (its answer, errors included, must leave within 3 s).
 ADMIN_WITHIN = 2.0
 ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."
+ADMIN_CHECK_UNREACHABLE = (
+    "Slack could not be reached to confirm your admin rights. Nothing was saved; press Save "
+    "again in a moment."
+)
 
 
 async def form_admin_problem(
@@ -88,6 +93,8 @@ async def form_admin_problem(
         admin = await asyncio.wait_for(admins.is_admin(client, team_id, user_id), within)
     except TimeoutError:
         return ADMIN_CHECK_SLOW
+    except (aiohttp.ClientError, OSError):
+        return ADMIN_CHECK_UNREACHABLE
     return None if admin else refused
 
 

@@ -66,6 +66,10 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
             f"Slack could not be reached to check that I can post in <#{channel_id}>. Try"
             " again in a moment."
         )
+    except Exception as exc:
+        # An answer slack_sdk cannot read (a proxy's plain-text page): can't tell.
+        log.warning("channel check of %s not possible: %r", channel_id, exc)
+        return None
     channel = answer.get("channel") or {}
     if channel.get("is_archived"):
         return post_problem("is_archived", channel_id)

@@ -11,6 +11,8 @@ import pytest
 
 from bot.budgets.types import PeriodKind, Scope, ScopeKind
 from bot.messages import modals
+from bot.sim.slack_api import Fault
+from bot.slack import admins
 from bot.slack.views import budget_modal
 from bot.slack.views.budget_modal import (
     BLOCK_CHANNEL,
@@ -280,3 +282,22 @@ async def test_when_scenario_is_slow_the_answer_is_on_time_and_save_again_works(
     [saved] = list_budgets(bot.db, TEAM_ID)
     assert saved.scope == Scope(ScopeKind.PROJECT, MARKETING.id)
     assert audit_actions(bot) == ["budget.add"]
+
+
+@pytest.mark.parametrize("text", ["add", "edit 1"])
+async def test_a_slow_admin_check_does_not_outwait_the_forms_trigger(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    existing_budget(bot)
+    monkeypatch.setattr(admins, "OPEN_WITHIN", 0.1)
+    bot.slack.fail_next("users.info", Fault(slow=1.5))
+    await bot.command("/budget", text, user=MEMBER)
+    # Opened while Slack still ponders (a trigger lasts 3 s) …
+    [opened] = await bot.wait_for(
+        lambda: bot.slack.calls_to("views.open"), within=1.0, what="views.open"
+    )
+    # … and its Save, once Slack has answered, refuses the member.
+    answer = await submit(bot, opened.args["view"], user=MEMBER, limit="9k")
+    assert "Only workspace admins" in next(iter(answer["errors"].values()))
+    assert len(bot.slack.calls_to("users.info")) == 1
+    assert [b.limit_cu for b in list_budgets(bot.db, TEAM_ID)] == [12_500]

@@ -369,7 +369,7 @@ def test_digest_and_timezone_answers() -> None:
             held=(date(2026, 11, 27), Held.SPAN_DONE),
         )
     )
-    assert "Next digest: *Fri 27 Nov at 17:00* (today's is done" in quiet
+    assert "Next digest: *Fri 27 Nov at 17:00* (today's was already handled)" in quiet
     assert "already had" not in quiet
     unchanged = budget_messages.digest_set(
         digest(time(9)), TZ, before=digest(time(9)), held=(date(2026, 12, 4), Held.CHANNEL_GIVEN)

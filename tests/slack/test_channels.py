@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,16 +18,16 @@ def client(origin: str) -> AsyncWebClient:
     return AsyncWebClient(token="xoxb-test", base_url=f"{origin}/api/", retry_handlers=[])
 
 
-@pytest.fixture
-async def proxy_error_page() -> AsyncIterator[str]:
-    """A loopback server answering every request as a failing proxy would: HTML, 502."""
+@asynccontextmanager
+async def serving(status: bytes, content_type: bytes) -> AsyncIterator[str]:
+    """A loopback server answering every request as a proxy or captive portal would."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        body = b"<html><body>502 Bad Gateway</body></html>"
+        body = b"<html><body>Please sign in to the network</body></html>"
         writer.write(
-            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status, content_type, len(body), body)
         )
         await writer.drain()
         writer.close()
@@ -50,5 +51,12 @@ async def test_slack_out_of_reach_is_said_not_raised() -> None:
     assert "Try again" in problem
 
 
-async def test_an_answer_that_is_not_slacks_is_cant_tell(proxy_error_page: str) -> None:
-    assert await channel_problem(client(proxy_error_page), "CSPEND1") is None
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [(b"502 Bad Gateway", b"text/html"), (b"200 OK", b"text/plain"), (b"200 OK", b"text/html")],
+)
+async def test_an_answer_that_is_not_slacks_is_cant_tell(
+    status: bytes, content_type: bytes
+) -> None:
+    async with serving(status, content_type) as origin:
+        assert await channel_problem(client(origin), "CSPEND1") is None

@@ -439,14 +439,19 @@ async def _preview(body: Json, client: AsyncWebClient, deps: Deps) -> None:
         # The change was made before our own last update of the form landed: its hash is
         # the one that update replaced, and Slack would refuse this newer preview for it.
         sent_hash = replaced[1]
+    update = {**kept, "private_metadata": view.get("private_metadata"), "blocks": blocks}
+    # Once sent, an update lands whether or not a newer change cancels this preview: it
+    # goes on, shielded, so that the hash it gets is known to the preview that follows.
+    await asyncio.shield(_spawn(_update_form(client, view_id, sent_hash, update)))
+
+
+async def _update_form(
+    client: AsyncWebClient, view_id: str, sent_hash: str | None, update: Json
+) -> None:
     try:
         # The hash makes Slack refuse an update of a form changed since: a newer preview
         # follows that change.
-        answer = await client.views_update(
-            view_id=view_id,
-            hash=sent_hash,
-            view={**kept, "private_metadata": view.get("private_metadata"), "blocks": blocks},
-        )
+        answer = await client.views_update(view_id=view_id, hash=sent_hash, view=update)
     except SlackApiError as exc:
         log.info("backtest preview not shown: %s", exc.response.get("error"))
         return
