@@ -31,6 +31,7 @@ from bot.jobs.digest import enqueue_digest, is_due
 from bot.reports.digest import DigestData
 from bot.store.db import from_text, migrate, open_db
 from bot.store.digests import list_digests, set_digest, turn_off
+from tests.jobs.test_digest import sample
 
 WS = "T1"
 CHANNELS = ("C_ONE", "C_TWO")
@@ -113,20 +114,7 @@ steps = st.one_of(
 
 def data_for(cadence: PeriodKind, weekday: int | None, tz: str, now: datetime) -> DigestData:
     today = now.astimezone(ZoneInfo(tz)).date()
-    return DigestData(
-        span=digest_span(cadence, weekday, today),
-        tz=tz,
-        spend=100.0,
-        average=80.0,
-        budgets=[],
-        projects=[],
-        users=[],
-        models=[],
-        alerts=[],
-        chart_days=[],
-        chart={},
-        limit=None,
-    )
+    return sample(span=digest_span(cadence, weekday, today), tz=tz, spend=100.0, average=80.0)
 
 
 def run_tick(db: Database, tz: str, now: datetime) -> set[str]:
