@@ -12,6 +12,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 CACHE_FOR = timedelta(minutes=5)
+# What Slack says of someone who is nobody here; any other refusal (a rate limit, a missing
+# scope, a proxy's page) or failure says nothing about their rights.
+NOBODY = frozenset({"user_not_found", "user_not_visible"})
+
+ADMIN_UNKNOWN = (
+    "Slack couldn't confirm your admin rights just now, so nothing was changed. Try again in "
+    "a moment."
+)
+
+
+class AdminUnknown(Exception):
+    """Slack did not say whether this person is an admin (it failed, or was unreadable)."""
 
 
 class AdminCheck:
@@ -48,9 +60,14 @@ class AdminCheck:
         now = self._clock()
         try:
             response = await client.users_info(user=user_id)
-        except SlackApiError:
-            return False  # unknown, deactivated, or Slack refused: not an admin
-        user = response.get("user") or {}
+            user = response.get("user") or {}
+        except SlackApiError as exc:
+            if exc.response.get("error") in NOBODY:
+                return False
+            raise AdminUnknown(exc.response.get("error")) from None
+        except (aiohttp.ClientError, OSError, AttributeError, TypeError, ValueError) as exc:
+            # Slack out of reach, or an answer that isn't Slack's (a captive portal's page).
+            raise AdminUnknown(type(exc).__name__) from None
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         admin = admin and _of_this_workspace(user, team_id)
         self._cache[(team_id, user_id)] = (now, admin)
@@ -72,9 +89,9 @@ def _of_this_workspace(user: dict[str, Any], team_id: str) -> bool:
 # What a form may spend asking Slack (its answer, errors included, must leave within 3 s).
 ADMIN_WITHIN = 2.0
 ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."
-ADMIN_CHECK_UNREACHABLE = (
-    "Slack could not be reached to confirm your admin rights. Nothing was saved; press Save "
-    "again in a moment."
+ADMIN_CHECK_UNKNOWN = (
+    "Slack couldn't confirm your admin rights just now. Nothing was saved; press Save again "
+    "in a moment."
 )
 
 
@@ -93,8 +110,8 @@ async def form_admin_problem(
         admin = await asyncio.wait_for(admins.is_admin(client, team_id, user_id), within)
     except TimeoutError:
         return ADMIN_CHECK_SLOW
-    except (aiohttp.ClientError, OSError):
-        return ADMIN_CHECK_UNREACHABLE
+    except AdminUnknown:
+        return ADMIN_CHECK_UNKNOWN
     return None if admin else refused
 
 
@@ -110,7 +127,7 @@ async def may_open_form(
     anyway — its Save checks again (`form_admin_problem`), and the answer is cached by then."""
     try:
         return await asyncio.wait_for(admins.is_admin(client, team_id, user_id), OPEN_WITHIN)
-    except Exception:  # too slow, or a network error: unknown, and the Save asks again
+    except (TimeoutError, AdminUnknown):  # unknown: the Save asks again
         return True
 
 

@@ -19,7 +19,7 @@ from bot.messages.alerts import (
     STATUS_ACK,
     STATUS_SNOOZE,
 )
-from bot.sim.slack_api import Message
+from bot.sim.slack_api import Fault, Message
 from bot.store import alerts, audit, snoozes
 from bot.store.budgets import Budget, NewBudget, create_budget
 from tests.e2e.conftest import ADMIN, ANCHOR, CONFIGURED_ADMIN, MEMBER, TEAM, TEAM_ID, Bot
@@ -290,3 +290,16 @@ async def test_open_in_scenario_is_acknowledged_and_does_nothing_else(bot: Bot) 
     # Bolt itself asks auth.test who the bot is; the listener calls nothing.
     assert [c.method for c in bot.slack.calls] == ["chat.postMessage", "auth.test"]
     assert bot.responses(hook) == []
+
+
+async def test_when_slack_cannot_say_who_snoozes_it_is_said_and_nothing_changes(
+    bot: Bot,
+) -> None:
+    budget, message = await fire_alert(bot)
+    bot.slack.fail_next("users.info", Fault(status=200, error="ratelimited"))
+    payload, hook = press(bot, message, ACTION_SNOOZE, ADMIN)
+    await bot.interact(payload)
+    reply = await bot.response(hook)
+    assert "couldn't confirm your admin rights" in reply["text"]
+    assert "only workspace admins" not in reply["text"]
+    assert snoozes.snoozed_until(bot.db, budget.id) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.sim.slack_api import Fault
 from bot.store.budgets import list_budgets
 from tests.e2e.conftest import TEAM_ID, Bot
 from tests.e2e.test_budget import ask, everything
@@ -38,3 +39,22 @@ async def test_admin_rights_count_only_in_their_own_workspace(
     assert bool(saved) is admin, answer
     if not admin:
         assert "admins" in answer and "Nothing" in answer
+
+
+@pytest.mark.parametrize("error", ["ratelimited", "internal_error", "missing_scope"])
+async def test_when_slack_cannot_say_who_is_an_admin_nothing_changes_and_that_is_said(
+    bot: Bot, error: str
+) -> None:
+    bot.slack.fail_next("users.info", Fault(status=200, error=error))
+    answer = everything(await ask(bot, "add 5k monthly"))
+    assert "couldn't confirm your admin rights" in answer and "Only" not in answer
+    assert list_budgets(bot.db, TEAM_ID) == []
+    # Not taken for "not an admin" and remembered: asked again, Slack says.
+    assert "added" in everything(await ask(bot, "add 5k monthly"))
+
+
+async def test_someone_slack_does_not_know_is_no_admin(bot: Bot) -> None:
+    bot.slack.fail_next("users.info", Fault(status=200, error="user_not_found"))
+    answer = everything(await ask(bot, "add 5k monthly"))
+    assert "admins" in answer and "couldn't confirm" not in answer
+    assert list_budgets(bot.db, TEAM_ID) == []

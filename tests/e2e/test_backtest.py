@@ -20,6 +20,7 @@ from bot.messages.modals import (
     BLOCK_SCOPE_NAME,
     BLOCK_THRESHOLDS,
 )
+from bot.sim.slack_api import Fault
 from bot.slack.views import budget_modal
 from tests.e2e.conftest import ADMIN, ANCHOR, TEAM, TEAM_ID, Bot, running_bot
 from tests.e2e.test_budget import ask, everything
@@ -347,3 +348,25 @@ async def test_without_scenario_credentials_the_preview_says_so(tmp_path: Path) 
         view = await opened_view(bot, "add")
         shown = await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12k")
         assert preview_of(shown).startswith("📊 I can't look back without Scenario:")
+
+
+async def test_a_preview_cancelled_while_its_update_is_on_its_way_still_learns_its_hash(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Update A is on its way when the person types on (their change carries the hash A
+    will replace): the newer preview B is sent after A lands, with the hash A got."""
+    view = await opened_view(bot, "add")
+    await change_in_form(bot, view, BLOCK_LIMIT, "limit", limit="12k")
+    await settled(bot)
+    before_a = bot.slack.view_hashes["V_FORM"]
+    monkeypatch.setattr(budget_modal, "PREVIEW_AFTER", 0.8)
+    bot.slack.fail_next("views.update", Fault(slow=0.3))
+    sent = len(bot.slack.calls_to("views.update"))
+    await send_change(bot, view, BLOCK_LIMIT, "limit", limit="13k")
+    await bot.wait_for(lambda: bot.slack.calls_to("views.update")[sent:], what="update A sent")
+    await send_change(bot, view, BLOCK_LIMIT, "limit", seen=before_a, limit="100m")
+    await bot.wait_for(
+        lambda: len(bot.slack.calls_to("views.update")) >= sent + 2, what="update B sent"
+    )
+    await settled(bot)
+    assert preview_of(bot.slack.views[-1]["view"]).startswith("📊 *100,000,000 CU monthly")

@@ -26,7 +26,7 @@ from bot.commands.requests import MAX_LIMIT
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
 from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
-from bot.slack.admins import may_open_form
+from bot.slack.admins import ADMIN_UNKNOWN, AdminUnknown, may_open_form
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, snoozes
@@ -63,8 +63,11 @@ async def snooze_pressed(
 ) -> None:
     pressed = interaction(body)
     team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
-    if not await deps.admins.is_admin(client, team_id, user_id):
-        return await tell(respond, SNOOZE_REFUSAL)
+    try:
+        if not await deps.admins.is_admin(client, team_id, user_id):
+            return await tell(respond, SNOOZE_REFUSAL)
+    except AdminUnknown:
+        return await tell(respond, ADMIN_UNKNOWN)
     try:
         if budget_id is None:
             raise BudgetNotFound(0)

@@ -23,6 +23,7 @@ from bot.messages.watch import (
     revoke_view,
 )
 from bot.slack.actions.alerts import SAME_SNOOZE, SNOOZE_FOR, tell
+from bot.slack.admins import ADMIN_UNKNOWN, AdminUnknown
 from bot.slack.keys import find_key
 from bot.slack.payloads import interaction
 from bot.store import alerts, snoozes
@@ -48,8 +49,12 @@ async def _episode(
     """The pressed episode (its button's value is not trusted) if the presser may act on it."""
     pressed = interaction(body)
     team_id, user_id = pressed.team_id, pressed.user_id
-    if not await deps.admins.is_admin(client, team_id, user_id):
-        await tell(respond, REFUSAL)
+    try:
+        admin = await deps.admins.is_admin(client, team_id, user_id)
+    except AdminUnknown:
+        admin = None
+    if not admin:
+        await tell(respond, REFUSAL if admin is False else ADMIN_UNKNOWN)
         return None
     alert_id = pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None

@@ -63,7 +63,7 @@ from bot.reports.status import (
 )
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes
-from bot.slack.admins import REFUSAL, may_open_form
+from bot.slack.admins import ADMIN_UNKNOWN, REFUSAL, AdminUnknown, may_open_form
 from bot.slack.changes import Draft, Refusal
 from bot.slack.channels import post_problem
 from bot.slack.deps import Deps
@@ -169,6 +169,8 @@ async def handle_command(
             await dispatch(asked, parsed)
     except Refusal as refusal:
         await asked.privately(budget_messages.notice(str(refusal)))
+    except AdminUnknown:
+        await asked.privately(budget_messages.notice(ADMIN_UNKNOWN))
     except BudgetNotFound as missing:
         await asked.privately(budget_messages.notice(not_found(missing)))
     except Exception:

@@ -403,8 +403,9 @@ KEEP_UPDATED = 1000
 
 async def preview_changed(body: Json, client: AsyncWebClient, deps: Deps) -> None:
     """Start the preview of what the form says now. A newer change of the same form cancels
-    the older preview (the person is still typing): its wait, or its wait for the history,
-    or its views.update — never the history read, which the newer preview goes on with."""
+    the older preview (the person is still typing): its wait, or its wait for the history —
+    never the history read, which the newer preview goes on with, nor a views.update
+    already sent, whose new hash the newer preview needs."""
     view = body.get("view") or {}
     view_id = str(view.get("id") or "")
     if not view_id:
