@@ -222,10 +222,12 @@ async def _socket_url(app: AsyncApp, app_token: str) -> str | None:
     import aiohttp
     from slack_sdk.errors import SlackApiError
 
+    from bot.jobs.delivery import slack_error
+
     try:
         response = await app.client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
-        error = exc.response.get("error")
+        error = slack_error(exc)
         if error in _REFUSED_APP_TOKEN:
             raise ConfigError(
                 f"Slack refused SLACK_APP_TOKEN ({error}): Socket Mode needs an app-level"
@@ -455,6 +457,7 @@ async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
     import aiohttp
     from slack_sdk.errors import SlackApiError
 
+    from bot.jobs.delivery import slack_error
     from bot.store.workspaces import list_workspaces
 
     if given is not None:
@@ -470,7 +473,7 @@ async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
             answer = await runtime.slack.auth_test()
         except SlackApiError as exc:
             raise UsageFailure(
-                f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); give the"
+                f"Slack refused SLACK_BOT_TOKEN ({slack_error(exc)}); give the"
                 " workspace with --workspace T…"
             ) from None
         except (aiohttp.ClientError, OSError, TimeoutError):

@@ -273,6 +273,14 @@ async def _already_posted(
     return None
 
 
+def slack_error(exc: SlackApiError) -> str | None:
+    """Slack's error code (`channel_not_found`, `ratelimited` …); None when the answer was
+    not Slack's JSON (a proxy's page, broken JSON), whose `response` has no codes to read."""
+    data = getattr(exc.response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error) if error else None
+
+
 def _on_slack_error(
     db: Database,
     item: OutboxItem,
@@ -281,8 +289,7 @@ def _on_slack_error(
     report: DrainReport,
 ) -> None:
     # An error page from a proxy (text, or broken JSON) carries no Slack error code.
-    data = getattr(exc.response, "data", None)
-    error = str((data.get("error") if isinstance(data, dict) else None) or "unknown_error")
+    error = slack_error(exc) or "unknown_error"
     status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", 0)
     if error in PERMANENT_ERRORS:
         outbox.mark_failed(db, item.id, error=error)

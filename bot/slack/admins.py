@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,19 +12,50 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.jobs.delivery import slack_error
+
+log = logging.getLogger(__name__)
+
 CACHE_FOR = timedelta(minutes=5)
 # What Slack says of someone who is nobody here; any other refusal (a rate limit, a missing
 # scope, a proxy's page) or failure says nothing about their rights.
 NOBODY = frozenset({"user_not_found", "user_not_visible"})
 
-ADMIN_UNKNOWN = (
-    "Slack couldn't confirm your admin rights just now, so nothing was changed. Try again in "
-    "a moment."
+# Slack refusing for good: asking again cannot help (the app lacks `users:read`, or its token
+# is no longer valid).
+LASTING = frozenset(
+    {
+        "missing_scope",
+        "invalid_auth",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_allowed_token_type",
+    }
 )
 
 
 class AdminUnknown(Exception):
     """Slack did not say whether this person is an admin (it failed, or was unreadable)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+    @property
+    def message(self) -> str:
+        """For the person who asked: nothing was changed, and what to do."""
+        if self.cause in LASTING:
+            return (
+                "Slack won't tell me who the admins are here (the app lacks the `users:read`"
+                " permission, or its token is no longer valid), so nothing was changed. A"
+                " workspace admin can reinstall the app, or its operator can add you to"
+                " `BUDGET_BOT_ADMINS`."
+            )
+        return (
+            "Slack couldn't confirm your admin rights just now, so nothing was changed. Try"
+            " again in a moment."
+        )
 
 
 class AdminCheck:
@@ -62,11 +94,14 @@ class AdminCheck:
             response = await client.users_info(user=user_id)
             user = response.get("user") or {}
         except SlackApiError as exc:
-            if exc.response.get("error") in NOBODY:
+            error = slack_error(exc)
+            if error in NOBODY:
                 return False
-            raise AdminUnknown(exc.response.get("error")) from None
+            log.warning("admin check of %s: Slack said %s", user_id, error or "no code")
+            raise AdminUnknown(error or "an answer that isn't Slack's") from None
         except (aiohttp.ClientError, OSError, AttributeError, TypeError, ValueError) as exc:
             # Slack out of reach, or an answer that isn't Slack's (a captive portal's page).
+            log.warning("admin check of %s not possible: %r", user_id, exc)
             raise AdminUnknown(type(exc).__name__) from None
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         admin = admin and _of_this_workspace(user, team_id)
@@ -110,8 +145,8 @@ async def form_admin_problem(
         admin = await asyncio.wait_for(admins.is_admin(client, team_id, user_id), within)
     except TimeoutError:
         return ADMIN_CHECK_SLOW
-    except AdminUnknown:
-        return ADMIN_CHECK_UNKNOWN
+    except AdminUnknown as unknown:
+        return ADMIN_CHECK_UNKNOWN if unknown.cause not in LASTING else unknown.message
     return None if admin else refused
 
 

@@ -18,6 +18,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.jobs.delivery import slack_error
+
 log = logging.getLogger(__name__)
 
 ASK_WITHIN = 1.0  # seconds; the modal must answer Slack within 3 s in all
@@ -51,7 +53,7 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
     try:
         answer = await asyncio.wait_for(slack.conversations_info(channel=channel_id), ASK_WITHIN)
     except SlackApiError as exc:
-        error = exc.response.get("error") if exc.response is not None else None
+        error = slack_error(exc)
         if error == "channel_not_found":
             return post_problem(error, channel_id)
         log.info("channel check of %s not possible: %s", channel_id, error)

@@ -41,7 +41,7 @@ async def test_admin_rights_count_only_in_their_own_workspace(
         assert "admins" in answer and "Nothing" in answer
 
 
-@pytest.mark.parametrize("error", ["ratelimited", "internal_error", "missing_scope"])
+@pytest.mark.parametrize("error", ["ratelimited", "internal_error"])
 async def test_when_slack_cannot_say_who_is_an_admin_nothing_changes_and_that_is_said(
     bot: Bot, error: str
 ) -> None:
@@ -57,4 +57,12 @@ async def test_someone_slack_does_not_know_is_no_admin(bot: Bot) -> None:
     bot.slack.fail_next("users.info", Fault(status=200, error="user_not_found"))
     answer = everything(await ask(bot, "add 5k monthly"))
     assert "admins" in answer and "couldn't confirm" not in answer
+    assert list_budgets(bot.db, TEAM_ID) == []
+
+
+async def test_when_slack_will_never_say_the_answer_says_what_would_help(bot: Bot) -> None:
+    bot.slack.fail_next("users.info", Fault(status=200, error="missing_scope"))
+    answer = everything(await ask(bot, "add 5k monthly"))
+    assert "won't tell me who the admins are" in answer and "BUDGET_BOT_ADMINS" in answer
+    assert "Try again" not in answer
     assert list_budgets(bot.db, TEAM_ID) == []

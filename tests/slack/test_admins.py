@@ -25,7 +25,17 @@ async def test_slack_out_of_reach_is_unknown_and_the_form_says_so() -> None:
     assert problem == admins.ADMIN_CHECK_UNKNOWN
 
 
-async def test_a_captive_portals_page_is_unknown() -> None:
-    async with serving(b"200 OK", b"text/plain") as origin:
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [
+        (b"200 OK", b"text/plain"),
+        (b"200 OK", b"application/json"),  # says JSON, is a page
+        (b"502 Bad Gateway", b"application/json"),
+        (b"429 Too Many Requests", b"text/plain"),
+        (b"502 Bad Gateway", b"text/html"),
+    ],
+)
+async def test_an_answer_that_isnt_slacks_is_unknown(status: bytes, content_type: bytes) -> None:
+    async with serving(status, content_type) as origin:
         with pytest.raises(AdminUnknown):
             await check().is_admin(client(origin), "T1", "U1")

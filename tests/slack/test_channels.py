@@ -53,7 +53,13 @@ async def test_slack_out_of_reach_is_said_not_raised() -> None:
 
 @pytest.mark.parametrize(
     ("status", "content_type"),
-    [(b"502 Bad Gateway", b"text/html"), (b"200 OK", b"text/plain"), (b"200 OK", b"text/html")],
+    [
+        (b"502 Bad Gateway", b"text/html"),
+        (b"200 OK", b"text/plain"),
+        (b"200 OK", b"text/html"),
+        (b"200 OK", b"application/json"),  # says JSON, is a page
+        (b"503 Service Unavailable", b"text/plain"),
+    ],
 )
 async def test_an_answer_that_is_not_slacks_is_cant_tell(
     status: bytes, content_type: bytes

@@ -23,10 +23,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.budgets.forecast import raise_suggestion
 from bot.commands.requests import MAX_LIMIT
+from bot.jobs.delivery import slack_error
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
 from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
-from bot.slack.admins import ADMIN_UNKNOWN, AdminUnknown, may_open_form
+from bot.slack.admins import AdminUnknown, may_open_form
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, snoozes
@@ -66,8 +67,8 @@ async def snooze_pressed(
     try:
         if not await deps.admins.is_admin(client, team_id, user_id):
             return await tell(respond, SNOOZE_REFUSAL)
-    except AdminUnknown:
-        return await tell(respond, ADMIN_UNKNOWN)
+    except AdminUnknown as unknown:
+        return await tell(respond, unknown.message)
     try:
         if budget_id is None:
             raise BudgetNotFound(0)
@@ -154,7 +155,7 @@ async def raise_pressed(
             raise_to=raise_proposal(alert, budget, deps.clock()),
         )
     except SlackApiError as exc:
-        log.warning("raise form not opened: %s", exc.response.get("error"))
+        log.warning("raise form not opened: %s", slack_error(exc))
         await tell(respond, "Slack didn't open the form in time. Press *Raise budget* again.")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
+from bot.jobs.delivery import slack_error
 from bot.messages.modals import Metadata
 from bot.messages.mrkdwn import Json, local_time
 from bot.messages.watch import (
@@ -23,7 +24,7 @@ from bot.messages.watch import (
     revoke_view,
 )
 from bot.slack.actions.alerts import SAME_SNOOZE, SNOOZE_FOR, tell
-from bot.slack.admins import ADMIN_UNKNOWN, AdminUnknown
+from bot.slack.admins import AdminUnknown
 from bot.slack.keys import find_key
 from bot.slack.payloads import interaction
 from bot.store import alerts, snoozes
@@ -50,11 +51,11 @@ async def _episode(
     pressed = interaction(body)
     team_id, user_id = pressed.team_id, pressed.user_id
     try:
-        admin = await deps.admins.is_admin(client, team_id, user_id)
-    except AdminUnknown:
-        admin = None
-    if not admin:
-        await tell(respond, REFUSAL if admin is False else ADMIN_UNKNOWN)
+        if not await deps.admins.is_admin(client, team_id, user_id):
+            await tell(respond, REFUSAL)
+            return None
+    except AdminUnknown as unknown:
+        await tell(respond, unknown.message)
         return None
     alert_id = pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
@@ -117,7 +118,7 @@ async def revoke_pressed(
             view=revoke_view(metadata, key.name, key.project_name),
         )
     except SlackApiError as exc:  # e.g. Scenario took the trigger's 3 seconds
-        error = exc.response.get("error") or "unknown error"
+        error = slack_error(exc) or "unknown error"
         await tell(respond, f"I couldn't open the form — Slack said `{error}`. Press it again.")
 
 

@@ -45,6 +45,7 @@ from bot.commands.requests import (
     OpenBudgetModal,
 )
 from bot.config import ConfigError
+from bot.jobs.delivery import slack_error
 from bot.jobs.digest import held_until
 from bot.jobs.sample import SampleUnavailable, sample_alert
 from bot.messages import budgets as budget_messages
@@ -63,7 +64,7 @@ from bot.reports.status import (
 )
 from bot.scenario.errors import ScenarioError
 from bot.slack import changes
-from bot.slack.admins import ADMIN_UNKNOWN, REFUSAL, AdminUnknown, may_open_form
+from bot.slack.admins import REFUSAL, AdminUnknown, may_open_form
 from bot.slack.changes import Draft, Refusal
 from bot.slack.channels import post_problem
 from bot.slack.deps import Deps
@@ -169,8 +170,8 @@ async def handle_command(
             await dispatch(asked, parsed)
     except Refusal as refusal:
         await asked.privately(budget_messages.notice(str(refusal)))
-    except AdminUnknown:
-        await asked.privately(budget_messages.notice(ADMIN_UNKNOWN))
+    except AdminUnknown as unknown:
+        await asked.privately(budget_messages.notice(unknown.message))
     except BudgetNotFound as missing:
         await asked.privately(budget_messages.notice(not_found(missing)))
     except Exception:
@@ -221,9 +222,7 @@ async def dispatch(asked: BudgetCommand, request: BudgetRequest) -> None:
                     asked.slack, asked.trigger_id, deps, asked.team_id, asked.channel_id, budget
                 )
             except SlackApiError as exc:  # e.g. the trigger expired: say so, and the way around
-                await asked.privately(
-                    budget_messages.form_refused(exc.response.get("error"), budget_id)
-                )
+                await asked.privately(budget_messages.form_refused(slack_error(exc), budget_id))
         case BudgetAdd():
             budget = await changes.add_budget(
                 deps,
@@ -285,7 +284,7 @@ async def _connect(asked: BudgetCommand) -> None:
     try:
         await open_connect_modal(asked.slack, asked.trigger_id, asked.deps, asked.team_id)
     except SlackApiError as exc:  # e.g. the trigger expired
-        error = exc.response.get("error") or "unknown error"
+        error = slack_error(exc) or "unknown error"
         await asked.privately(
             budget_messages.notice(
                 f"I couldn't open the form — Slack said `{error}`. Run `/budget connect` again."
@@ -491,7 +490,7 @@ async def _test(asked: BudgetCommand, budget: Budget, now: datetime) -> None:
             unfurl_media=False,
         )
     except SlackApiError as exc:
-        error = exc.response.get("error")
+        error = slack_error(exc)
         problem = post_problem(error, budget.channel_id) or f"Slack said `{error}`."
         raise Refusal(f"The test alert couldn't be posted. {problem}") from None
     await asked.privately(

@@ -28,6 +28,7 @@ from bot.budgets.types import TEAM, PeriodKind, Scope, ScopeKind
 from bot.commands.budget import parse_limit, parse_thresholds
 from bot.commands.requests import ChannelRef, GrammarError, ScopeRef
 from bot.config import ConfigError
+from bot.jobs.delivery import slack_error
 from bot.messages.backtest import form_preview_text
 from bot.messages.modals import (
     BLOCK_CHANNEL,
@@ -454,7 +455,7 @@ async def _update_form(
         # follows that change.
         answer = await client.views_update(view_id=view_id, hash=sent_hash, view=update)
     except SlackApiError as exc:
-        log.info("backtest preview not shown: %s", exc.response.get("error"))
+        log.info("backtest preview not shown: %s", slack_error(exc))
         return
     new_hash = (answer.get("view") or {}).get("hash")
     if sent_hash and new_hash:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 from slack_sdk.errors import SlackApiError
 
+from bot.jobs.delivery import slack_error
 from bot.messages.connect import (
     BLOCK_KEY,
     BLOCK_SECRET,
@@ -125,7 +126,7 @@ async def submit_connect(ack: AsyncAck, body: Json, client: AsyncWebClient, deps
     try:
         await client.views_update(view_id=view.get("id"), view=answer)
     except SlackApiError as exc:  # the person closed the form: the result is saved anyway
-        log.info("connect form could not be updated (%s)", exc.response.get("error"))
+        log.info("connect form could not be updated (%s)", slack_error(exc))
 
 
 async def _still_installed(deps: Deps, team_id: str) -> bool:

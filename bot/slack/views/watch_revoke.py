@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
+from bot.jobs.delivery import slack_error
 from bot.messages.modals import Metadata
 from bot.messages.mrkdwn import Json, escape
 from bot.messages.watch import (
@@ -93,4 +94,4 @@ async def submit_revoke(ack: AsyncAck, body: Json, client: AsyncWebClient, deps:
     try:
         await client.views_update(view_id=view.get("id"), view=answer)
     except SlackApiError as exc:  # the person closed the form: what happened stays
-        log.info("revoke form could not be updated (%s)", exc.response.get("error"))
+        log.info("revoke form could not be updated (%s)", slack_error(exc))
