@@ -451,6 +451,12 @@ async def _print_answer(*, text: str, blocks: list[dict[str, Any]], **_: object)
     print(render({"text": text, "blocks": blocks}))
 
 
+NOT_SLACK = (
+    "what answered at SLACK_API_URL isn't Slack (a proxy's or captive portal's page?); give"
+    " the workspace with --workspace T…"
+)
+
+
 async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
     """The workspace the command is about: `--workspace`; in single-workspace mode, the
     one SLACK_BOT_TOKEN is for (Slack says), else the only one in the database."""
@@ -472,15 +478,19 @@ async def _cli_workspace(runtime: Runtime, given: str | None) -> str:
         try:
             answer = await runtime.slack.auth_test()
         except SlackApiError as exc:
-            raise UsageFailure(
-                f"Slack refused SLACK_BOT_TOKEN ({slack_error(exc)}); give the"
-                " workspace with --workspace T…"
-            ) from None
+            if (error := slack_error(exc)) is not None:
+                raise UsageFailure(
+                    f"Slack refused SLACK_BOT_TOKEN ({error}); give the workspace with"
+                    " --workspace T…"
+                ) from None
+            raise UsageFailure(NOT_SLACK) from None
         except (aiohttp.ClientError, OSError, TimeoutError):
             raise UsageFailure(
                 "Slack could not be reached to learn SLACK_BOT_TOKEN's workspace; give it"
                 " with --workspace T…"
             ) from None
+        except (AttributeError, TypeError, ValueError):  # slack_sdk on a page it can't read
+            raise UsageFailure(NOT_SLACK) from None
         return str(answer["team_id"])
     if len(known) > 1:
         raise UsageFailure(f"say which workspace, --workspace T… (one of {', '.join(known)})")

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jobs.delivery import slack_error
+from bot.messages.modals import field_error
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class AdminCheck:
             raise AdminUnknown(error or "an answer that isn't Slack's") from None
         except (aiohttp.ClientError, OSError, AttributeError, TypeError, ValueError) as exc:
             # Slack out of reach, or an answer that isn't Slack's (a captive portal's page).
-            log.warning("admin check of %s not possible: %r", user_id, exc)
+            # The name only: some aiohttp errors' repr carries the request's headers (the token).
+            log.warning("admin check of %s not possible: %s", user_id, type(exc).__name__)
             raise AdminUnknown(type(exc).__name__) from None
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         admin = admin and _of_this_workspace(user, team_id)
@@ -146,7 +148,7 @@ async def form_admin_problem(
     except TimeoutError:
         return ADMIN_CHECK_SLOW
     except AdminUnknown as unknown:
-        return ADMIN_CHECK_UNKNOWN if unknown.cause not in LASTING else unknown.message
+        return ADMIN_CHECK_UNKNOWN if unknown.cause not in LASTING else field_error(unknown.message)
     return None if admin else refused
 
 

@@ -70,7 +70,8 @@ async def channel_problem(slack: AsyncWebClient, channel_id: str) -> str | None:
         )
     except Exception as exc:
         # An answer slack_sdk cannot read (a proxy's plain-text page): can't tell.
-        log.warning("channel check of %s not possible: %r", channel_id, exc)
+        # The name only: an exception's repr may carry the request's headers (the token).
+        log.warning("channel check of %s not possible: %s", channel_id, type(exc).__name__)
         return None
     channel = answer.get("channel") or {}
     if channel.get("is_archived"):

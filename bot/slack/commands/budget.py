@@ -491,7 +491,11 @@ async def _test(asked: BudgetCommand, budget: Budget, now: datetime) -> None:
         )
     except SlackApiError as exc:
         error = slack_error(exc)
-        problem = post_problem(error, budget.channel_id) or f"Slack said `{error}`."
+        problem = post_problem(error, budget.channel_id) or (
+            f"Slack said `{error}`."
+            if error
+            else "Slack answered with something that isn't Slack's."
+        )
         raise Refusal(f"The test alert couldn't be posted. {problem}") from None
     await asked.privately(
         budget_messages.notice(
