@@ -32,7 +32,13 @@ from bot.reports.digest import DigestData, gather
 from bot.scenario.client import ScenarioClient
 from bot.store import outbox
 from bot.store.db import immediate
-from bot.store.digests import Digest, Held, last_channel_digest, mark_channel_given
+from bot.store.digests import (
+    ChannelDigest,
+    Digest,
+    Held,
+    last_channel_digest,
+    mark_channel_given,
+)
 from bot.store.outbox import OutboxAction
 
 log = logging.getLogger(__name__)
@@ -65,9 +71,17 @@ def is_due(digest: Digest, tz: str, now: datetime) -> bool:
     return _held(digest, tz, today) is None and at <= now < at + catch_up(digest.cadence)
 
 
+def _given_on(channel: ChannelDigest | None, tz: str, day: date) -> bool:
+    """The channel got a digest through on the local `day` (read in today's zone)."""
+    return (
+        channel is not None
+        and channel.got_through
+        and channel.given_at.astimezone(ZoneInfo(tz)).date() == day
+    )
+
+
 def _held(digest: Digest, tz: str, today: date) -> Held | None:
-    given = digest.channel_given_at
-    if given is not None and given.astimezone(ZoneInfo(tz)).date() == today:
+    if _given_on(digest.channel, tz, today):
         return Held.CHANNEL_GIVEN
     if digest.last_sent_day == digest_span(digest.cadence, digest.weekday, today).key:
         return Held.SPAN_DONE
@@ -116,7 +130,6 @@ def enqueue_digest(
             cadence=span.cadence,
             limit=data.limit,
         )
-    zone = ZoneInfo(data.tz)
     queued: list[dict[str, Any]] = []
     with immediate(db):
         current = db.execute(
@@ -125,10 +138,7 @@ def enqueue_digest(
         if current is None or current[0] == span.key:
             return queued  # turned off meanwhile, or another process sent it
         last = last_channel_digest(db, digest.workspace_id, digest.channel_id)
-        given_today = last is not None and (
-            last.given_at.astimezone(zone).date() == now.astimezone(zone).date()
-        )
-        if last is not None and given_today and last.got_through:
+        if _given_on(last, data.tz, now.astimezone(ZoneInfo(data.tz)).date()):
             # The channel got a digest today — maybe from the one it had before an off/on
             # or a change of cadence. The span stays unsent: a weekly or monthly digest held
             # back today is a new span on its next day anyway.

@@ -123,6 +123,18 @@ def _of_this_workspace(user: dict[str, Any], team_id: str) -> bool:
     return team_id in ((user.get("enterprise_user") or {}).get("teams") or ())
 
 
+async def admin_problem(
+    admins: AdminCheck, client: AsyncWebClient, team_id: str, user_id: str, refused: str
+) -> str | None:
+    """None for an admin; else what to tell the person: `refused`, or why Slack couldn't
+    say (mrkdwn)."""
+    try:
+        admin = await admins.is_admin(client, team_id, user_id)
+    except AdminUnknown as unknown:
+        return unknown.message
+    return None if admin else refused
+
+
 # What a form may spend asking Slack (its answer, errors included, must leave within 3 s).
 ADMIN_WITHIN = 2.0
 ADMIN_CHECK_SLOW = "Slack didn't confirm your admin rights in time; press Save again."

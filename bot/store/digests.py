@@ -31,6 +31,15 @@ class Held(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelDigest:
+    """The last digest a channel was given: when it was queued, and its post's outbox key."""
+
+    given_at: datetime
+    dedup_key: str
+    got_through: bool  # sent or on its way; False once it failed for good or expired
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     id: int
     workspace_id: str
@@ -42,10 +51,15 @@ class Digest:
     last_sent_day: str | None
     cadence: PeriodKind = PeriodKind.DAILY  # daily, weekly or monthly
     weekday: int | None = None  # a weekly digest's day, 0 = Monday; None for the others
-    # When the channel was last given a digest that got (or is getting) through — by this
-    # digest or one it had before (turned off since, or of another cadence): none goes out
-    # again on that local day.
-    channel_given_at: datetime | None = None
+    # The channel's last digest — by this digest or one it had before (turned off since, or
+    # of another cadence): none goes out again on that local day, if it got through.
+    channel: ChannelDigest | None = None
+
+    @property
+    def channel_given_at(self) -> datetime | None:
+        """When the channel was last given a digest that got (or is getting) through."""
+        channel = self.channel
+        return channel.given_at if channel is not None and channel.got_through else None
 
     @property
     def at(self) -> str:
@@ -132,15 +146,6 @@ def mark_channel_given(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelDigest:
-    """The last digest a channel was given: when it was queued, and its post's outbox key."""
-
-    given_at: datetime
-    dedup_key: str
-    got_through: bool  # sent or on its way; False once it failed for good or expired
-
-
 def last_channel_digest(db: Database, workspace_id: str, channel_id: str) -> ChannelDigest | None:
     row = db.execute(
         "SELECT c.sent_at, c.dedup_key, o.status FROM digest_channels c"
@@ -148,20 +153,23 @@ def last_channel_digest(db: Database, workspace_id: str, channel_id: str) -> Cha
         " WHERE c.workspace_id = ? AND c.channel_id = ?",
         [workspace_id, channel_id],
     ).fetchone()
-    if row is None:
+    return None if row is None else _channel(*row)
+
+
+def _channel(
+    sent_at: str | None, dedup_key: str | None, status: str | None
+) -> ChannelDigest | None:
+    if sent_at is None or dedup_key is None:
         return None
-    given, key, status = row
     # No status: its row was pruned, days after it was settled — only its day matters then.
-    return ChannelDigest(from_text(given), key, status not in _NOT_THROUGH)
+    got_through = status not in (OutboxStatus.FAILED.value, OutboxStatus.DROPPED.value)
+    return ChannelDigest(from_text(sent_at), dedup_key, got_through)
 
 
-_NOT_THROUGH = (OutboxStatus.FAILED.value, OutboxStatus.DROPPED.value)
-
-# A digest with when its channel was last given one that got through (a digest and its
-# channel are one to one: UNIQUE).
+# A digest with its channel's last one (a digest and its channel are one to one: UNIQUE).
 _SELECT = (
-    "SELECT d.*, CASE WHEN o.status IN (?, ?) THEN NULL ELSE c.sent_at END"
-    " AS channel_given_at FROM digests d LEFT JOIN digest_channels c"
+    "SELECT d.*, c.sent_at AS channel_sent_at, c.dedup_key AS channel_key,"
+    " o.status AS channel_status FROM digests d LEFT JOIN digest_channels c"
     " ON c.workspace_id = d.workspace_id AND c.channel_id = d.channel_id"
     " LEFT JOIN outbox o ON o.dedup_key = c.dedup_key"
 )
@@ -171,7 +179,7 @@ def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | Non
     rows = list(
         db.query(
             f"{_SELECT} WHERE d.workspace_id = ? AND d.channel_id = ?",
-            [*_NOT_THROUGH, workspace_id, channel_id],
+            [workspace_id, channel_id],
         )
     )
     return _digest(rows[0]) if rows else None
@@ -180,13 +188,11 @@ def get_digest(db: Database, workspace_id: str, channel_id: str) -> Digest | Non
 def list_digests(db: Database, workspace_id: str | None = None) -> list[Digest]:
     """One workspace's digests, or (None) every workspace's — what a scheduler needs."""
     if workspace_id is None:
-        rows = db.query(
-            f"{_SELECT} ORDER BY d.workspace_id, d.local_time, d.channel_id", _NOT_THROUGH
-        )
+        rows = db.query(f"{_SELECT} ORDER BY d.workspace_id, d.local_time, d.channel_id")
     else:
         rows = db.query(
             f"{_SELECT} WHERE d.workspace_id = ? ORDER BY d.local_time, d.channel_id",
-            [*_NOT_THROUGH, workspace_id],
+            [workspace_id],
         )
     return [_digest(row) for row in rows]
 
@@ -213,5 +219,5 @@ def _digest(row: dict[str, Any]) -> Digest:
         last_sent_day=row["last_sent_day"],
         cadence=PeriodKind(row["cadence"]),
         weekday=row["weekday"],
-        channel_given_at=(from_text(row["channel_given_at"]) if row["channel_given_at"] else None),
+        channel=_channel(row["channel_sent_at"], row["channel_key"], row["channel_status"]),
     )

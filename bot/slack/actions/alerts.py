@@ -27,7 +27,7 @@ from bot.jobs.delivery import slack_error
 from bot.messages.alerts import ACTION_ACKNOWLEDGE, ACTION_OPEN, ACTION_RAISE, ACTION_SNOOZE
 from bot.messages.modals import RaiseTo
 from bot.messages.mrkdwn import Json, local_time
-from bot.slack.admins import AdminUnknown, may_open_form
+from bot.slack.admins import admin_problem, may_open_form
 from bot.slack.payloads import interaction
 from bot.slack.views.budget_modal import open_budget_modal
 from bot.store import alerts, snoozes
@@ -64,11 +64,8 @@ async def snooze_pressed(
 ) -> None:
     pressed = interaction(body)
     team_id, user_id, budget_id = pressed.team_id, pressed.user_id, pressed.id_value
-    try:
-        if not await deps.admins.is_admin(client, team_id, user_id):
-            return await tell(respond, SNOOZE_REFUSAL)
-    except AdminUnknown as unknown:
-        return await tell(respond, unknown.message)
+    if problem := await admin_problem(deps.admins, client, team_id, user_id, SNOOZE_REFUSAL):
+        return await tell(respond, problem)
     try:
         if budget_id is None:
             raise BudgetNotFound(0)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.messages import budgets as budget_messages
 from bot.messages.budgets import ACTION_REMOVE_CANCEL, ACTION_REMOVE_CONFIRM
 from bot.messages.mrkdwn import Json
-from bot.slack.admins import REFUSAL, AdminUnknown
+from bot.slack.admins import REFUSAL, admin_problem
 from bot.slack.payloads import interaction
 from bot.store.budgets import Budget, BudgetNotFound, delete_budget, get_budget
 
@@ -42,12 +42,9 @@ async def _refuse_non_admin(
     deps: Deps, client: AsyncWebClient, respond: AsyncRespond, team_id: str, user_id: str
 ) -> bool:
     """Either button of the removal question is for admins: refuse anyone else (True)."""
-    try:
-        if await deps.admins.is_admin(client, team_id, user_id):
-            return False
-        refusal = REFUSAL
-    except AdminUnknown as unknown:
-        refusal = unknown.message
+    refusal = await admin_problem(deps.admins, client, team_id, user_id, REFUSAL)
+    if refusal is None:
+        return False
     # The question stays up for an admin to answer; only the presser sees the refusal.
     message = budget_messages.notice(refusal)
     await respond(

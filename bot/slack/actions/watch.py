@@ -24,7 +24,7 @@ from bot.messages.watch import (
     revoke_view,
 )
 from bot.slack.actions.alerts import SAME_SNOOZE, SNOOZE_FOR, tell
-from bot.slack.admins import AdminUnknown
+from bot.slack.admins import admin_problem
 from bot.slack.keys import find_key
 from bot.slack.payloads import interaction
 from bot.store import alerts, snoozes
@@ -50,12 +50,8 @@ async def _episode(
     """The pressed episode (its button's value is not trusted) if the presser may act on it."""
     pressed = interaction(body)
     team_id, user_id = pressed.team_id, pressed.user_id
-    try:
-        if not await deps.admins.is_admin(client, team_id, user_id):
-            await tell(respond, REFUSAL)
-            return None
-    except AdminUnknown as unknown:
-        await tell(respond, unknown.message)
+    if problem := await admin_problem(deps.admins, client, team_id, user_id, REFUSAL):
+        await tell(respond, problem)
         return None
     alert_id = pressed.id_value
     alert = alerts.get_alert(deps.db, team_id, alert_id) if alert_id is not None else None
